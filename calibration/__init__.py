@@ -1,0 +1,1 @@
+"""Calibration package: ISO/IEC 30107-3 metrics, reports and operating-point thresholds (numpy only)."""

@@ -1,0 +1,77 @@
+"""Typed errors of the SDK. Every failure a user can cause or meet has its own class.
+
+All derive from LivenessError so an integrator can catch the SDK's errors in one place;
+InputValidationError is also a ValueError so generic callers keep working.
+"""
+from __future__ import annotations
+
+
+class LivenessError(Exception):
+    """Base class of every error the SDK raises on purpose."""
+
+
+class InputValidationError(LivenessError, ValueError):
+    """An array, number or file content does not have the shape, dtype or range required."""
+
+
+class DependencyMissingError(LivenessError, ImportError):
+    """An optional package or system library is missing; the message says how to install it."""
+
+
+# --- capture -------------------------------------------------------------------------------
+class CaptureError(LivenessError):
+    """Base of the capture layer's errors."""
+
+
+class CameraNotFoundError(CaptureError):
+    """No (suitable) RealSense camera is connected."""
+
+
+class UnsupportedDeviceError(CaptureError):
+    """A camera was found but is not an SR300 (and the caller did not opt in)."""
+
+
+class BagFormatError(CaptureError):
+    """A .bag file is missing, truncated, unindexed or not a RealSense recording."""
+
+    def __init__(self, path: object, problem: str) -> None:
+        super().__init__(f"{path}: {problem}")
+        self.path = str(path)
+        self.problem = problem
+
+
+class MissingStreamError(CaptureError):
+    """A recording or device lacks one of the colour, IR and depth streams."""
+
+    def __init__(self, stream: str, where: object) -> None:
+        super().__init__(f"{where}: no {stream} stream (colour, IR and depth are all required)")
+        self.stream = stream
+
+
+class FrameTimeoutError(CaptureError):
+    """Frames stopped arriving for longer than the configured timeout."""
+
+
+class DeviceDisconnectedError(CaptureError):
+    """The camera went away in the middle of a stream."""
+
+
+# --- models and engines --------------------------------------------------------------------
+class ModelError(LivenessError):
+    """A model bundle cannot be loaded or run."""
+
+
+class ModelIntegrityError(ModelError):
+    """A model file does not match the SHA-256 in its manifest, or the manifest is malformed."""
+
+
+class EngineError(ModelError):
+    """An inference engine failed to build or to run."""
+
+
+# --- simulator -----------------------------------------------------------------------------
+class UnknownScenarioError(LivenessError, KeyError):
+    """A simulator scenario name that does not exist."""
+
+    def __str__(self) -> str:  # KeyError would quote the whole message
+        return str(self.args[0]) if self.args else ""

@@ -1,0 +1,62 @@
+"""The one helper that checks shapes, dtypes and numbers at package boundaries.
+
+Stages call these on what enters them from outside (a user array, a file, a device buffer);
+inside the pipeline the frozen types in sdk.types already guarantee the contract.
+"""
+from __future__ import annotations
+
+import math
+from typing import Sequence
+
+import numpy as np
+
+from sdk.errors import InputValidationError
+
+
+def check_array(
+    name: str,
+    value: object,
+    *,
+    shape: Sequence[int | None] | None = None,
+    dtype: type | np.dtype | Sequence[type | np.dtype] | None = None,
+    finite: bool = False,
+) -> np.ndarray:
+    """Raise InputValidationError unless ``value`` is an ndarray of this shape and dtype.
+
+    ``shape`` entries of None (or -1) match any length. Returns the array unchanged.
+    """
+    if not isinstance(value, np.ndarray):
+        raise InputValidationError(f"{name} must be a numpy array, got {type(value).__name__}")
+    if shape is not None:
+        ok = value.ndim == len(shape) and all(
+            want is None or want < 0 or have == want for have, want in zip(value.shape, shape)
+        )
+        if not ok:
+            wanted = "x".join("?" if s is None or s < 0 else str(s) for s in shape)
+            raise InputValidationError(f"{name} must have shape {wanted}, got {'x'.join(map(str, value.shape))}")
+    if dtype is not None:
+        allowed = tuple(np.dtype(d) for d in (dtype if isinstance(dtype, (list, tuple)) else [dtype]))
+        if value.dtype not in allowed:
+            raise InputValidationError(
+                f"{name} must have dtype {' or '.join(str(d) for d in allowed)}, got {value.dtype}"
+            )
+    if finite and value.dtype.kind == "f" and not np.isfinite(value).all():
+        raise InputValidationError(f"{name} contains NaN or infinite values")
+    return value
+
+
+def check_finite(name: str, value: object) -> float:
+    try:
+        number = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        raise InputValidationError(f"{name} must be a number, got {value!r}") from None
+    if not math.isfinite(number):
+        raise InputValidationError(f"{name} must be finite, got {value!r}")
+    return number
+
+
+def check_positive(name: str, value: object) -> float:
+    number = check_finite(name, value)
+    if number <= 0:
+        raise InputValidationError(f"{name} must be > 0, got {value!r}")
+    return number

@@ -1,0 +1,47 @@
+"""sr300-liveness: multi-modal face liveness SDK for the Intel RealSense SR300."""
+from pathlib import Path
+
+from setuptools import find_packages, setup
+
+HERE = Path(__file__).parent
+
+EXTRAS = {
+    # The last librealsense release that still drives an SR300 (and has a cp311 wheel).
+    "camera": ["pyrealsense2==2.54.2.5684"],
+    # torch 2.13.0 CPU is what these machines install from a local file; on a GPU box install
+    # the matching CUDA build first and this pin is already satisfied.
+    "train": ["torch==2.13.0", "onnx>=1.16", "onnxscript>=0.3", "safetensors>=0.4", "matplotlib>=3.8"],
+    "tensorrt": ["tensorrt>=10", "pycuda>=2024.1"],
+    "dev": ["pytest>=8", "hypothesis>=6", "scikit-image>=0.22"],
+}
+# Everything that installs on a CPU-only machine (TensorRT cannot: see docs).
+EXTRAS["all"] = EXTRAS["camera"] + EXTRAS["train"] + EXTRAS["dev"]
+
+setup(
+    name="sr300-liveness",
+    version="0.1.0",
+    description="Multi-modal (RGB, IR, depth) face liveness for the Intel RealSense SR300",
+    long_description=(HERE / "README.md").read_text(encoding="utf-8"),
+    long_description_content_type="text/markdown",
+    python_requires=">=3.11,<3.12",
+    packages=find_packages(include=["sdk", "sdk.*", "training", "training.*", "calibration", "calibration.*"]),
+    package_data={
+        "sdk": [
+            "detect/models/*.tflite",
+            "detect/models/LICENSE*",
+            "bundles/*/*",
+        ],
+    },
+    include_package_data=True,
+    install_requires=[
+        "numpy>=1.26",
+        # mediapipe depends on opencv-contrib-python; a second OpenCV distribution would clash,
+        # so this is the only one the project asks for.
+        "opencv-contrib-python>=4.9",
+        "mediapipe==1.2.3",
+        "onnxruntime>=1.18",
+        "tqdm>=4.66",
+    ],
+    extras_require=EXTRAS,
+    entry_points={"console_scripts": ["sr300-liveness=sdk.cli:main"]},
+)

@@ -1,0 +1,1 @@
+"""Training package: MLFA networks, CASIA-SURF / simulator data, folds, pretraining, ensemble, distillation."""
