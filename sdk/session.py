@@ -13,7 +13,7 @@ import math
 import time
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 from sdk.engine import Engine, ModelBundle, create_engine
 from sdk.errors import CaptureError, LivenessError, ModelError
@@ -124,8 +124,15 @@ class LivenessSession:
         return FrameOutcome(frames.frame_number, score, (), analysis.box, timings)
 
     # -- public API -------------------------------------------------------------------------
-    def check(self, timeout_s: float | None = None) -> LivenessResult:
-        """Read frames until the fused decision is confident, or until the timeout."""
+    def check(
+        self,
+        timeout_s: float | None = None,
+        on_frame: Callable[[FrameSet, FrameOutcome], None] | None = None,
+    ) -> LivenessResult:
+        """Read frames until the fused decision is confident, or until the timeout.
+
+        ``on_frame`` (optional) sees every frame and what it contributed, e.g. to draw it.
+        """
         timeout = self.config.timeout_s if timeout_s is None else float(timeout_s)
         max_frames = self.config.max_frames or max(1, int(round(timeout * 30)))
         fusion = TemporalFusion(self.threshold, self.config.fusion)
@@ -149,6 +156,8 @@ class LivenessSession:
                 seen += 1
                 outcome = self.process(frames)
                 totals.update(outcome.timings_ms)
+                if on_frame is not None:
+                    on_frame(frames, outcome)
                 if outcome.score is None:
                     gate_reasons.update(outcome.reasons)
                     cues = sum(gate_reasons[r] for r in SPOOF_CUES)
