@@ -69,6 +69,10 @@ class EngineError(ModelError):
     """An inference engine failed to build or to run."""
 
 
+class InvalidScoreError(EngineError):
+    """The model produced NaN, infinite or out-of-range scores."""
+
+
 # --- simulator -----------------------------------------------------------------------------
 class UnknownScenarioError(LivenessError, KeyError):
     """A simulator scenario name that does not exist."""

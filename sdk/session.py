@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator
 
 from sdk.engine import Engine, ModelBundle, create_engine
-from sdk.errors import CaptureError, LivenessError, ModelError
+from sdk.errors import CaptureError, InvalidScoreError, ModelError
 from sdk.fusion import FusionConfig, TemporalFusion
 from sdk.types import Decision, FaceBox, FrameSet, LivenessResult, Reason
 
@@ -173,14 +173,8 @@ class LivenessSession:
                     return self._result(Decision.LIVE, state.score, (), last_box, seen, totals)
                 if state.decision is Decision.SPOOF:
                     return self._result(Decision.SPOOF, state.score, (Reason.SPOOF_SCORE,), last_box, seen, totals)
-        except CaptureError as error:
-            return self._failure(Reason.DEVICE_ERROR, error, seen, totals)
-        except ModelError as error:
-            return self._failure(Reason.MODEL_ERROR, error, seen, totals)
-        except LivenessError as error:
-            return self._failure(Reason.INTERNAL_ERROR, error, seen, totals)
-        except Exception as error:  # fail closed on anything unexpected
-            return self._failure(Reason.INTERNAL_ERROR, error, seen, totals)
+        except Exception as error:  # fail closed on anything, expected or not
+            return self._failure(error, seen, totals)
 
     def stream(self) -> Iterator[LivenessResult]:
         """A result per frame: the fused decision so far (UNCERTAIN until it is confident)."""
@@ -189,7 +183,7 @@ class LivenessSession:
             if self._source is None:
                 self.open()
         except Exception as error:
-            yield self._failure(Reason.DEVICE_ERROR if isinstance(error, CaptureError) else Reason.MODEL_ERROR, error, 0, Counter())
+            yield self._failure(error, 0, Counter())
             return
         while True:
             try:
@@ -199,11 +193,8 @@ class LivenessSession:
                 if frames is None:
                     return
                 outcome = self.process(frames)
-            except CaptureError as error:
-                yield self._failure(Reason.DEVICE_ERROR, error, 0, Counter())
-                return
             except Exception as error:
-                yield self._failure(Reason.MODEL_ERROR if isinstance(error, ModelError) else Reason.INTERNAL_ERROR, error, 0, Counter())
+                yield self._failure(error, 0, Counter())
                 return
             timings = Counter(outcome.timings_ms)
             timings["capture"] += capture_ms
@@ -244,9 +235,20 @@ class LivenessSession:
         text = message or f"no confident decision within {seen} frames"
         return self._result(Decision.UNCERTAIN, state.score, reasons, box, seen, totals, text)
 
-    def _failure(self, why: Reason, error: BaseException, seen: int, totals: Counter[str]) -> LivenessResult:
-        return self._result(Decision.UNCERTAIN, float("nan"), (why,), None, seen, totals,
+    def _failure(self, error: BaseException, seen: int, totals: Counter[str]) -> LivenessResult:
+        return self._result(Decision.UNCERTAIN, float("nan"), (reason_for(error),), None, seen, totals,
                             f"{type(error).__name__}: {error}")
+
+
+def reason_for(error: BaseException) -> Reason:
+    """The reason code a failure is reported under (most specific class first)."""
+    if isinstance(error, CaptureError):
+        return Reason.DEVICE_ERROR
+    if isinstance(error, InvalidScoreError):
+        return Reason.INVALID_SCORE
+    if isinstance(error, ModelError):
+        return Reason.MODEL_ERROR
+    return Reason.INTERNAL_ERROR
 
 
 def _missing_modalities(frames: FrameSet) -> list[str]:

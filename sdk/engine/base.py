@@ -6,7 +6,7 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
-from sdk.errors import EngineError
+from sdk.errors import EngineError, InvalidScoreError
 from sdk.preprocess import MODALITIES, crops_to_inputs, hflip_inputs
 from sdk.types import CROP_SIZE, FaceCrops
 from sdk.validate import check_array
@@ -41,7 +41,7 @@ class Engine(abc.ABC):
         if scores.shape != (batch,):
             raise EngineError(f"{self.name}: expected {batch} scores, got shape {scores.shape}")
         if not np.isfinite(scores).all() or (scores < 0).any() or (scores > 1).any():
-            raise EngineError(f"{self.name}: the model produced scores outside [0, 1] or NaN: {scores}")
+            raise InvalidScoreError(f"{self.name}: the model produced scores outside [0, 1] or NaN: {scores}")
         return scores
 
     def score_crops(self, crops: Sequence[FaceCrops], tta: bool = True) -> np.ndarray:
