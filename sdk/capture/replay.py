@@ -1,0 +1,210 @@
+"""BagReplay: deterministic playback of an SR300 .bag recording as FrameSets."""
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+from sdk.capture._rs import clean_f32, device_text, import_rs
+from sdk.capture.bagfile import BagSummary, check_bag
+from sdk.capture.base import DEFAULT_FRAME_TIMEOUT_S, Source, StreamProfile
+from sdk.capture.frames import GridAssembler, SetMatcher, StreamFormatError
+from sdk.errors import BagFormatError, FrameTimeoutError, MissingStreamError
+from sdk.types import DeviceInfo, FrameSet, Stream
+
+#: try_wait_for_frames slice: short, so the end of the file is noticed quickly.
+_POLL_MS = 50
+#: After librealsense reports the end of the file, frames can still be on their way through
+#: the pipeline's syncer; wait this long for the ones the index promises before calling the
+#: file damaged.
+_END_GRACE_S = 0.5
+
+
+class BagReplay(Source):
+    """Plays a ROS1 .bag recording (librealsense format) frame by frame.
+
+    With ``real_time=False`` (the default) playback is deterministic: librealsense delivers
+    every recorded frame, in order, as fast as the consumer takes them, and iteration stops
+    cleanly at the end of the file (or starts over with ``loop=True``). The file's structure
+    is checked before librealsense sees it (see sdk.capture.bagfile), and after the last frame
+    the number of frames delivered is compared with the file's index, so a damaged chunk that
+    makes librealsense stop early raises BagFormatError instead of passing silently.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        real_time: bool = False,
+        loop: bool = False,
+        frame_timeout_s: float = DEFAULT_FRAME_TIMEOUT_S,
+        *,
+        align: str = "auto",
+        keep_native_color: bool = False,
+    ) -> None:
+        if frame_timeout_s <= 0:
+            raise ValueError("frame_timeout_s must be > 0")
+        self.path = Path(path)
+        self.real_time = bool(real_time)
+        self.loop = bool(loop)
+        self.frame_timeout_s = float(frame_timeout_s)
+        self._align_mode = align
+        self._keep_native = keep_native_color
+        self._pipeline: Any = None
+        self._playback: Any = None
+        #: the structural summary of the file (streams, frame counts per stream)
+        self.summary: BagSummary = check_bag(self.path)
+        for stream in (Stream.DEPTH, Stream.IR, Stream.COLOR):
+            if stream.value not in self.summary.streams:
+                raise MissingStreamError(stream.value, self.path)
+        self._rs = import_rs()
+        #: FrameSets delivered so far (all passes) and partial librealsense sets skipped
+        self.frames_delivered = 0
+        self.incomplete_sets = 0
+        self.passes = 0
+        self._start()
+
+    # -- librealsense pipeline ---------------------------------------------------------------
+    def _start(self) -> None:
+        rs = self._rs
+        config = rs.config()
+        pipeline = rs.pipeline()
+        try:
+            config.enable_device_from_file(str(self.path), repeat_playback=False)
+            # Resolving first creates the playback device, and pipeline.start() reuses it: so
+            # real-time mode is off before the first frame is read. Switching it off only
+            # after start() races with playback and can lose the first frame.
+            resolved = config.resolve(rs.pipeline_wrapper(pipeline))
+            resolved.get_device().as_playback().set_real_time(self.real_time)
+            profile = pipeline.start(config)
+        except RuntimeError as error:
+            raise BagFormatError(self.path, f"librealsense cannot play it: {error}") from None
+        self._pipeline = pipeline
+        try:
+            device = profile.get_device()
+            self._playback = device.as_playback()
+            self._playback.set_real_time(self.real_time)
+            if self.passes == 0:
+                self._device_info = DeviceInfo(
+                    name=device_text(device, rs.camera_info.name) or "unknown RealSense device",
+                    serial=device_text(device, rs.camera_info.serial_number),
+                    firmware=device_text(device, rs.camera_info.firmware_version),
+                    product_line=device_text(device, rs.camera_info.product_line),
+                    origin="bag",
+                )
+                try:
+                    self._depth_scale = clean_f32(device.first_depth_sensor().get_depth_scale())
+                except RuntimeError:
+                    raise MissingStreamError(Stream.DEPTH.value, self.path) from None
+            self._assembler = GridAssembler(
+                rs,
+                list(profile.get_streams()),
+                device=self._device_info,
+                depth_scale=self._depth_scale,
+                align=self._align_mode,
+                keep_native_color=self._keep_native,
+                where=self.path,
+            )
+        except StreamFormatError as error:
+            self._stop_pipeline()
+            raise BagFormatError(self.path, str(error)) from None
+        except BaseException:
+            self._stop_pipeline()
+            raise
+        self._matcher = SetMatcher(self._assembler.profiles[0].fps)
+        self._ready: list[Any] = []
+        self._ended = False
+        self._pass_delivered = 0
+        self.passes += 1
+
+    def _stop_pipeline(self) -> None:
+        pipeline, self._pipeline, self._playback = self._pipeline, None, None
+        if pipeline is not None:
+            try:
+                pipeline.stop()
+            except RuntimeError:
+                pass
+
+    def _all_seen(self) -> bool:
+        seen = self._matcher.seen
+        return all(seen[s] >= self.summary.frame_counts.get(s.value, 0) for s in seen)
+
+    def _wait(self) -> Any | None:
+        """The next librealsense frameset, or None at the end of the file."""
+        rs = self._rs
+        started = time.monotonic()
+        ended_at: float | None = None
+        while True:
+            try:
+                ok, frames = self._pipeline.try_wait_for_frames(_POLL_MS)
+            except RuntimeError as error:
+                raise BagFormatError(self.path, f"librealsense failed while reading it: {error}") from None
+            if ok:
+                return frames
+            now = time.monotonic()
+            if self._playback.current_status() == rs.playback_status.stopped:
+                if self.real_time or self._all_seen():
+                    return None
+                ended_at = now if ended_at is None else ended_at
+                if now - ended_at >= min(_END_GRACE_S, self.frame_timeout_s):
+                    return None
+            elif now - started >= self.frame_timeout_s:
+                raise FrameTimeoutError(
+                    f"{self.path}: no frame for {self.frame_timeout_s:.1f} s "
+                    f"(after {self._pass_delivered} frames of this pass)"
+                )
+
+    def _check_complete(self) -> None:
+        if self.real_time:  # real-time playback may legitimately drop frames
+            return
+        for stream, seen in self._matcher.seen.items():
+            expected = self.summary.frame_counts.get(stream.value, 0)
+            if seen < expected:
+                raise BagFormatError(
+                    self.path,
+                    f"damaged: playback ended after {seen} of the {expected} recorded {stream.value} frames",
+                )
+
+    # -- Source ------------------------------------------------------------------------------
+    @property
+    def device_info(self) -> DeviceInfo:
+        return self._device_info
+
+    @property
+    def profiles(self) -> list[StreamProfile]:
+        return self._assembler.profiles
+
+    @property
+    def depth_scale(self) -> float:
+        return self._depth_scale
+
+    def _next_frameset(self) -> FrameSet:
+        while True:
+            if self._ready:
+                frameset = self._assembler.convert(self._ready.pop(0))
+                if frameset is None:
+                    self.incomplete_sets += 1
+                    continue
+                self.frames_delivered += 1
+                self._pass_delivered += 1
+                return frameset
+            if self._pipeline is None:
+                raise StopIteration
+            if not self._ended:
+                frames = self._wait()
+                if frames is not None:
+                    self._ready.extend(self._matcher.push(frames, self._assembler.identify(frames)))
+                    continue
+                self._ended = True
+                self._ready.extend(self._matcher.flush())
+                continue
+            self._check_complete()
+            if self.loop and self._pass_delivered > 0:
+                self._stop_pipeline()
+                self._start()
+                continue
+            self._stop_pipeline()
+            raise StopIteration
+
+    def _release(self) -> None:
+        self._stop_pipeline()

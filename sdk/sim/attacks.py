@@ -1,0 +1,378 @@
+"""Presentation attacks: prints (flat, curved, with cut-outs), screen replay and rigid 3D masks.
+
+The attack content is a photograph of an identity that usually differs from the attacker's own
+(so a model cannot separate classes by who is shown). The attacker is a live person rig: their
+real skin, eyes (with glints and blinks) and depth show through cut-outs and around masks.
+"""
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from sdk.sim.content import FrameContent
+from sdk.sim.face import MAT_PAPER, MAT_PLASTIC, MAT_SCREEN, MAT_SKIN, build_head
+from sdk.sim.identity import Identity, random_identity, srgb_to_linear
+from sdk.sim.live import identity_for
+from sdk.sim.person import HeadPose, PersonRig
+from sdk.sim.photo import Photo, render_photo
+from sdk.sim.render import Points, View
+from sdk.sim.rng import make_rng
+from sdk.sim.scenarios import ScenarioSpec
+from sdk.sim.scene import FLIP, random_motion, rotation
+
+#: Share of attacks whose content shows the attacker's own face.
+SAME_IDENTITY_RATE = 0.1
+
+
+def content_identity(rng: np.random.Generator, attacker_seed: int) -> tuple[Identity, bool]:
+    if rng.random() < SAME_IDENTITY_RATE:
+        return identity_for(attacker_seed), True
+    return random_identity(make_rng("content-identity", int(rng.integers(2**62)))), False
+
+
+def _grid(nx: int, ny: int) -> tuple[np.ndarray, np.ndarray]:
+    """Texel-centre coordinates in [0, 1] of an ny x nx grid (row 0 at the top)."""
+    s = (np.arange(nx, dtype=np.float32) + 0.5) / nx
+    t = (np.arange(ny, dtype=np.float32) + 0.5) / ny
+    return np.meshgrid(s, t)
+
+
+def capsule_points(p0: np.ndarray, p1: np.ndarray, radius: float, spacing: float, rgb: tuple, ir: float) -> Points:
+    """A finger: cylinder from p0 to p1 (camera frame), with a rounded tip at p1."""
+    axis = p1 - p0
+    length = float(np.linalg.norm(axis))
+    a = axis / length
+    side = np.cross(a, [0.0, 0.0, 1.0])
+    if np.linalg.norm(side) < 1e-6:
+        side = np.cross(a, [0.0, 1.0, 0.0])
+    side /= np.linalg.norm(side)
+    up = np.cross(a, side)
+    n_len = max(2, int(length / spacing))
+    n_ang = max(8, int(2 * np.pi * radius / spacing))
+    l = np.linspace(0.0, length, n_len)
+    ang = np.linspace(0.0, 2 * np.pi, n_ang, endpoint=False)
+    ll, aa = np.meshgrid(l, ang)
+    # Narrow towards the tip so it reads as a finger, not a pipe.
+    rr = radius * np.sqrt(np.clip(1.0 - np.clip((ll - (length - radius)) / radius, 0.0, 1.0) ** 2, 0.05, 1.0))
+    nrm = np.cos(aa)[..., None] * side + np.sin(aa)[..., None] * up
+    pos = p0 + ll[..., None] * a + rr[..., None] * nrm
+    n = pos.shape[0] * pos.shape[1]
+    return Points(pos.reshape(-1, 3).astype(np.float32), nrm.reshape(-1, 3).astype(np.float32),
+                  np.broadcast_to(np.asarray(rgb, np.float32), (n, 3)).copy(), np.full(n, ir, np.float32),
+                  np.full(n, MAT_SKIN, np.uint8))
+
+
+class _Sheet:
+    """A printed or displayed rectangle in its own frame (x right, y up, z to the camera),
+    origin at the shown face's eye midpoint; optionally bent into a cylinder about a vertical axis."""
+
+    def __init__(self, width: float, height: float, eye_uv: tuple[float, float], radius: float | None):
+        self.width, self.height, self.eye_uv, self.radius = width, height, eye_uv, radius
+
+    def local(self, s: np.ndarray, t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Points and normals of sheet coordinates s, t in [0, 1] (t = 0 at the top)."""
+        x = (s - self.eye_uv[0]) * self.width
+        y = -(t - self.eye_uv[1]) * self.height
+        xc = (0.5 - self.eye_uv[0]) * self.width  # the bend is symmetric about the sheet's centre
+        if self.radius is None:
+            pos = np.stack([x, y, np.zeros_like(x)], axis=-1)
+            nrm = np.broadcast_to(np.array([0.0, 0.0, 1.0], np.float32), pos.shape)
+        else:
+            r = self.radius
+            alpha = (x - xc) / r
+            alpha0 = -xc / r
+            px = xc + r * np.sin(alpha)
+            pz = -r * (1.0 - np.cos(alpha)) + r * (1.0 - np.cos(alpha0))
+            pos = np.stack([px, y, pz], axis=-1)
+            nrm = np.stack([np.sin(alpha), np.zeros_like(alpha), np.cos(alpha)], axis=-1)
+        return pos.astype(np.float32), np.ascontiguousarray(nrm, dtype=np.float32)
+
+
+def _print_texture(crop: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """sRGB photo crop -> (linear RGB albedo of the print, NIR albedo of paper and ink)."""
+    img = cv2.GaussianBlur(crop.astype(np.float32) / 255.0, (0, 0), float(rng.uniform(0.4, 1.3)))
+    lin = srgb_to_linear(img).astype(np.float32)
+    lum = lin @ np.array([0.2126, 0.7152, 0.0722], np.float32)
+    sat = np.float32(rng.uniform(0.6, 0.9))
+    lin = lum[..., None] + (lin - lum[..., None]) * sat
+    paper = (rng.uniform(0.72, 0.88) * np.clip(rng.normal(1.0, 0.02, 3), 0.95, 1.05) * np.array([1.0, 0.99, 0.95])).astype(np.float32)
+    black = np.float32(rng.uniform(0.015, 0.05))
+    lin = black + (paper - black) * np.clip(lin, 0.0, 1.0)
+    # Inkjet dyes are nearly transparent in NIR, carbon toner is not: ink strength varies.
+    ink = np.float32(rng.uniform(0.15, 0.85))
+    ir = np.float32(rng.uniform(0.7, 0.9)) * (1.0 - ink * (1.0 - np.clip(lum, 0, 1) ** 0.5))
+    return lin.astype(np.float32), ir.astype(np.float32)
+
+
+def _halftone(s: np.ndarray, t: np.ndarray, width: float, height: float, rng: np.random.Generator) -> np.ndarray:
+    """Faint periodic dot screen (print halftone seen below the camera's resolution)."""
+    pitch = rng.uniform(0.0012, 0.0025)
+    ang = rng.uniform(0, np.pi / 2)
+    x, y = s * width, t * height
+    u = (x * np.cos(ang) + y * np.sin(ang)) / pitch
+    v = (-x * np.sin(ang) + y * np.cos(ang)) / pitch
+    amp = rng.uniform(0.03, 0.12)
+    return (1.0 + amp * np.cos(2 * np.pi * u) * np.cos(2 * np.pi * v)).astype(np.float32)
+
+
+class PrintScene:
+    """Prints (flat or curved), optionally with eyes / nose / mouth cut out, held by an attacker."""
+
+    def __init__(self, rng: np.random.Generator, seed: int, view: View, distance_range: tuple[float, float],
+                 max_yaw: float, fps: float, spec: ScenarioSpec):
+        self.fps, self.view, self.spec = fps, view, spec
+        self.idn = identity_for(seed)  # the attacker
+        self.content_idn, self.same_identity = content_identity(rng, seed)
+        self.photo: Photo = render_photo(self.content_idn, rng)
+        cut = spec.cutouts
+        self.cutouts = cut
+        # Cut-outs are worn against the face; whole prints are held in front of it, or alone.
+        self.attacker_visible = bool(cut) or rng.random() < 0.7
+        if cut:
+            self.gap = float(rng.uniform(0.012, 0.02) if "nose" in cut else self.idn.nose_protrusion + rng.uniform(0.012, 0.02))
+            scale = self.idn.interocular_m * rng.uniform(0.95, 1.05)
+        else:
+            self.gap = float(rng.uniform(0.05, 0.2))
+            scale = self.idn.interocular_m * rng.uniform(0.8, 1.1)
+        # The sheet (the presented face) lies in the requested distance range; the attacker behind it.
+        shifted = (distance_range[0] + self.gap, distance_range[1] + self.gap)
+        motion = random_motion(rng, shifted, min(max_yaw, 20.0), max_pitch=8.0, max_roll=8.0, still=0.6)
+        self.rig = PersonRig(self.idn, motion, view, rng)
+        # Crop the photo around the face (A4-ish print of a portrait).
+        ph = self.photo
+        iod = ph.interocular_px
+        eye_mid = (ph.landmarks_px["eye_r"] + ph.landmarks_px["eye_l"]) / 2.0
+        half_w = iod * rng.uniform(1.5, 1.9)
+        top, bottom = iod * rng.uniform(1.4, 1.8), iod * rng.uniform(2.0, 2.6)
+        x0, x1 = int(max(0, eye_mid[0] - half_w)), int(min(ph.image.shape[1], eye_mid[0] + half_w))
+        y0, y1 = int(max(0, eye_mid[1] - top)), int(min(ph.image.shape[0], eye_mid[1] + bottom))
+        crop = ph.image[y0:y1, x0:x1]
+        m_per_px = scale / iod
+        width, height = (x1 - x0) * m_per_px, (y1 - y0) * m_per_px
+        self.crop_origin = np.array([x0, y0], np.float64)
+        self.crop_size = np.array([x1 - x0, y1 - y0], np.float64)
+        eye_uv = tuple((eye_mid - self.crop_origin) / self.crop_size)
+        radius = float(rng.uniform(0.09, 0.25)) if spec.curved else None
+        self.sheet = _Sheet(width, height, eye_uv, radius)
+        tex_rgb, tex_ir = _print_texture(crop, rng)
+        # Sample the sheet at ~0.6 px at the nearest distance it comes to.
+        spacing = 0.6 * max(motion.distance - self.gap - 0.03, 0.15) / view.fx
+        nx, ny = max(8, int(width / spacing)), max(8, int(height / spacing))
+        s, t = _grid(nx, ny)
+        rgb = cv2.resize(tex_rgb, (nx, ny), interpolation=cv2.INTER_LINEAR)
+        ir = cv2.resize(tex_ir, (nx, ny), interpolation=cv2.INTER_LINEAR)
+        rgb = rgb * _halftone(s, t, width, height, rng)[..., None]
+        keep = np.ones((ny, nx), bool)
+        if cut:
+            keep = ~self._holes(s, t, rng)
+        pos, nrm = self.sheet.local(s, t)
+        k = keep.reshape(-1)
+        self.local_pos, self.local_nrm = pos.reshape(-1, 3)[k], nrm.reshape(-1, 3)[k]
+        self.rgb, self.ir = rgb.reshape(-1, 3)[k].astype(np.float32), ir.reshape(-1)[k].astype(np.float32)
+        self.tilt = rng.normal(0.0, 3.0, 3)
+        # Fingers holding the sheet: thumbs at one or both side edges.
+        self.fingers = []
+        for side in ([-1, 1] if rng.random() < 0.6 else [int(rng.choice([-1, 1]))]):
+            tv = float(rng.uniform(0.45, 0.85))
+            self.fingers.append((side, tv, float(rng.uniform(-0.6, 0.2))))
+        self.finger_spacing = spacing
+        # Contour of the printed face in sheet coordinates.
+        cu = (ph.contour_px - self.crop_origin) / self.crop_size
+        self.contour_local, _ = self.sheet.local(cu[:, 0].astype(np.float32), cu[:, 1].astype(np.float32))
+        self.lm_local = {}
+        for name, p in ph.landmarks_px.items():
+            uv = (p - self.crop_origin) / self.crop_size
+            self.lm_local[name] = self.sheet.local(np.array([uv[0]], np.float32), np.array([uv[1]], np.float32))[0][0]
+
+    def _holes(self, s: np.ndarray, t: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        ph = self.photo
+        px = self.crop_origin[0] + s * self.crop_size[0]
+        py = self.crop_origin[1] + t * self.crop_size[1]
+        iod = ph.interocular_px
+        lm = ph.landmarks_px
+        holes = np.zeros(s.shape, bool)
+
+        def ellipse(c: np.ndarray, ax: float, ay: float) -> np.ndarray:
+            return ((px - c[0]) / ax) ** 2 + ((py - c[1]) / ay) ** 2 < 1.0
+
+        j = lambda: rng.uniform(0.9, 1.15)  # noqa: E731 - hand-cut holes vary
+        if "eyes" in self.cutouts:
+            holes |= ellipse(lm["eye_r"], 0.34 * iod * j(), 0.19 * iod * j())
+            holes |= ellipse(lm["eye_l"], 0.34 * iod * j(), 0.19 * iod * j())
+        if "nose" in self.cutouts:
+            c = lm["nose_tip"] + np.array([0.0, -0.12 * iod])
+            holes |= ellipse(c, 0.26 * iod * j(), 0.42 * iod * j())
+        if "mouth" in self.cutouts:
+            holes |= ellipse(lm["mouth"], 0.5 * iod * j(), 0.22 * iod * j())
+        return holes
+
+    def _sheet_pose(self, pose: HeadPose, lms: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+        r = FLIP @ rotation(pose.yaw + self.tilt[0], pose.pitch + self.tilt[1], pose.roll + self.tilt[2])
+        eye_mid = (lms["eye_r"] + lms["eye_l"]) / 2.0
+        normal_cam = r @ np.array([0.0, 0.0, 1.0])  # towards the camera
+        return r, eye_mid + normal_cam * self.gap
+
+    def content(self, index: int) -> FrameContent:
+        t = index / self.fps
+        rig = self.rig
+        pose = rig.pose(t)
+        lms = rig.landmark_camera(pose)
+        m, c = self._sheet_pose(pose, lms)
+        m32, c32 = m.astype(np.float32), c.astype(np.float32)
+        sheet = Points(self.local_pos @ m32.T + c32, self.local_nrm @ m32.T, self.rgb, self.ir,
+                       np.full(self.ir.shape, MAT_PAPER, np.uint8))
+        points = [sheet]
+        if self.attacker_visible:
+            points.append(rig.head_points(pose, rig.motion.blink(t)))
+        for side, tv, slant in self.fingers:
+            s_edge = 0.0 if side < 0 else 1.0
+            edge, _ = self.sheet.local(np.array([s_edge], np.float32), np.array([tv], np.float32))
+            e = edge[0]
+            inward = np.array([-side * 1.0, slant, 0.0])
+            inward /= np.linalg.norm(inward)
+            front = np.array([0.0, 0.0, 0.009])
+            p0 = e - inward * 0.04 + front
+            p1 = e + inward * 0.018 + front
+            idn = self.idn
+            points.append(capsule_points(m @ p0 + c, m @ p1 + c, 0.0085, self.finger_spacing, idn.skin_rgb, idn.skin_ir))
+        contour = self.contour_local @ m32.T + c32
+        lm_cam = {k: m @ v + c for k, v in self.lm_local.items()}
+        yaw = float(pose.yaw + self.tilt[0])
+        layers = (lambda view, pose=pose: rig.body_layers(pose, view)) if self.attacker_visible else (lambda view: [])
+        return FrameContent(points=points, layers=layers, contour=contour,
+                            distance_m=float((lm_cam["eye_r"][2] + lm_cam["eye_l"][2]) / 2.0), yaw=yaw,
+                            pitch=float(pose.pitch + self.tilt[1]), roll=float(pose.roll + self.tilt[2]), landmarks=lm_cam)
+
+
+class ScreenScene:
+    """A phone or tablet replaying a face: emissive, dark in NIR, flat, with a bezel and moire."""
+
+    def __init__(self, rng: np.random.Generator, seed: int, view: View, distance_range: tuple[float, float],
+                 max_yaw: float, fps: float, spec: ScenarioSpec):
+        self.fps, self.view = fps, view
+        self.idn = identity_for(seed)  # whose hand holds the device
+        self.content_idn, self.same_identity = content_identity(rng, seed)
+        self.photo = render_photo(self.content_idn, rng)
+        ph = self.photo
+        tablet = rng.random() < 0.4
+        if tablet:
+            sw, sh, bezel = rng.uniform(0.14, 0.19), rng.uniform(0.19, 0.25), rng.uniform(0.008, 0.02)
+        else:
+            sw, sh, bezel = rng.uniform(0.062, 0.072), rng.uniform(0.13, 0.155), rng.uniform(0.003, 0.006)
+        # The displayed picture is scaled so the face is about life-size on a tablet, smaller on a phone.
+        iod_m = self.idn.interocular_m * (rng.uniform(0.75, 1.05) if tablet else rng.uniform(0.4, 0.6))
+        m_per_px = iod_m / ph.interocular_px
+        eye_mid = (ph.landmarks_px["eye_r"] + ph.landmarks_px["eye_l"]) / 2.0
+        # Photo pixels shown on the screen: a window of sw x sh metres centred near the face.
+        cw, chh = sw / m_per_px, sh / m_per_px
+        cx, cy = eye_mid[0], eye_mid[1] + 0.6 * ph.interocular_px
+        self.crop_origin = np.array([cx - cw / 2, cy - chh / 2])
+        self.crop_size = np.array([cw, chh])
+        big = cv2.copyMakeBorder(ph.image, 600, 600, 600, 600, cv2.BORDER_REPLICATE)
+        affine = np.array([[cw / 512.0, 0, self.crop_origin[0] + 600], [0, chh / 512.0, self.crop_origin[1] + 600]])
+        shown = cv2.warpAffine(big, affine, (512, 512), flags=cv2.WARP_INVERSE_MAP | cv2.INTER_AREA)
+        w_all, h_all = sw + 2 * bezel, sh + 2 * bezel
+        eye_uv_screen = (eye_mid - self.crop_origin) / self.crop_size
+        eye_uv = ((bezel + eye_uv_screen[0] * sw) / w_all, (bezel + eye_uv_screen[1] * sh) / h_all)
+        self.sheet = _Sheet(w_all, h_all, eye_uv, None)
+        motion = random_motion(rng, (max(distance_range[0], 0.2), min(distance_range[1], 0.7)),
+                               min(max_yaw, 20.0), 10.0, 10.0, still=0.5, blinks=False)
+        self.motion = motion
+        spacing = 0.6 * max(motion.distance - 0.03, 0.15) / view.fx
+        nx, ny = max(8, int(w_all / spacing)), max(8, int(h_all / spacing))
+        s, t = _grid(nx, ny)
+        ss = (s * w_all - bezel) / sw
+        tt = (t * h_all - bezel) / sh
+        on_screen = (ss >= 0) & (ss < 1) & (tt >= 0) & (tt < 1)
+        content = srgb_to_linear(shown.astype(np.float32) / 255.0).astype(np.float32)
+        lookup = content[np.clip((tt * 512).astype(int), 0, 511), np.clip((ss * 512).astype(int), 0, 511)]
+        # Emitted radiance, pre-divided by the camera exposure later applied to every surface.
+        self.brightness = float(rng.uniform(0.5, 1.0))
+        bezel_rgb = np.float32(0.015 if rng.random() < 0.8 else 0.6)
+        rgb = np.where(on_screen[..., None], lookup * np.float32(self.brightness), bezel_rgb)
+        ir = np.where(on_screen, np.float32(0.03), np.float32(rng.uniform(0.08, 0.25)))
+        mat = np.where(on_screen, MAT_SCREEN, MAT_PLASTIC).astype(np.uint8)
+        pos, nrm = self.sheet.local(s, t)
+        self.local_pos, self.local_nrm = pos.reshape(-1, 3), nrm.reshape(-1, 3)
+        self.rgb, self.ir, self.mat = rgb.reshape(-1, 3).astype(np.float32), ir.reshape(-1), mat.reshape(-1)
+        cu = (ph.contour_px - self.crop_origin) / self.crop_size
+        cu = np.stack([(bezel + cu[:, 0] * sw) / w_all, (bezel + cu[:, 1] * sh) / h_all], axis=1)
+        self.contour_local, _ = self.sheet.local(cu[:, 0].astype(np.float32), cu[:, 1].astype(np.float32))
+        self.lm_local = {}
+        for name, p in ph.landmarks_px.items():
+            uv = (p - self.crop_origin) / self.crop_size
+            uv = np.array([(bezel + uv[0] * sw) / w_all, (bezel + uv[1] * sh) / h_all], np.float32)
+            self.lm_local[name] = self.sheet.local(uv[:1], uv[1:])[0][0]
+        self.moire_k = rng.uniform(0.4, 1.3, 2) * rng.choice([-1, 1], 2)
+        self.moire_amount = float(rng.uniform(0.04, 0.15))
+        self.finger = (float(rng.uniform(0.3, 0.8)), int(rng.choice([-1, 1])))
+        self.spacing = spacing
+        self.exposure_comp = None
+
+    def content(self, index: int) -> FrameContent:
+        t = index / self.fps
+        yaw, pitch, roll, offset = self.motion.at(t)
+        m = FLIP @ rotation(yaw, pitch, roll)
+        u, v = self.motion.centre_px
+        z = self.motion.distance + offset[2]
+        c = np.array([(u - self.view.ppx) * z / self.view.fx + offset[0], (v - self.view.ppy) * z / self.view.fy + offset[1], z])
+        m32, c32 = m.astype(np.float32), c.astype(np.float32)
+        pts = [Points(self.local_pos @ m32.T + c32, self.local_nrm @ m32.T, self.rgb, self.ir, self.mat)]
+        tv, side = self.finger
+        edge, _ = self.sheet.local(np.array([0.0 if side < 0 else 1.0], np.float32), np.array([tv], np.float32))
+        inward = np.array([-side, -0.3, 0.0])
+        inward /= np.linalg.norm(inward)
+        front = np.array([0.0, 0.0, 0.01])
+        p0, p1 = edge[0] - inward * 0.04 + front, edge[0] + inward * 0.012 + front
+        pts.append(capsule_points(m @ p0 + c, m @ p1 + c, 0.0085, self.spacing, self.idn.skin_rgb, self.idn.skin_ir))
+        lm_cam = {k: m @ v + c for k, v in self.lm_local.items()}
+        phase = float(2 * np.pi * ((index * 0.37) % 1.0))
+        return FrameContent(points=pts, layers=lambda view: [], contour=self.contour_local @ m32.T + c32,
+                            distance_m=float(c[2]), yaw=float(yaw), pitch=float(pitch), roll=float(roll),
+                            landmarks=lm_cam, moire=(float(self.moire_k[0]), float(self.moire_k[1]), phase, self.moire_amount))
+
+
+class MaskScene:
+    """A rigid face-shaped mask (another identity's face, printed) worn by the attacker."""
+
+    def __init__(self, rng: np.random.Generator, seed: int, view: View, distance_range: tuple[float, float],
+                 max_yaw: float, fps: float, spec: ScenarioSpec):
+        self.fps = fps
+        self.idn = identity_for(seed)
+        self.content_idn, self.same_identity = content_identity(rng, seed)
+        motion = random_motion(rng, distance_range, max_yaw, still=0.8, blinks=False)
+        self.rig = PersonRig(self.idn, motion, view, rng)
+        b = self.content_idn
+        mask_head = build_head(b, 0.6 * max(motion.distance - 0.05, 0.15) / view.fx)
+        p = mask_head.pos
+        eye_b = (mask_head.landmarks["eye_r"] + mask_head.landmarks["eye_l"]) / 2.0
+        a = self.idn
+        eye_a = (self.rig.head.landmarks["eye_r"] + self.rig.head.landmarks["eye_l"]) / 2.0
+        sx, sy = a.half_width / b.half_width * 1.04, a.half_height / b.half_height * 1.02
+        cy = (b.eye_y + (-0.1)) / 2.0 + 0.012
+        inside = ((p[:, 0] / (0.92 * b.half_width)) ** 2 + ((p[:, 1] - cy) / 0.088) ** 2 < 1.0) & (p[:, 2] > 0.02)
+        scale = np.array([sx, sy, (sx + sy) / 2], np.float32)
+        forward = np.array([0.0, 0.0, 0.006 + a.nose_protrusion * 0.25], np.float32)
+        self.mask_pos = ((p[inside] - eye_b) * scale + eye_a + forward).astype(np.float32)
+        n = mask_head.nrm[inside] / scale
+        self.mask_nrm = (n / np.linalg.norm(n, axis=1, keepdims=True)).astype(np.float32)
+        rgb = mask_head.rgb[inside]
+        lum = rgb @ np.array([0.2126, 0.7152, 0.0722], np.float32)
+        sat = np.float32(rng.uniform(0.6, 0.95))
+        self.mask_rgb = (lum[:, None] + (rgb - lum[:, None]) * sat).astype(np.float32) * np.float32(rng.uniform(0.8, 1.0))
+        ink = np.float32(rng.uniform(0.0, 0.25))
+        self.mask_ir = (np.float32(rng.uniform(0.55, 0.85)) * (1.0 - ink * (1.0 - np.clip(lum / max(float(lum.max()), 1e-3), 0, 1)))).astype(np.float32)
+        self.contour_head = ((mask_head.contour - eye_b) * scale + eye_a + forward).astype(np.float32)
+        self.lm_head = {k: ((v - eye_b) * scale + eye_a + forward).astype(np.float32) for k, v in mask_head.landmarks.items()}
+
+    def content(self, index: int) -> FrameContent:
+        t = index / self.fps
+        rig = self.rig
+        pose = rig.pose(t)
+        head = rig.head_points(pose)
+        mask = Points(pose.apply(self.mask_pos), pose.rotate(self.mask_nrm), self.mask_rgb, self.mask_ir,
+                      np.full(self.mask_ir.shape, MAT_PLASTIC, np.uint8))
+        lm_cam = {k: pose.apply(v[None, :])[0] for k, v in self.lm_head.items()}
+        return FrameContent(points=[mask, head], layers=lambda view, pose=pose: rig.body_layers(pose, view),
+                            contour=pose.apply(self.contour_head), distance_m=float((lm_cam["eye_r"][2] + lm_cam["eye_l"][2]) / 2.0),
+                            yaw=pose.yaw, pitch=pose.pitch, roll=pose.roll, landmarks=lm_cam)

@@ -1,0 +1,331 @@
+"""Parametric 3D head: geometry, albedo (RGB and NIR) and landmarks on a (longitude, latitude) grid.
+
+The head is a super-ellipsoid (flatter at the front than a sphere) with a tapered jaw, to which
+smooth features are added along the viewing axis: nose, eye sockets and corneas, brow ridge,
+cheekbones, lips and chin. Albedo is painted analytically in frontal coordinates (X, Y) of the
+undisplaced head so it is sharp at any sampling density. Head frame: x to the image right,
+y up, z towards the camera; metres; origin at the ellipsoid centre.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from sdk.sim.identity import Identity
+
+# Material codes shared by every surface (render.py shades by them).
+MAT_SKIN = 0
+MAT_CORNEA = 1
+MAT_HAIR = 2
+MAT_PAPER = 3
+MAT_SCREEN = 4
+MAT_PLASTIC = 5
+MAT_CLOTH = 6
+
+THETA_RANGE = (-1.75, 1.75)  # longitude: +-100 degrees around the face
+PHI_RANGE = (-1.25, 1.50)  # latitude: from under the chin to the crown
+CORNEA_RADIUS = 0.0078
+IRIS_RADIUS = 0.0058
+PUPIL_RADIUS = 0.0025
+
+
+def _smooth(edge0: float, edge1: float, x: np.ndarray) -> np.ndarray:
+    t = np.clip((x - edge0) / (edge1 - edge0), 0.0, 1.0)
+    return t * t * (3.0 - 2.0 * t)
+
+
+def _gauss(x: np.ndarray, y: np.ndarray, cx: float, cy: float, sx: float, sy: float) -> np.ndarray:
+    return np.exp(-0.5 * (((x - cx) / sx) ** 2 + ((y - cy) / sy) ** 2))
+
+
+def _soft_inside(distance_inside: np.ndarray, soft: float = 0.0006) -> np.ndarray:
+    """0..1 coverage from a signed 'how far inside' value in metres (anti-aliased edges)."""
+    return np.clip(distance_inside / soft + 0.5, 0.0, 1.0)
+
+
+@dataclass
+class HeadModel:
+    """A head sampled as points (flattened grid) in the head frame."""
+
+    pos: np.ndarray  # (N, 3) float32
+    nrm: np.ndarray  # (N, 3) float32, outward unit normals
+    rgb: np.ndarray  # (N, 3) float32 linear albedo, eyes open
+    ir: np.ndarray  # (N,) float32 NIR albedo
+    mat: np.ndarray  # (N,) uint8 material
+    eye_idx: np.ndarray  # indices of points whose look changes with a blink
+    rgb_closed: np.ndarray  # (len(eye_idx), 3) albedo with the lids closed
+    ir_closed: np.ndarray
+    landmarks: dict[str, np.ndarray]  # name -> (3,) head-frame point
+    contour: np.ndarray  # (K, 3) points whose projection bounds the detector-style face box
+
+
+def eye_centres(idn: Identity) -> list[tuple[float, float]]:
+    return [(-idn.eye_half_sep, idn.eye_y), (idn.eye_half_sep, idn.eye_y)]
+
+
+def _shape(idn: Identity, theta: np.ndarray, phi: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Undisplaced super-ellipsoid point (X, Y, Z) and the 'front' weight for features."""
+    cp = np.cos(phi)
+    y = idn.half_height * np.sin(phi)
+    taper = 1.0 - idn.jaw_taper * _smooth(-0.01, -idn.half_height, y)
+    x = idn.half_width * taper * np.sin(theta) * cp
+    ct = np.cos(theta) * cp
+    z = idn.half_depth * np.sign(ct) * np.abs(ct) ** 0.7
+    front = _smooth(0.15, 0.55, np.cos(theta)) * _smooth(-1.2, -0.9, phi)
+    return x, y, z, front
+
+
+def _relief(idn: Identity, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Facial relief along +z (metres) at frontal coordinates (x, y)."""
+    ax = np.abs(x)
+    h = np.zeros_like(x)
+    # Flatten the forehead/face front a little and push the lower face forward (a real face is
+    # flatter than an ellipsoid and its mouth and chin stand further out).
+    h += 0.016 * _gauss(x, y, 0.0, -0.06, 0.034, 0.03)
+    h += idn.chin_bulge * _gauss(x, y, 0.0, -0.088, 0.017, 0.011)
+    # Brow ridge and cheekbones.
+    h += 0.006 * _gauss(ax, y, 0.025, idn.eye_y + 0.022, 0.03, 0.008)
+    h += 0.005 * _gauss(ax, y, 0.042, idn.eye_y - 0.03, 0.018, 0.014)
+    # Eye sockets.
+    h -= idn.socket_depth * _gauss(ax, y, idn.eye_half_sep, idn.eye_y, 0.016, 0.011)
+    # Nose: a ridge rising from the nasion to the tip, then falling fast to the base.
+    nasion_y, tip_y = idn.eye_y + 0.005, -0.024
+    t = np.clip((nasion_y - y) / (nasion_y - tip_y), 0.0, 1.0)
+    below = np.clip((tip_y - y) / 0.009, 0.0, 1.0)
+    profile = (0.25 + 0.75 * t**1.2) * (1.0 - below**1.5) * (y < nasion_y + 0.01)
+    width = 0.0045 + (idn.nose_width * 0.42) * t**1.5
+    h += idn.nose_protrusion * profile * np.exp(-0.5 * (x / width) ** 2)
+    # Nose wings.
+    h += 0.006 * _gauss(ax, y, idn.nose_width * 0.55, tip_y - 0.003, 0.0045, 0.004)
+    # Lips.
+    h += idn.lip_thickness * 0.8 * _gauss(x, y, 0.0, idn.mouth_y + 0.003, idn.mouth_width * 0.75, 0.0045)
+    h += idn.lip_thickness * 0.8 * _gauss(x, y, 0.0, idn.mouth_y - 0.005, idn.mouth_width * 0.7, 0.005)
+    return h
+
+
+def _cornea(idn: Identity, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Corneal bulge (m) over both irises: a spherical cap, where the glint comes from."""
+    out = np.zeros_like(x)
+    base = np.sqrt(CORNEA_RADIUS**2 - IRIS_RADIUS**2)
+    for ex, ey in eye_centres(idn):
+        r2 = (x - ex) ** 2 + (y - ey) ** 2
+        cap = np.sqrt(np.clip(CORNEA_RADIUS**2 - r2, 0.0, None)) - base
+        out = np.maximum(out, np.clip(cap, 0.0, None))
+    return out
+
+
+def _eye_masks(idn: Identity, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, list[np.ndarray]]:
+    """Soft eye-opening coverage (0..1) and per-eye signed 'inside' distances."""
+    total = np.zeros_like(x)
+    insides = []
+    for ex, ey in eye_centres(idn):
+        dx = (x - ex) / idn.eye_width
+        # Almond: the upper lid arches higher than the lower; the outer corner sits a bit higher.
+        lift = 0.0012 * np.sign(ex) * (x - ex) / idn.eye_width
+        dy = y - ey - lift
+        shape = np.clip(1.0 - dx**2, 0.0, None)
+        top = idn.eye_open * shape**0.8
+        bottom = -0.7 * idn.eye_open * shape**0.9
+        inside = np.minimum(top - dy, dy - bottom)
+        inside = np.where(np.abs(dx) < 1.0, inside, -0.01)
+        insides.append(inside)
+        total = np.maximum(total, _soft_inside(inside, 0.0005))
+    return total, insides
+
+
+def _paint(idn: Identity, x: np.ndarray, y: np.ndarray, hair_cov: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(rgb open, ir open, cornea coverage, rgb closed, ir closed, eye-region mask)."""
+    skin = np.array(idn.skin_rgb, dtype=np.float64)
+    ax = np.abs(x)
+    rng = np.random.default_rng(idn.blotch_seed)
+    # Low-frequency skin variation (a few random waves), redder cheeks, darker under the eyes.
+    blotch = np.zeros_like(x)
+    for _ in range(6):
+        k = rng.uniform(60, 220, 2) * rng.choice([-1, 1], 2)
+        blotch += np.sin(k[0] * x + k[1] * y + rng.uniform(0, 6.3))
+    shade = 1.0 + 0.025 * blotch / 2.5
+    rgb = skin[None, None, :] * shade[..., None]
+    cheek = _gauss(ax, y, 0.04, idn.eye_y - 0.035, 0.017, 0.014)
+    rgb = rgb * (1.0 + cheek[..., None] * np.array([0.08, -0.06, -0.04]))
+    under_eye = _gauss(ax, y, idn.eye_half_sep, idn.eye_y - 0.012, 0.012, 0.005)
+    lid = _gauss(ax, y, idn.eye_half_sep, idn.eye_y + 0.008, 0.015, 0.0045)
+    rgb = rgb * (1.0 - 0.12 * under_eye - 0.28 * lid)[..., None]
+    if idn.beard > 0:
+        jaw = _smooth(idn.mouth_y + 0.018, idn.mouth_y - 0.002, y) * _smooth(0.07, 0.05, ax)
+        rgb = rgb * (1.0 - idn.beard * 0.45 * jaw)[..., None] + idn.beard * 0.3 * jaw[..., None] * np.array(idn.hair_rgb)
+    ir = np.full_like(x, idn.skin_ir) * (1.0 + 0.01 * blotch / 2.5)
+
+    def put(cov: np.ndarray, colour: np.ndarray | tuple, ir_value: float | np.ndarray | None = None) -> None:
+        nonlocal rgb, ir
+        c = cov[..., None]
+        rgb = rgb * (1.0 - c) + c * np.asarray(colour)
+        if ir_value is not None:
+            ir = ir * (1.0 - cov) + cov * ir_value
+
+    # Eyebrows: arches above the eyes, thicker towards the nose.
+    for ex, _ in eye_centres(idn):
+        dx = (x - ex) * np.sign(ex)
+        u = dx / 0.022
+        centre_y = idn.eye_y + 0.017 + 0.005 * (1.0 - u**2) - 0.002 * u
+        half = idn.brow_thickness * (0.65 - 0.25 * u) * 0.9
+        inside = np.minimum(half - np.abs(y - centre_y), 0.022 - np.abs(dx + 0.001))
+        put(_soft_inside(inside, 0.0012) * 0.9, idn.brow_rgb, idn.hair_ir)
+    # Lips and the dark mouth line.
+    my, mw = idn.mouth_y, idn.mouth_width
+    u = np.clip(1.0 - (x / mw) ** 2, 0.0, None)
+    bow = 1.0 - 0.35 * np.exp(-0.5 * (x / 0.003) ** 2)
+    upper = np.minimum(idn.lip_thickness * 0.85 * u**0.6 * bow - (y - my), (y - my))
+    lower = np.minimum(idn.lip_thickness * 1.1 * u**0.7 - (my - y), (my - y))
+    lip_cov = _soft_inside(np.maximum(upper, lower), 0.0009) * (np.abs(x) < mw)
+    put(lip_cov, idn.lip_rgb, idn.skin_ir * 0.92)
+    line = _soft_inside(0.0006 * u**0.5 - np.abs(y - my), 0.0007) * (np.abs(x) < mw * 0.97)
+    put(line * 0.85, np.array(idn.lip_rgb) * 0.15, idn.skin_ir * 0.4)
+    # Nostrils.
+    for sx in (-1.0, 1.0):
+        nostril = 1.0 - ((x - sx * 0.0068) / 0.0033) ** 2 - ((y - (-0.0315)) / 0.0018) ** 2
+        put(np.clip(nostril * 3.0, 0.0, 1.0) * 0.9, skin * 0.12, 0.12)
+
+    # Hair (scalp, temples) painted last over skin, except where the face is.
+    put(hair_cov, idn.hair_rgb, idn.hair_ir)
+
+    rgb_closed, ir_closed = rgb.copy(), ir.copy()
+    eye_cov, insides = _eye_masks(idn, x, y)
+    cornea_cov = np.zeros_like(x)
+    sclera = np.array([0.7, 0.66, 0.62]) * (0.85 + 0.15 * (1.0 - idn.skin_tone))
+    eye_rgb = np.broadcast_to(sclera, rgb.shape).copy()
+    eye_ir = np.full_like(x, 0.62)
+    for (ex, ey), inside in zip(eye_centres(idn), insides):
+        r = np.sqrt((x - ex) ** 2 + (y - ey + 0.0004) ** 2)
+        iris = _soft_inside(IRIS_RADIUS - r, 0.0007)
+        ring = 1.0 - 0.45 * _smooth(IRIS_RADIUS * 0.7, IRIS_RADIUS, r)
+        iris_col = np.asarray(idn.iris_rgb)[None, None, :] * ring[..., None]
+        eye_rgb = eye_rgb * (1.0 - iris[..., None]) + iris[..., None] * iris_col
+        eye_ir = eye_ir * (1.0 - iris) + iris * 0.32
+        pupil = _soft_inside(PUPIL_RADIUS - r, 0.0006)
+        eye_rgb = eye_rgb * (1.0 - pupil[..., None]) + pupil[..., None] * 0.004
+        eye_ir = eye_ir * (1.0 - pupil) + pupil * 0.03
+        cornea_cov = np.maximum(cornea_cov, (r < IRIS_RADIUS * 1.05) * (inside > 0))
+        # Shadow and lashes under the upper lid.
+        lash = _soft_inside(0.0011 - np.abs(inside - 0.0003), 0.0006) * (y > ey - 0.0005)
+        eye_rgb = eye_rgb * (1.0 - 0.85 * lash[..., None]) + 0.85 * lash[..., None] * 0.01
+        eye_ir = eye_ir * (1.0 - 0.6 * lash) + 0.6 * lash * 0.12
+    # Eye outline (lash line) drawn on the skin side too, so the eye reads at low resolution.
+    outline = np.zeros_like(x)
+    for (ex, ey), inside in zip(eye_centres(idn), insides):
+        outline = np.maximum(outline, _soft_inside(0.0012 - np.abs(inside), 0.0008) * (0.4 + 0.6 * (y > ey - 0.001)))
+    rgb = rgb * (1.0 - eye_cov[..., None]) + eye_cov[..., None] * eye_rgb
+    ir = ir * (1.0 - eye_cov) + eye_cov * eye_ir
+    rgb = rgb * (1.0 - 0.8 * outline[..., None]) + 0.8 * outline[..., None] * 0.01
+    ir = ir * (1.0 - 0.4 * outline) + 0.4 * outline * 0.15
+    # Closed lids: skin with a lash line across the middle.
+    for (ex, ey), inside in zip(eye_centres(idn), insides):
+        dx = (x - ex) / idn.eye_width
+        closed_line = _soft_inside(0.0007 - np.abs(y - ey + 0.0015 * (1 - dx**2)), 0.0006) * (np.abs(dx) < 1.0)
+        rgb_closed = rgb_closed * (1.0 - 0.8 * closed_line[..., None]) + 0.8 * closed_line[..., None] * 0.01
+        ir_closed = ir_closed * (1.0 - 0.4 * closed_line) + 0.4 * closed_line * 0.15
+    rgb_closed *= (1.0 - 0.08 * eye_cov)[..., None]
+    # Glasses: frames painted on (no lens geometry).
+    if idn.glasses:
+        frame = np.zeros_like(x)
+        for ex, ey in eye_centres(idn):
+            dx, dy = np.abs(x - ex), np.abs(y - ey - 0.002)
+            box = np.maximum(dx / 0.023, dy / 0.016)
+            frame = np.maximum(frame, _soft_inside(0.0018 - np.abs(box - 1.0) * 0.02, 0.0008))
+        bridge = _soft_inside(0.0012 - np.abs(y - idn.eye_y - 0.006), 0.0006) * (ax < idn.eye_half_sep - 0.02)
+        frame = np.maximum(frame, bridge)
+        c = frame[..., None]
+        for arr_rgb, arr_ir in ((rgb, ir), (rgb_closed, ir_closed)):
+            arr_rgb *= 1.0 - c
+            arr_rgb += c * np.asarray(idn.glasses_rgb)
+            arr_ir *= 1.0 - frame
+            arr_ir += frame * 0.25
+    region = np.zeros(x.shape, dtype=bool)
+    for ex, ey in eye_centres(idn):
+        region |= (np.abs(x - ex) < idn.eye_width * 1.2) & (np.abs(y - ey) < 0.009)
+    return rgb, ir, cornea_cov, rgb_closed, ir_closed, region
+
+
+def _hair_coverage(idn: Identity, theta: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Where hair covers the head: above a hairline that drops towards the temples and the back."""
+    side = _smooth(0.5, 1.25, np.abs(theta))  # 0 at the face, 1 beside and behind it
+    line = idn.hairline_y - 0.045 * _smooth(0.035, 0.07, np.abs(x)) - 0.03 * side
+    if idn.bald:
+        line = np.maximum(line, 0.105 - 0.07 * side)
+    return _soft_inside(y - line, 0.004)
+
+
+def build_head(idn: Identity, spacing_m: float) -> HeadModel:
+    """Sample the head with about ``spacing_m`` between neighbouring points."""
+    spacing_m = float(np.clip(spacing_m, 0.00025, 0.004))
+    n_theta = int(np.ceil((THETA_RANGE[1] - THETA_RANGE[0]) * 0.085 / spacing_m)) + 1
+    n_phi = int(np.ceil((PHI_RANGE[1] - PHI_RANGE[0]) * 0.105 / spacing_m)) + 1
+    theta = np.linspace(*THETA_RANGE, n_theta)
+    phi = np.linspace(*PHI_RANGE, n_phi)[::-1]  # row 0 = top of the head
+    tt, pp = np.meshgrid(theta, phi)
+    x, y, z, front = _shape(idn, tt, pp)
+    hair_cov = _hair_coverage(idn, tt, x, y)
+    hair_cov = hair_cov * (1.0 - _smooth(0.0, 0.004, idn.ear_size * np.exp(-0.5 * ((np.abs(tt) - 1.5) / 0.13) ** 2) * _smooth(idn.eye_y + 0.018, idn.eye_y + 0.008, y) * _smooth(-0.045, -0.03, y)))
+    relief = _relief(idn, x, y) * front
+    eye_cov, _ = _eye_masks(idn, x, y)
+    cornea = _cornea(idn, x, y) * np.clip(eye_cov * 1.5, 0.0, 1.0) * front
+    z = z + relief + cornea
+    # Ears: outward bumps beside the head between eye and nose-base height.
+    ear = idn.ear_size * np.exp(-0.5 * ((np.abs(tt) - 1.5) / 0.13) ** 2) * _smooth(idn.eye_y + 0.018, idn.eye_y + 0.008, y) \
+        * _smooth(-0.045, -0.03, y)
+    # Hair volume pushes the surface outwards, radially.
+    radius = np.sqrt(x**2 + y**2 + z**2) + 1e-9
+    grow = 1.0 + (idn.hair_volume * hair_cov + ear) / radius
+    pos = np.stack([x * grow, y * grow, z * grow], axis=-1)
+    # Normals from the grid (theta grows to the right, phi rows go downwards).
+    d_theta = np.gradient(pos, axis=1)
+    d_phi = np.gradient(pos, axis=0)
+    nrm = np.cross(d_theta, d_phi)
+    nrm /= np.linalg.norm(nrm, axis=-1, keepdims=True) + 1e-12
+    flip = np.sum(nrm * pos, axis=-1) < 0
+    nrm[flip] *= -1.0
+    rgb, ir, cornea_cov, rgb_c, ir_c, region = _paint(idn, x, y, hair_cov)
+    mat = np.where(cornea_cov > 0.5, MAT_CORNEA, np.where(hair_cov > 0.5, MAT_HAIR, MAT_SKIN)).astype(np.uint8)
+    eye_idx = np.flatnonzero(region.reshape(-1))
+
+    def lm(px: float, py: float) -> np.ndarray:
+        """Surface point in front of frontal coordinates (px, py)."""
+        th = np.arcsin(np.clip(px / (idn.half_width * 0.999), -1, 1))
+        ph = np.arcsin(np.clip(py / idn.half_height, -1, 1))
+        for _ in range(3):  # refine for the jaw taper and the latitude factor
+            xx, yy, zz, fr = _shape(idn, np.array([th]), np.array([ph]))
+            th = th + (px - xx[0]) / (idn.half_width * max(np.cos(th) * np.cos(ph), 0.2))
+        xx, yy, zz, fr = _shape(idn, np.array([th]), np.array([ph]))
+        zr = zz + _relief(idn, xx, yy) * fr + _cornea(idn, xx, yy) * fr
+        return np.array([xx[0], yy[0], zr[0]])
+
+    landmarks = {
+        "eye_r": lm(-idn.eye_half_sep, idn.eye_y),  # subject's right eye: image left
+        "eye_l": lm(idn.eye_half_sep, idn.eye_y),
+        "nose_tip": lm(0.0, -0.024),
+        "mouth": lm(0.0, idn.mouth_y),
+        "chin": lm(0.0, -0.1),
+        "cheek_r": lm(-0.045, idn.eye_y - 0.03),
+        "cheek_l": lm(0.045, idn.eye_y - 0.03),
+        "brow": lm(0.0, idn.eye_y + 0.025),
+    }
+    # Detector-style box: brow-to-chin, cheek-to-cheek (calibrated against BlazeFace).
+    contour = np.array(
+        [lm(px, py) for px, py in (
+            (-0.062, idn.eye_y), (0.062, idn.eye_y), (-0.058, idn.mouth_y), (0.058, idn.mouth_y),
+            (0.0, idn.eye_y + 0.032), (-0.03, idn.eye_y + 0.03), (0.03, idn.eye_y + 0.03), (0.0, -0.1),
+            (-0.03, -0.094), (0.03, -0.094),
+        )]
+    )
+    return HeadModel(
+        pos=pos.reshape(-1, 3).astype(np.float32),
+        nrm=nrm.reshape(-1, 3).astype(np.float32),
+        rgb=rgb.reshape(-1, 3).astype(np.float32),
+        ir=ir.reshape(-1).astype(np.float32),
+        mat=mat.reshape(-1),
+        eye_idx=eye_idx,
+        rgb_closed=rgb_c.reshape(-1, 3)[eye_idx].astype(np.float32),
+        ir_closed=ir_c.reshape(-1)[eye_idx].astype(np.float32),
+        landmarks=landmarks,
+        contour=contour,
+    )

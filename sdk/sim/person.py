@@ -1,0 +1,84 @@
+"""A person in front of the camera: head points, neck and torso layers, pose over time."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from sdk.sim.face import MAT_CLOTH, MAT_CORNEA, MAT_SKIN, HeadModel, build_head
+from sdk.sim.identity import Identity, srgb_to_linear
+from sdk.sim.render import Layer, Points, View, cylinder_layer
+from sdk.sim.scene import FLIP, Motion, rotation
+
+
+@dataclass
+class HeadPose:
+    m: np.ndarray  # (3, 3) head frame -> camera frame
+    t: np.ndarray  # (3,) head centre in the camera frame
+    yaw: float
+    pitch: float
+    roll: float
+
+    def apply(self, pts: np.ndarray) -> np.ndarray:
+        return (pts @ self.m.T.astype(np.float32) + self.t.astype(np.float32)).astype(np.float32)
+
+    def rotate(self, vecs: np.ndarray) -> np.ndarray:
+        return (vecs @ self.m.T.astype(np.float32)).astype(np.float32)
+
+
+class PersonRig:
+    """One identity placed by a Motion, seen by one camera."""
+
+    def __init__(self, idn: Identity, motion: Motion, view: View, rng: np.random.Generator, min_distance: float | None = None):
+        self.idn = idn
+        self.motion = motion
+        self.view = view
+        d = min_distance if min_distance is not None else motion.distance - 0.03
+        # ~0.6 px between samples at the nearest distance of the sequence.
+        self.head: HeadModel = build_head(idn, 0.6 * max(d, 0.15) / view.fx)
+        self.cloth_rgb = tuple(float(v) for v in srgb_to_linear(rng.uniform(0.05, 0.9, 3)))
+        self.cloth_ir = float(rng.uniform(0.25, 0.8))
+        self.eye_z = float(self.head.landmarks["eye_r"][2])
+
+    def pose(self, t: float) -> HeadPose:
+        yaw, pitch, roll, offset = self.motion.at(t)
+        r = FLIP @ rotation(yaw, pitch, roll)
+        idn = self.idn
+        centre = np.array([0.0, (idn.eye_y + idn.mouth_y) / 2.0, self.eye_z])
+        rc = r @ centre
+        z = self.motion.distance + self.eye_z + offset[2]
+        zc = z + rc[2]
+        u, v = self.motion.centre_px
+        target = np.array([(u - self.view.ppx) * zc / self.view.fx, (v - self.view.ppy) * zc / self.view.fy])
+        t_xyz = np.array([target[0] - rc[0] + offset[0], target[1] - rc[1] + offset[1], z])
+        return HeadPose(r, t_xyz, yaw, pitch, roll)
+
+    def head_points(self, pose: HeadPose, blink: float = 0.0, material_override: int | None = None) -> Points:
+        h = self.head
+        rgb, ir, mat = h.rgb, h.ir, h.mat
+        if blink > 0.0:
+            rgb, ir, mat = rgb.copy(), ir.copy(), mat.copy()
+            b = np.float32(blink)
+            rgb[h.eye_idx] = (1 - b) * rgb[h.eye_idx] + b * h.rgb_closed
+            ir[h.eye_idx] = (1 - b) * ir[h.eye_idx] + b * h.ir_closed
+            if blink > 0.5:
+                eye_mat = mat[h.eye_idx]
+                mat[h.eye_idx] = np.where(eye_mat == MAT_CORNEA, MAT_SKIN, eye_mat)
+        if material_override is not None:
+            mat = np.full_like(mat, material_override)
+        return Points(pose.apply(h.pos), pose.rotate(h.nrm), rgb, ir, mat)
+
+    def body_layers(self, pose: HeadPose, view: View) -> list[Layer]:
+        cx, cy, cz = pose.t
+        idn = self.idn
+        skin = idn.skin_rgb
+        neck = cylinder_layer(view, (cx, cz + 0.012), (0.05, 0.045), cy + 0.02, cy + 0.25, skin, idn.skin_ir, MAT_SKIN)
+        torso = cylinder_layer(view, (cx, cz + 0.07), (0.2, 0.11), 0.0, cy + 1.5, self.cloth_rgb, self.cloth_ir,
+                               MAT_CLOTH, top_curve=(cy + 0.17, 0.09))
+        return [neck, torso]
+
+    def contour_camera(self, pose: HeadPose) -> np.ndarray:
+        return pose.apply(self.head.contour.astype(np.float32))
+
+    def landmark_camera(self, pose: HeadPose) -> dict[str, np.ndarray]:
+        return {k: pose.apply(v[None, :].astype(np.float32))[0] for k, v in self.head.landmarks.items()}

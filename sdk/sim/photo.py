@@ -1,0 +1,47 @@
+"""A portrait photograph of an identity: the content of prints, screens and masks."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from sdk.sim.identity import Identity, srgb_to_linear
+from sdk.sim.person import PersonRig
+from sdk.sim.render import View, compose, shade, splat
+from sdk.sim.scene import random_lighting, random_motion, skin_luminance
+from sdk.sim.sensor import _gamma_lut
+
+PHOTO_W, PHOTO_H = 360, 450
+
+
+@dataclass
+class Photo:
+    image: np.ndarray  # (H, W, 3) uint8 sRGB
+    contour_px: np.ndarray  # (K, 2) photo pixels of the face-box contour points
+    landmarks_px: dict[str, np.ndarray]  # name -> (2,) photo pixels
+    interocular_px: float
+
+
+def render_photo(idn: Identity, rng: np.random.Generator) -> Photo:
+    fx = 640.0 * rng.uniform(0.9, 1.15)
+    view = View(fx, fx, PHOTO_W / 2.0, PHOTO_H / 2.0, PHOTO_W, PHOTO_H)
+    motion = random_motion(rng, (0.6, 0.6), max_yaw=12.0, max_pitch=8.0, max_roll=6.0, still=0.0, blinks=False,
+                           centre_spread=0.0)
+    motion = type(motion)(**{**motion.__dict__, "centre_px": (PHOTO_W / 2.0 + rng.normal(0, 6), PHOTO_H * 0.45 + rng.normal(0, 6))})
+    rig = PersonRig(idn, motion, view, rng, min_distance=0.6)
+    pose = rig.pose(0.0)
+    light, _ = random_lighting(rng, skin_luminance(idn))
+    backdrop = srgb_to_linear(rng.uniform(0.15, 0.9) * np.clip(rng.normal(1, 0.15, 3), 0.5, 1.4)).astype(np.float32)
+    layers = rig.body_layers(pose, view) + [splat(rig.head_points(pose), view)]
+    surf = compose(layers)
+    colour, _, _ = shade(surf, light)
+    empty = ~np.isfinite(surf.z)
+    colour[empty] = backdrop * float(np.clip(light.exposure, 0.6, 3.0)) * 0.6
+    colour = cv2.GaussianBlur(colour, (0, 0), 0.7)
+    lut = _gamma_lut()
+    image = lut[np.clip(colour * 4095 + 0.5, 0, 4095).astype(np.int32)]
+    contour = view.project(rig.contour_camera(pose))
+    lms = {k: view.project(v[None, :])[0] for k, v in rig.landmark_camera(pose).items()}
+    iod = float(np.linalg.norm(lms["eye_l"] - lms["eye_r"]))
+    return Photo(image, contour, lms, iod)

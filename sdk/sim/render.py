@@ -1,0 +1,275 @@
+"""Rasterisation and shading on an arbitrary pixel window of a pinhole camera.
+
+Surfaces come as camera-frame point samples (``Points``) or as per-pixel analytic layers
+(``Layer``: walls, torso, neck). Points are splatted into a z-buffer with ``np.minimum.at``
+on a (depth, index) key, single-pixel gaps are filled from the nearest neighbour, and every
+layer is composed by depth. All later work is per pixel, so rendering a sub-window gives
+exactly the pixels of the full frame there (the region-crop fast path relies on this).
+Camera frame: x right, y down, z forward, metres.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from sdk.sim.face import MAT_CLOTH, MAT_CORNEA, MAT_PAPER, MAT_PLASTIC, MAT_SCREEN, MAT_SKIN
+
+_KEY_NONE = np.iinfo(np.int64).max
+_INDEX_BITS = 24
+_Z_QUANTUM = 2.0e-5  # metres per z-buffer step
+
+
+@dataclass(frozen=True)
+class View:
+    """A pinhole camera and the window [x0, x1) x [y0, y1) of its pixels being rendered."""
+
+    fx: float
+    fy: float
+    ppx: float
+    ppy: float
+    width: int
+    height: int
+    x0: int = 0
+    y0: int = 0
+    x1: int = -1
+    y1: int = -1
+
+    def __post_init__(self) -> None:
+        if self.x1 < 0:
+            object.__setattr__(self, "x1", self.width)
+        if self.y1 < 0:
+            object.__setattr__(self, "y1", self.height)
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return self.y1 - self.y0, self.x1 - self.x0
+
+    def window(self, x0: int, y0: int, x1: int, y1: int) -> "View":
+        return View(self.fx, self.fy, self.ppx, self.ppy, self.width, self.height,
+                    max(0, x0), max(0, y0), min(self.width, x1), min(self.height, y1))
+
+    def rays(self) -> tuple[np.ndarray, np.ndarray]:
+        """Normalised image coordinates (x/z, y/z) of the window's pixel centres."""
+        u = (np.arange(self.x0, self.x1, dtype=np.float32) - np.float32(self.ppx)) / np.float32(self.fx)
+        v = (np.arange(self.y0, self.y1, dtype=np.float32) - np.float32(self.ppy)) / np.float32(self.fy)
+        return np.broadcast_to(u[None, :], self.shape), np.broadcast_to(v[:, None], self.shape)
+
+    def project(self, pts: np.ndarray) -> np.ndarray:
+        """(N, 3) camera points -> (N, 2) pixel coordinates of the full image."""
+        z = pts[:, 2]
+        return np.stack([self.fx * pts[:, 0] / z + self.ppx, self.fy * pts[:, 1] / z + self.ppy], axis=1)
+
+
+@dataclass
+class Points:
+    pos: np.ndarray  # (N, 3) float32 camera frame
+    nrm: np.ndarray  # (N, 3) float32 unit normals
+    rgb: np.ndarray  # (N, 3) float32 linear albedo (emitted radiance for screens)
+    ir: np.ndarray  # (N,) float32 NIR albedo
+    mat: np.ndarray  # (N,) uint8 material
+
+
+@dataclass
+class Layer:
+    """Per-pixel surface of the window; z = inf where the layer has nothing."""
+
+    z: np.ndarray  # (h, w) float32
+    pos: np.ndarray  # (h, w, 3) float32
+    nrm: np.ndarray  # (h, w, 3)
+    rgb: np.ndarray  # (h, w, 3)
+    ir: np.ndarray  # (h, w)
+    mat: np.ndarray  # (h, w) uint8
+
+
+def empty_layer(shape: tuple[int, int]) -> Layer:
+    h, w = shape
+    return Layer(
+        z=np.full(shape, np.inf, np.float32),
+        pos=np.zeros((h, w, 3), np.float32),
+        nrm=np.zeros((h, w, 3), np.float32),
+        rgb=np.zeros((h, w, 3), np.float32),
+        ir=np.zeros(shape, np.float32),
+        mat=np.zeros(shape, np.uint8),
+    )
+
+
+def concat_points(items: list[Points]) -> Points:
+    items = [p for p in items if p.pos.shape[0]]
+    if len(items) == 1:
+        return items[0]
+    return Points(*(np.concatenate([getattr(p, f) for p in items]) for f in ("pos", "nrm", "rgb", "ir", "mat")))
+
+
+def splat(points: Points, view: View, fill_passes: int = 2) -> Layer:
+    """Z-buffer the points into the window (nearest point wins), filling pinholes."""
+    h, w = view.shape
+    layer = empty_layer((h, w))
+    if points.pos.shape[0] == 0:
+        return layer
+    pos = points.pos
+    z = pos[:, 2]
+    facing = np.einsum("ij,ij->i", points.nrm, pos) < 0.0
+    ok = facing & (z > 0.05)
+    sel = np.flatnonzero(ok)
+    pz = z[sel]
+    u = np.floor(np.float32(view.fx) * pos[sel, 0] / pz + np.float32(view.ppx + 0.5)).astype(np.int64) - view.x0
+    v = np.floor(np.float32(view.fy) * pos[sel, 1] / pz + np.float32(view.ppy + 0.5)).astype(np.int64) - view.y0
+    inside = (u >= 0) & (u < w) & (v >= 0) & (v < h)
+    sel, u, v, pz = sel[inside], u[inside], v[inside], pz[inside]
+    key = (np.round(pz / _Z_QUANTUM).astype(np.int64) << _INDEX_BITS) | sel.astype(np.int64)
+    buf = np.full(h * w, _KEY_NONE, np.int64)
+    np.minimum.at(buf, v * w + u, key)
+    buf = buf.reshape(h, w)
+    for _ in range(fill_passes):
+        buf = _fill_pinholes(buf)
+    hit = buf != _KEY_NONE
+    idx = (buf[hit] & ((1 << _INDEX_BITS) - 1)).astype(np.int64)
+    layer.pos[hit] = pos[idx]
+    layer.z[hit] = pos[idx, 2]
+    layer.nrm[hit] = points.nrm[idx]
+    layer.rgb[hit] = points.rgb[idx]
+    layer.ir[hit] = points.ir[idx]
+    layer.mat[hit] = points.mat[idx]
+    return layer
+
+
+def _fill_pinholes(buf: np.ndarray) -> np.ndarray:
+    """Empty pixels surrounded on >= 3 of 4 sides take the nearest 4-neighbour's sample."""
+    pad = np.pad(buf, 1, constant_values=_KEY_NONE)
+    nb = np.stack([pad[:-2, 1:-1], pad[2:, 1:-1], pad[1:-1, :-2], pad[1:-1, 2:]])
+    count = (nb != _KEY_NONE).sum(axis=0)
+    fill = (buf == _KEY_NONE) & (count >= 3)
+    if not fill.any():
+        return buf
+    out = buf.copy()
+    out[fill] = nb.min(axis=0)[fill]
+    return out
+
+
+def compose(layers: list[Layer]) -> Layer:
+    """Nearest surface per pixel across layers."""
+    out = layers[0]
+    for layer in layers[1:]:
+        take = layer.z < out.z
+        if not take.any():
+            continue
+        out = Layer(
+            z=np.where(take, layer.z, out.z),
+            pos=np.where(take[..., None], layer.pos, out.pos),
+            nrm=np.where(take[..., None], layer.nrm, out.nrm),
+            rgb=np.where(take[..., None], layer.rgb, out.rgb),
+            ir=np.where(take, layer.ir, out.ir),
+            mat=np.where(take, layer.mat, out.mat),
+        )
+    return out
+
+
+@dataclass(frozen=True)
+class Lighting:
+    """Scene light: ambient plus one directional key light (camera frame), RGB exposure."""
+
+    ambient: tuple[float, float, float]
+    key_dir: tuple[float, float, float]  # direction the light travels (unit)
+    key_rgb: tuple[float, float, float]
+    exposure: float
+    glare: float = 0.0  # strength of specular glare on paper and plastic
+    ir_gain: float = 36.0  # emitter power: NIR level = gain * albedo * cos / r^2
+    ir_ambient: float = 4.0  # sunlight/room NIR on an albedo-1 surface
+
+
+def shade(layer: Layer, light: Lighting) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(colour linear (h,w,3), IR level (h,w) in 0..255 units, cos to the camera) of a layer."""
+    present = np.isfinite(layer.z)
+    pos = layer.pos
+    r = np.sqrt(np.einsum("hwc,hwc->hw", pos, pos)) + np.float32(1e-6)
+    view_dir = -pos / r[..., None]  # towards the camera (and the emitter beside it)
+    n = layer.nrm
+    cos_v = np.clip(np.einsum("hwc,hwc->hw", n, view_dir), 0.0, 1.0)
+    key = -np.asarray(light.key_dir, np.float32)
+    cos_k = np.clip(n @ key, 0.0, None)
+    irradiance = np.asarray(light.ambient, np.float32) * (0.6 + 0.4 * cos_v[..., None]) + cos_k[..., None] * np.asarray(light.key_rgb, np.float32)
+    colour = layer.rgb * irradiance
+    mat = layer.mat
+    # Specular highlight of the key light (skin sheen, cornea catch-light, glare on paper/plastic).
+    half = view_dir + key
+    half /= np.linalg.norm(half, axis=-1, keepdims=True) + np.float32(1e-6)
+    cos_h = np.clip(np.einsum("hwc,hwc->hw", n, half), 0.0, 1.0)
+    spec_w = np.select(
+        [mat == MAT_SKIN, mat == MAT_CORNEA, mat == MAT_PAPER, mat == MAT_PLASTIC],
+        [np.float32(0.05), np.float32(0.8), np.float32(light.glare), np.float32(0.12 + light.glare)],
+        np.float32(0.0),
+    ).astype(np.float32)
+    spec_p = np.where(mat == MAT_CORNEA, np.float32(800.0), np.where(mat == MAT_PAPER, np.float32(60.0), np.float32(25.0)))
+    spec = spec_w * cos_h**spec_p
+    colour = colour + spec[..., None] * np.asarray(light.key_rgb, np.float32)
+    screen = mat == MAT_SCREEN
+    if screen.any():
+        # Emissive: not lit by the room; the camera's exposure applies, the light does not.
+        colour[screen] = layer.rgb[screen] / np.float32(max(light.exposure, 1e-3))
+    colour *= np.float32(light.exposure)
+    # NIR from the SR300's own emitter: Lambertian, inverse square; corneas and glass mirror it.
+    ir = layer.ir * (np.float32(light.ir_gain) * cos_v / (r * r) + np.float32(light.ir_ambient) * (0.5 + 0.5 * cos_k))
+    glint_w = np.where(mat == MAT_CORNEA, np.float32(8.0), np.where(screen, np.float32(6.0), np.float32(0.0)))
+    glint_p = np.where(screen, np.float32(6000.0), np.float32(80.0))
+    ir = ir + glint_w * np.float32(light.ir_gain) * cos_v**glint_p / (r * r)
+    colour[~present] = 0.0
+    ir[~present] = 0.0
+    return colour, ir, cos_v
+
+
+# ---- analytic layers -------------------------------------------------------------------------
+
+def wall_layer(view: View, distance: float, normal: tuple[float, float, float], rgb_image: np.ndarray,
+               ir_albedo: float) -> Layer:
+    """A plane n.X = distance (n points to the camera side) textured by a full-frame image."""
+    xn, yn = view.rays()
+    n = np.asarray(normal, np.float32)
+    denom = n[0] * xn + n[1] * yn + n[2]
+    z = np.float32(distance) / np.maximum(denom, np.float32(1e-3))
+    layer = empty_layer(view.shape)
+    layer.z = z.astype(np.float32)
+    layer.pos = np.stack([xn * z, yn * z, z], axis=-1).astype(np.float32)
+    layer.nrm[:] = -n  # faces the camera
+    layer.rgb = rgb_image[view.y0:view.y1, view.x0:view.x1].astype(np.float32)
+    layer.ir[:] = ir_albedo
+    layer.mat[:] = MAT_CLOTH
+    return layer
+
+
+def cylinder_layer(view: View, centre: tuple[float, float], radii: tuple[float, float], y_top: np.ndarray | float,
+                   y_bottom: float, rgb: tuple[float, float, float], ir: float, mat: int,
+                   top_curve: tuple[float, float] | None = None) -> Layer:
+    """Front of a vertical elliptic cylinder (x-z centre, x/z radii) between two heights (y down).
+
+    ``top_curve`` = (y0, drop): the top edge lies at y0 + drop * (x/rx)^2 (shoulders).
+    """
+    xn, yn = view.rays()
+    cx, cz = centre
+    ax, az = radii
+    # Ray X = t*(xn, yn, 1): ((t xn - cx)/ax)^2 + ((t - cz)/az)^2 = 1
+    a = (xn / ax) ** 2 + np.float32(1.0 / az**2)
+    b = -2.0 * (xn * np.float32(cx / ax**2) + np.float32(cz / az**2))
+    c = np.float32((cx / ax) ** 2 + (cz / az) ** 2 - 1.0)
+    disc = b * b - 4.0 * a * c
+    layer = empty_layer(view.shape)
+    ok = disc > 0
+    t = np.where(ok, (-b - np.sqrt(np.where(ok, disc, 0.0))) / (2.0 * a), np.inf).astype(np.float32)
+    tt = np.where(ok, t, 0.0).astype(np.float32)
+    x, y = xn * tt, yn * tt
+    if top_curve is not None:
+        top = top_curve[0] + top_curve[1] * ((x - cx) / ax) ** 2
+    else:
+        top = y_top
+    ok &= (y >= top) & (y <= y_bottom)
+    layer.z = np.where(ok, t, np.inf).astype(np.float32)
+    tt = np.where(ok, tt, 0.0)
+    layer.pos = np.stack([xn * tt, yn * tt, tt], axis=-1).astype(np.float32)
+    nx = (x - cx) / ax**2
+    nz = (tt - cz) / az**2
+    norm = np.sqrt(nx**2 + nz**2) + 1e-9
+    layer.nrm = np.stack([nx / norm, np.zeros_like(nx), nz / norm], axis=-1).astype(np.float32)
+    layer.rgb[ok] = rgb
+    layer.ir[ok] = ir
+    layer.mat[ok] = mat
+    return layer

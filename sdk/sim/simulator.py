@@ -1,0 +1,201 @@
+"""The virtual SR300: a scenario and a seed in, deterministic FrameSets and ground truth out."""
+from __future__ import annotations
+
+from typing import Iterator
+
+import cv2
+import numpy as np
+
+from sdk.errors import InputValidationError
+from sdk.preprocess import make_region_crops, square_region
+from sdk.sim import camera
+from sdk.sim.content import FrameContent
+from sdk.sim.identity import Identity
+from sdk.sim.render import Points, View, compose, concat_points, shade, splat, wall_layer
+from sdk.sim.rng import make_rng
+from sdk.sim.scenarios import ScenarioSpec, get_scenario
+from sdk.sim.scene import random_background, random_lighting, skin_luminance
+from sdk.sim import sensor
+from sdk.types import DeviceInfo, Extrinsics, FaceBox, FaceCrops, FrameSet, FrameTruth, Stream, StreamIntrinsics
+
+DEFAULT_DISTANCE_RANGE = (0.25, 1.1)
+DEFAULT_MAX_YAW = 30.0
+#: Pixels rendered around a requested window so neighbourhood steps (pinhole filling) match.
+_MARGIN = 6
+
+
+class Simulator:
+    """Frames of one simulated sequence: ``scenario`` says what is in front of the camera,
+    ``seed`` which subject, room, light and motion. Frame ``i`` is a pure function of
+    (scenario, seed, i) and the constructor's options."""
+
+    def __init__(self, scenario: str, seed: int, *, fps: float = 30.0,
+                 distance_range_m: tuple[float, float] | None = None, max_yaw_deg: float | None = None):
+        self.spec: ScenarioSpec = get_scenario(scenario)
+        if not (np.isfinite(fps) and fps > 0):
+            raise InputValidationError(f"fps must be positive, got {fps}")
+        dr = tuple(float(v) for v in (distance_range_m or DEFAULT_DISTANCE_RANGE))
+        if len(dr) != 2 or not (0.15 <= dr[0] <= dr[1] <= 3.0):
+            raise InputValidationError(f"distance_range_m must be (near, far) within 0.15..3 m, got {distance_range_m}")
+        yaw = float(DEFAULT_MAX_YAW if max_yaw_deg is None else max_yaw_deg)
+        if not 0.0 <= yaw <= 60.0:
+            raise InputValidationError(f"max_yaw_deg must lie in 0..60, got {max_yaw_deg}")
+        self.seed = int(seed)
+        self.fps = float(fps)
+        self.distance_range_m = dr
+        self.max_yaw_deg = yaw
+        self.view = View(camera.DEPTH_INTRINSICS.fx, camera.DEPTH_INTRINSICS.fy, camera.DEPTH_INTRINSICS.ppx,
+                         camera.DEPTH_INTRINSICS.ppy, camera.WIDTH, camera.HEIGHT)
+        self._device = camera.device_info(self.seed)
+        # Independent streams so that, e.g., the room does not change when the distance range does.
+        rng_bg = make_rng("background", self.spec.name, self.seed)
+        rng_light = make_rng("lighting", self.spec.name, self.seed)
+        rng_scene = make_rng("scene", self.spec.name, self.seed)
+        self.background = random_background(rng_bg)
+        self.scene = _scene_class(self.spec)(rng_scene, self.seed, self.view, dr, yaw, self.fps, self.spec) \
+            if self.spec.kind not in ("live", "empty") else _scene_class(self.spec)(rng_scene, self.seed, self.view, dr, yaw, self.fps)
+        idn: Identity | None = getattr(self.scene, "idn", None)
+        self.lighting, self.noise_level = random_lighting(rng_light, skin_luminance(idn) if idn else 0.3)
+
+    # ---- the API others code against -----------------------------------------------------
+    @property
+    def device_info(self) -> DeviceInfo:
+        return self._device
+
+    @property
+    def intrinsics(self) -> StreamIntrinsics:
+        return camera.INTRINSICS
+
+    @property
+    def depth_scale(self) -> float:
+        return camera.DEPTH_SCALE
+
+    @property
+    def depth_to_color(self) -> Extrinsics:
+        return camera.DEPTH_TO_COLOR
+
+    def render(self, frame_index: int) -> tuple[FrameSet, FrameTruth]:
+        content = self._content(frame_index)
+        colour, ir, depth = self._render_window(frame_index, content, self.view)
+        return self._frameset(frame_index, colour, ir, depth), self._truth(frame_index, content)
+
+    def frames(self, n: int | None = None) -> Iterator[tuple[FrameSet, FrameTruth]]:
+        i = 0
+        while n is None or i < n:
+            yield self.render(i)
+            i += 1
+
+    def render_region_crops(self, frame_index: int) -> tuple[FaceCrops, FrameTruth]:
+        """Region crops of the true face box, rendering only the pixels they need.
+
+        Equal, bit for bit, to ``make_region_crops(render(i)[0], truth.face_box)``.
+        """
+        content = self._content(frame_index)
+        truth = self._truth(frame_index, content)
+        if truth.face_box is None:
+            raise InputValidationError(f"scenario {self.spec.name!r} has no face to crop")
+        x0, y0, side = square_region(truth.face_box)
+        view = self.view.window(x0, y0, x0 + side, y0 + side)
+        colour, ir, depth = self._render_window(frame_index, content, view)
+        h, w = camera.HEIGHT, camera.WIDTH
+        full_c = np.zeros((h, w, 3), np.uint8)
+        full_i = np.zeros((h, w), np.uint8)
+        full_d = np.zeros((h, w), np.uint16)
+        full_c[view.y0:view.y1, view.x0:view.x1] = colour
+        full_i[view.y0:view.y1, view.x0:view.x1] = ir
+        full_d[view.y0:view.y1, view.x0:view.x1] = depth
+        return make_region_crops(self._frameset(frame_index, full_c, full_i, full_d), truth.face_box), truth
+
+    def landmarks(self, frame_index: int) -> dict[str, tuple[float, float, float]]:
+        """Pixel position and depth (u, v, z metres) of the presented face's landmarks."""
+        content = self._content(frame_index)
+        out = {}
+        for name, p in content.landmarks.items():
+            u, v = self.view.project(p[None, :])[0]
+            out[name] = (float(u), float(v), float(p[2]))
+        return out
+
+    # ---- internals -------------------------------------------------------------------------
+    def _content(self, frame_index: int) -> FrameContent:
+        if int(frame_index) < 0:
+            raise InputValidationError(f"frame_index must be >= 0, got {frame_index}")
+        return self.scene.content(int(frame_index))
+
+    def _frameset(self, index: int, colour: np.ndarray, ir: np.ndarray, depth: np.ndarray) -> FrameSet:
+        return FrameSet(color=colour, ir=ir, depth=depth, depth_scale=camera.DEPTH_SCALE, intrinsics=camera.INTRINSICS,
+                        timestamp_ms=index * 1000.0 / self.fps, frame_number=index + 1, device=self._device,
+                        grid=Stream.DEPTH)
+
+    def _truth(self, index: int, content: FrameContent) -> FrameTruth:
+        box = None
+        if content.contour is not None:
+            uv = self.view.project(content.contour)
+            x0, y0 = np.clip(uv.min(axis=0), 0, [camera.WIDTH - 1, camera.HEIGHT - 1])
+            x1, y1 = np.clip(uv.max(axis=0), 0, [camera.WIDTH - 1, camera.HEIGHT - 1])
+            if x1 - x0 >= 2 and y1 - y0 >= 2:
+                box = FaceBox(float(x0), float(y0), float(x1), float(y1), 1.0)
+        return FrameTruth(frame_number=index + 1, face_box=box, scenario=self.spec.name, label=self.spec.label,
+                          attack_type=self.spec.attack_type, distance_m=float(content.distance_m),
+                          yaw_deg=float(content.yaw), pitch_deg=float(content.pitch), roll_deg=float(content.roll))
+
+    def _render_window(self, index: int, content: FrameContent, view: View) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        rng = make_rng("frame", self.spec.name, self.seed, int(index))
+        offsets = sensor.draw_offsets(rng, 6, camera.HEIGHT, camera.WIDTH)
+        big = view.window(view.x0 - _MARGIN, view.y0 - _MARGIN, view.x1 + _MARGIN, view.y1 + _MARGIN)
+        layers = []
+        bg = self.background
+        if bg.wall_distance is not None:
+            layers.append(wall_layer(big, bg.wall_distance, bg.wall_normal, bg.image, bg.wall_ir))
+        else:
+            far = wall_layer(big, 6.0, (0.0, 0.0, 1.0), bg.image, bg.wall_ir)
+            layers.append(far)
+        layers.extend(content.layers(big))
+        if content.points:
+            layers.append(splat(concat_points(content.points), big))
+        surf = compose(layers)
+        colour_lin, ir_level, cos_v = shade(surf, self.lighting)
+        # Lens blur (sigma ~0.6 px) softens splat edges as a real camera would.
+        colour_lin = cv2.GaussianBlur(colour_lin, (5, 5), 0.65)
+        # Crop the margin away: everything below is strictly per pixel.
+        cy0, cx0 = view.y0 - big.y0, view.x0 - big.x0
+        sl = (slice(cy0, cy0 + view.shape[0]), slice(cx0, cx0 + view.shape[1]))
+        colour_lin, ir_level, cos_v, z = colour_lin[sl], ir_level[sl], cos_v[sl], surf.z[sl]
+        if content.moire is not None:
+            colour_lin = _apply_moire(colour_lin, surf.mat[sl], view, content.moire)
+        win = (view.y0, view.y1, view.x0, view.x1)
+        noise_rgb = [sensor.bank_window(offsets[c], *win) for c in range(3)]
+        colour = sensor.to_srgb8(colour_lin, noise_rgb, self.noise_level)
+        ir = sensor.to_ir8(ir_level, sensor.bank_window(offsets[3], *win))
+        depth = sensor.to_depth16(z, cos_v, sensor.bank_window(offsets[4], *win),
+                                  sensor.bank_window(offsets[5], *win, uniform=True))
+        # rs.align(depth) leaves colour black where depth has no value; the SR300 pipeline does too.
+        colour[depth == 0] = 0
+        return colour, ir, depth
+
+
+def _apply_moire(colour: np.ndarray, mat: np.ndarray, view: View, moire: tuple[float, float, float, float]) -> np.ndarray:
+    from sdk.sim.face import MAT_SCREEN
+
+    kx, ky, phase, amount = moire
+    u = np.arange(view.x0, view.x1, dtype=np.float32)[None, :]
+    v = np.arange(view.y0, view.y1, dtype=np.float32)[:, None]
+    wave = np.cos(np.float32(kx) * u + np.float32(ky) * v + np.float32(phase))
+    wave2 = np.cos(np.float32(ky * 0.9) * u - np.float32(kx * 1.1) * v + np.float32(phase * 0.7))
+    gain = np.float32(1.0) + np.float32(amount) * (np.float32(0.6) * wave + np.float32(0.4) * wave2)
+    tint = np.array([1.0, 0.97, 1.03], np.float32)
+    out = colour.copy()
+    sel = mat == MAT_SCREEN
+    out[sel] = colour[sel] * (gain[..., None] * tint)[sel] if sel.any() else colour[sel]
+    return out
+
+
+def _scene_class(spec: ScenarioSpec):
+    from sdk.sim.live import EmptyScene, LiveScene
+
+    if spec.kind == "live":
+        return LiveScene
+    if spec.kind == "empty":
+        return EmptyScene
+    from sdk.sim import attacks
+
+    return {"print": attacks.PrintScene, "screen": attacks.ScreenScene, "mask": attacks.MaskScene}[spec.kind]
