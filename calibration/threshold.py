@@ -1,0 +1,111 @@
+"""Operating points: the threshold on P(live) that meets a target APCER on a calibration set.
+
+An OperatingPoint is stored in model manifests (``operating_points.points.<name>``) and read back
+by the device session, so ``to_dict``/``from_dict`` round-trip exactly (floats are written as
+Python floats; JSON keeps them bit-exact).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from typing import Any, Mapping
+
+import numpy as np
+
+from calibration.metrics import check_rate, check_scores_labels, clopper_pearson_upper
+from sdk.errors import InputValidationError
+
+
+@dataclass(frozen=True)
+class OperatingPoint:
+    """A named threshold and the error rates it had on the set it was calibrated on.
+
+    ``apcer_upper_95`` is the one-sided 95 % Clopper-Pearson upper bound of the APCER: the rate
+    the point can *claim*. With few attacks it is far above ``apcer`` (zero accepted attacks out
+    of n only proves APCER < ~3/n).
+    """
+
+    name: str
+    threshold: float
+    target_apcer: float
+    apcer: float
+    bpcer: float
+    n_attack: int
+    n_live: int
+    apcer_upper_95: float
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.name, str) or not self.name:
+            raise InputValidationError("OperatingPoint.name must be a non-empty string")
+        for key in ("threshold", "target_apcer", "apcer", "bpcer", "apcer_upper_95"):
+            value = getattr(self, key)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+                raise InputValidationError(f"OperatingPoint.{key} must be a finite number, got {value!r}")
+            object.__setattr__(self, key, float(value))
+        for key in ("target_apcer", "apcer", "bpcer", "apcer_upper_95"):
+            check_rate(f"OperatingPoint.{key}", getattr(self, key))
+        for key in ("n_attack", "n_live"):
+            value = getattr(self, key)
+            if isinstance(value, bool) or int(value) != value or int(value) <= 0:
+                raise InputValidationError(f"OperatingPoint.{key} must be a positive integer, got {value!r}")
+            object.__setattr__(self, key, int(value))
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], name: str | None = None) -> "OperatingPoint":
+        """Inverse of to_dict. ``name`` fills in the name when the manifest keys points by name."""
+        fields = ("threshold", "target_apcer", "apcer", "bpcer", "n_attack", "n_live", "apcer_upper_95")
+        missing = [key for key in fields if key not in data]
+        chosen = data.get("name", name)
+        if chosen is None:
+            missing.insert(0, "name")
+        if missing:
+            raise InputValidationError(f"operating point {chosen!r} lacks {', '.join(missing)}")
+        return cls(name=chosen, **{key: data[key] for key in fields})
+
+
+def threshold_for_apcer(scores: Any, labels: Any, target_apcer: float, name: str = "default") -> OperatingPoint:
+    """The smallest threshold t whose empirical APCER(t) = #{attack score >= t} / n_attack <= target.
+
+    Lower thresholds reject fewer live users, so the smallest admissible one gives the lowest
+    BPCER at that APCER. With m = floor(target * n_attack) attacks allowed through, the set of
+    admissible t is the open interval above the (m+1)-th highest attack score; its smallest
+    float is ``np.nextafter(that score, +inf)``: an attack scoring exactly that value is rejected
+    (acceptance is ``score >= t``). When every attack may pass (target >= 1), t is the lowest
+    score of all, which accepts everyone.
+
+    The threshold sits right at an attack score by design: it is the empirical operating point,
+    and ``apcer_upper_95`` says how much that figure can be trusted. Note that scores in [0, 1]
+    with an attack at exactly 1.0 and target 0 give a threshold above 1, which the SDK's manifest
+    check refuses: such a model cannot meet the target on this set.
+    """
+    s, y = check_scores_labels(scores, labels)
+    target = check_rate("target_apcer", target_apcer)
+    attack = np.sort(s[y == 0])[::-1]
+    live = s[y == 1]
+    n_attack, n_live = int(attack.size), int(live.size)
+    # The most attacks that may pass, judged with the same float division the reported APCER
+    # uses, so that target = k/n allows exactly k whatever the rounding of target * n.
+    allowed = min(n_attack, int(math.floor(target * n_attack)))
+    while allowed < n_attack and (allowed + 1) / n_attack <= target:
+        allowed += 1
+    while allowed > 0 and allowed / n_attack > target:
+        allowed -= 1
+    if allowed >= n_attack:
+        threshold = float(s.min())
+    else:
+        threshold = float(np.nextafter(attack[allowed], np.inf))
+    accepted = int(np.count_nonzero(attack >= threshold))
+    rejected = int(np.count_nonzero(live < threshold))
+    return OperatingPoint(
+        name=name,
+        threshold=threshold,
+        target_apcer=target,
+        apcer=accepted / n_attack,
+        bpcer=rejected / n_live,
+        n_attack=n_attack,
+        n_live=n_live,
+        apcer_upper_95=clopper_pearson_upper(accepted, n_attack, 0.95),
+    )
