@@ -1,0 +1,100 @@
+"""`sr300-liveness benchmark`: per-stage latency of the device path on this machine.
+
+Frames come from a simulator recording replayed through librealsense (the real capture and
+alignment path); each stage is timed on every frame and reported as median and p95.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+STAGES = ("capture", "detect", "crops", "quality", "engine", "fusion")
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("benchmark", help="median and p95 latency per stage and end to end")
+    parser.add_argument("--frames", type=int, default=120, help="frames to time (default 120)")
+    parser.add_argument("--warmup", type=int, default=10, help="frames run before timing starts")
+    parser.add_argument("--model", default=None, help="model bundle folder (default: the shipped model)")
+    parser.add_argument("--engine", default="onnxruntime", choices=["onnxruntime", "tensorrt"])
+    parser.add_argument("--source", default=None, help="a .bag file to replay (default: a simulator bag made now)")
+    parser.add_argument("--no-tta", action="store_true", help="score one view instead of crop + flip")
+    parser.add_argument("--json", action="store_true", help="print a JSON object instead of a table")
+    parser.set_defaults(handler=run)
+
+
+def _summary(samples: list[float]) -> dict[str, float]:
+    values = np.asarray(samples, dtype=np.float64)
+    return {"median_ms": round(float(np.median(values)), 3), "p95_ms": round(float(np.percentile(values, 95)), 3)}
+
+
+def measure(source, pipeline, engine, threshold: float, frames: int, warmup: int, tta: bool) -> dict[str, list[float]]:
+    from sdk.fusion import TemporalFusion
+
+    fusion = TemporalFusion(threshold)
+    samples: dict[str, list[float]] = {stage: [] for stage in STAGES}
+    samples["end_to_end"] = []
+    iterator = iter(source)
+    for index in range(warmup + frames):
+        t_start = time.perf_counter()
+        frameset = next(iterator)
+        t_captured = time.perf_counter()
+        analysis = pipeline.analyze(frameset)
+        t_engine = time.perf_counter()
+        score = engine.score_crops([analysis.crops], tta=tta)[0] if analysis.crops is not None else None
+        t_fusion = time.perf_counter()
+        if score is not None:
+            fusion.add(float(score))
+        t_end = time.perf_counter()
+        if index < warmup:
+            continue
+        samples["capture"].append((t_captured - t_start) * 1e3)
+        for stage in ("detect", "crops", "quality"):
+            samples[stage].append(float(analysis.timings_ms.get(stage, 0.0)))
+        samples["engine"].append((t_fusion - t_engine) * 1e3)
+        samples["fusion"].append((t_end - t_fusion) * 1e3)
+        samples["end_to_end"].append((t_end - t_start) * 1e3)
+    return samples
+
+
+def run(args: argparse.Namespace) -> int:
+    from sdk.capture import BagReplay, write_bag
+    from sdk.detect.pipeline import FacePipeline
+    from sdk.engine import ModelBundle, create_engine
+    from sdk.sim import Simulator
+
+    bundle = ModelBundle.load(args.model)
+    total = args.frames + args.warmup
+    with tempfile.TemporaryDirectory() as scratch:
+        bag = Path(args.source) if args.source else Path(scratch) / "bench_live.bag"
+        if not args.source:
+            sim = Simulator("live", 424242)
+            write_bag(bag, (frames for frames, _ in sim.frames(total)), sim.device_info, sim.intrinsics,
+                      sim.depth_scale, sim.depth_to_color)
+        engine = create_engine(args.engine, bundle.model_path)
+        with BagReplay(bag, loop=True) as source, FacePipeline() as pipeline:
+            samples = measure(source, pipeline, engine, bundle.operating_point().threshold,
+                              args.frames, args.warmup, not args.no_tta)
+        engine.close()
+    report = {stage: _summary(values) for stage, values in samples.items()}
+    report["frames"] = args.frames
+    report["scored_frames"] = int(sum(1 for v in samples["engine"] if v > 0.05))
+    report["model"] = f"{bundle.name} {bundle.version}"
+    report["engine"] = args.engine
+    report["tta"] = not args.no_tta
+    report["machine"] = f"{platform.machine()} {platform.processor() or ''}".strip() + f", {__import__('os').cpu_count()} cores"
+    if args.json:
+        print(json.dumps(report, indent=2))
+        return 0
+    print(f"{'stage':<12s} {'median ms':>10s} {'p95 ms':>10s}")
+    for stage in (*STAGES, "end_to_end"):
+        print(f"{stage:<12s} {report[stage]['median_ms']:>10.2f} {report[stage]['p95_ms']:>10.2f}")
+    print(f"{args.frames} frames, {report['scored_frames']} scored, model {report['model']}, engine {args.engine}, "
+          f"TTA {'on' if report['tta'] else 'off'}, {report['machine']}")
+    return 0

@@ -1,0 +1,53 @@
+"""`sr300-liveness export`: trained network -> calibrated, verified ONNX model bundle (needs the `train` extra)."""
+from __future__ import annotations
+
+import argparse
+import json
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "export",
+        help="export a trained network to an ONNX model bundle with calibrated operating points",
+        description="Scores the calibration list, sets thresholds at target APCERs, evaluates the test lists, "
+        "exports ONNX (opset >= 17, dynamic batch, checked against torch) and writes model.onnx + manifest.json.",
+    )
+    parser.add_argument("--model", required=True, help="trained model.pt or checkpoint.pt (from `train`)")
+    parser.add_argument("--data", required=True, help="dataset root holding the list files")
+    parser.add_argument("--calibration-list", default="val_list.txt", help="list the thresholds are set on")
+    parser.add_argument("--test-list", action="append", default=[], help="held-out list(s) to report (repeatable)")
+    parser.add_argument("--out", required=True, help="bundle folder to write")
+    parser.add_argument("--name", default="mlfa_student", help="model name in the manifest")
+    parser.add_argument("--version", default="0.1.0", help="model version in the manifest")
+    parser.add_argument("--target", action="append", default=[], metavar="NAME=APCER",
+                        help="operating point, e.g. apcer_1e-2=0.01 (repeatable; default apcer_1e-2 and apcer_1e-3)")
+    parser.add_argument("--default-point", default=None, help="operating point the SDK uses by default")
+    parser.add_argument("--json", action="store_true", help="print the report as JSON")
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from sdk.errors import InputValidationError
+    from training.ship import DEFAULT_POINT, DEFAULT_TARGETS, package_model
+
+    targets = dict(DEFAULT_TARGETS)
+    if args.target:
+        targets = {}
+        for text in args.target:
+            name, _, value = text.partition("=")
+            try:
+                targets[name] = float(value)
+            except ValueError:
+                raise InputValidationError(f"--target {text!r} must look like NAME=APCER") from None
+    default = args.default_point or (DEFAULT_POINT if DEFAULT_POINT in targets else next(iter(targets)))
+    bundle, report = package_model(
+        args.model, args.out, data_root=args.data, calibration_list=args.calibration_list,
+        test_lists=args.test_list, name=args.name, version=args.version, targets=targets,
+        default_point=default, provenance={"command": "sr300-liveness export"},
+        log=(lambda *_: None) if args.json else print,
+    )
+    if args.json:
+        print(json.dumps(report, indent=2))
+    else:
+        print(f"bundle written: {bundle.path} (model {bundle.name} {bundle.version}, default point {default})")
+    return 0
