@@ -1,0 +1,213 @@
+"""Training configuration: one JSON file (or a named preset in training/presets/) per run.
+
+Every setting of a run lives here so that a run is reproducible from its config alone; the
+trainer copies the resolved config into its output folder. Unknown keys are errors (a typo must
+not silently fall back to a default).
+
+Example (training/presets/cpu_tiny.json):
+
+    {
+      "name": "cpu_tiny",
+      "seed": 1,
+      "model": {"name": "mlfa_resnet18", "options": {"width": 0.25}},
+      "data": {"root": "data/casia", "train_list": "train_list.txt", "val_list": "val_list.txt",
+               "live_label": 1, "max_train_samples": 300, "num_workers": 0},
+      "optim": {"epochs": 2, "batch_size": 16, "lr": 0.001, "weight_decay": 0.0, "min_lr": 0.0},
+      "augment": {"rotation_deg": 10, "scale": [0.8, 1.0], "hflip": 0.5},
+      "init": {"checkpoint": null, "slot": null},
+      "runtime": {"amp": "auto", "device": "auto", "multi_gpu": true}
+    }
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+from sdk.errors import InputValidationError
+
+PRESETS_DIR = Path(__file__).resolve().parent / "presets"
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    name: str = "mlfa_resnet34"
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class DataSpec:
+    #: Folder the list entries are relative to.
+    root: str = "."
+    train_list: str | None = None
+    val_list: str | None = None
+    #: Label value that means "live" in the list files (1 in the 2019 lists; 0 in later ones).
+    live_label: int = 1
+    #: With folds_dir + fold_scheme + fold, the lists are <folds_dir>/<scheme>/fold<k>/*.txt.
+    folds_dir: str | None = None
+    fold_scheme: str = "attack3"
+    fold: int | None = None
+    #: Keep only the first N samples of a list (after a seeded shuffle): small CPU runs.
+    max_train_samples: int | None = None
+    max_val_samples: int | None = None
+    num_workers: int = 0
+
+
+@dataclass(frozen=True)
+class OptimSpec:
+    epochs: int = 30
+    batch_size: int = 128
+    lr: float = 1e-4
+    weight_decay: float = 0.0
+    #: Cosine schedule from lr down to min_lr over all iterations of the run.
+    min_lr: float = 0.0
+    betas: tuple[float, float] = (0.9, 0.999)
+
+
+@dataclass(frozen=True)
+class AugmentSpec:
+    enabled: bool = True
+    rotation_deg: float = 10.0
+    scale: tuple[float, float] = (0.8, 1.0)
+    ratio: tuple[float, float] = (3.0 / 4.0, 4.0 / 3.0)
+    hflip: float = 0.5
+    brightness: float = 0.2
+    contrast: float = 0.2
+    saturation: float = 0.2
+
+
+@dataclass(frozen=True)
+class InitSpec:
+    #: A face-model state dict (.pt via weights_only, or .safetensors) mapped by training.pretrain.
+    checkpoint: str | None = None
+    #: resnet34-face | resnet34-gender | ir50-face | ir50-face-asian (informational + arch check).
+    slot: str | None = None
+
+
+@dataclass(frozen=True)
+class RuntimeSpec:
+    #: "auto" (autocast on CUDA only), "bf16", "fp16" or "off".
+    amp: str = "auto"
+    #: "auto" (cuda if available), "cpu", "cuda", "cuda:1", ...
+    device: str = "auto"
+    #: Use every visible GPU (DataParallel) when there are several.
+    multi_gpu: bool = True
+    #: CPU threads for torch (0 = leave torch's default).
+    threads: int = 0
+    progress: bool = True
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    name: str = "run"
+    seed: int = 0
+    model: ModelSpec = field(default_factory=ModelSpec)
+    data: DataSpec = field(default_factory=DataSpec)
+    optim: OptimSpec = field(default_factory=OptimSpec)
+    augment: AugmentSpec = field(default_factory=AugmentSpec)
+    init: InitSpec = field(default_factory=InitSpec)
+    runtime: RuntimeSpec = field(default_factory=RuntimeSpec)
+
+    def to_dict(self) -> dict[str, Any]:
+        return json.loads(json.dumps(dataclasses.asdict(self)))
+
+    def replace(self, **overrides: Any) -> "TrainConfig":
+        """Dotted overrides: cfg.replace(**{"optim.epochs": 1, "data.root": "x"})."""
+        data = self.to_dict()
+        for dotted, value in overrides.items():
+            node = data
+            keys = dotted.split(".")
+            for key in keys[:-1]:
+                if key not in node or not isinstance(node[key], dict):
+                    raise InputValidationError(f"unknown config key {dotted!r}")
+                node = node[key]
+            if keys[-1] not in node and keys[0] != "model":
+                raise InputValidationError(f"unknown config key {dotted!r}")
+            node[keys[-1]] = value
+        return config_from_dict(data)
+
+
+_SECTIONS = {
+    "model": ModelSpec, "data": DataSpec, "optim": OptimSpec, "augment": AugmentSpec,
+    "init": InitSpec, "runtime": RuntimeSpec,
+}
+
+
+def _build(cls: type, values: Mapping[str, Any], where: str) -> Any:
+    if not isinstance(values, Mapping):
+        raise InputValidationError(f"config section {where!r} must be an object")
+    names = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = set(values) - set(names)
+    if unknown:
+        raise InputValidationError(f"unknown key(s) in config section {where!r}: {sorted(unknown)}")
+    kwargs = {}
+    for key, value in values.items():
+        if isinstance(value, list):
+            value = tuple(value)
+        kwargs[key] = value
+    return cls(**kwargs)
+
+
+def config_from_dict(data: Mapping[str, Any]) -> TrainConfig:
+    top = {f.name for f in dataclasses.fields(TrainConfig)}
+    unknown = set(data) - top
+    if unknown:
+        raise InputValidationError(f"unknown top-level config key(s): {sorted(unknown)}")
+    kwargs: dict[str, Any] = {k: v for k, v in data.items() if k not in _SECTIONS}
+    for section, cls in _SECTIONS.items():
+        if section in data:
+            values = dict(data[section])
+            if section == "model":
+                values["options"] = dict(values.get("options") or {})
+            kwargs[section] = _build(cls, values, section)
+    config = TrainConfig(**kwargs)
+    validate_config(config)
+    return config
+
+
+def validate_config(config: TrainConfig) -> None:
+    from training.models import list_models
+
+    if config.model.name not in list_models():
+        raise InputValidationError(f"unknown model {config.model.name!r}; known: {list_models()}")
+    if config.optim.epochs < 1 or config.optim.batch_size < 1 or config.optim.lr <= 0:
+        raise InputValidationError("optim.epochs and optim.batch_size must be >= 1 and optim.lr > 0")
+    if config.data.live_label not in (0, 1):
+        raise InputValidationError("data.live_label must be 0 or 1")
+    if config.runtime.amp not in ("auto", "bf16", "fp16", "off"):
+        raise InputValidationError("runtime.amp must be auto, bf16, fp16 or off")
+
+
+def list_presets() -> list[str]:
+    return sorted(p.stem for p in PRESETS_DIR.glob("*.json"))
+
+
+def load_config(path_or_preset: str | Path) -> TrainConfig:
+    """A JSON config file, or the name of a preset in training/presets/."""
+    path = Path(path_or_preset)
+    if not path.is_file():
+        preset = PRESETS_DIR / f"{path_or_preset}.json"
+        if not preset.is_file():
+            raise InputValidationError(
+                f"{path_or_preset}: neither a config file nor a preset (presets: {', '.join(list_presets())})"
+            )
+        path = preset
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as error:
+        raise InputValidationError(f"{path}: invalid JSON: {error}") from None
+    return config_from_dict(data)
+
+
+def parse_override(text: str) -> tuple[str, Any]:
+    """'optim.epochs=3' -> ("optim.epochs", 3); values are JSON when they parse, else strings."""
+    if "=" not in text:
+        raise InputValidationError(f"override {text!r} must look like section.key=value")
+    key, raw = text.split("=", 1)
+    try:
+        value = json.loads(raw)
+    except json.JSONDecodeError:
+        value = raw
+    return key.strip(), value

@@ -1,0 +1,495 @@
+"""Train one MLFA network from a config; resumable; writes checkpoints, metrics and score files.
+
+    sr300-liveness train --config cpu_tiny --set data.root=DIR --out runs/tiny [--resume]
+
+Recipe (design.md section 2): Adam over EVERY parameter (the reference optimiser skipped the
+classifier head; not reproduced), cosine LR over all iterations, 2-class cross-entropy with
+label 1 = live. Checkpoints are written atomically after every epoch with model, optimiser,
+scheduler and RNG state; the shuffling order and the augmentation of every sample are derived
+from (seed, epoch, index), so a run killed at any point and resumed from its last checkpoint
+ends with the same weights as an uninterrupted run.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import random
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from torch.utils.data import DataLoader
+
+from sdk.errors import InputValidationError
+from sdk.preprocess import MODALITIES
+from training.config import TrainConfig
+from training.data.augment import PairedAugment
+from training.data.casia import CasiaDataset, Sample, read_list
+from training.data.folds import fold_paths
+from training.models import create_model
+
+CHECKPOINT_NAME = "checkpoint.pt"
+MODEL_NAME = "model.pt"
+METRICS_NAME = "metrics.csv"
+SCORE_HEADER = ("crop0", "crop0_hflip")
+
+
+# --- data -----------------------------------------------------------------------------------
+def _subset(samples: list[Sample], limit: int | None, seed: int) -> list[Sample]:
+    if limit is None or limit >= len(samples):
+        return samples
+    order = np.random.default_rng(seed).permutation(len(samples))[:limit]
+    return [samples[i] for i in sorted(order)]
+
+
+def resolve_lists(config: TrainConfig) -> tuple[list[Sample], list[Sample]]:
+    """(train, val) samples from the config's lists or fold."""
+    data = config.data
+    root = Path(data.root)
+    train_list, val_list = data.train_list, data.val_list
+    if data.fold is not None:
+        if not data.folds_dir:
+            raise InputValidationError("data.fold needs data.folds_dir")
+        folds_dir = Path(data.folds_dir)
+        if not folds_dir.is_absolute() and not folds_dir.is_dir():
+            folds_dir = root / folds_dir
+        train_path, val_path = fold_paths(folds_dir, data.fold_scheme, data.fold)
+        train_list, val_list = str(train_path), str(val_path)
+    if not train_list:
+        raise InputValidationError("config has no training list (data.train_list or data.fold)")
+    resolve = lambda p: Path(p) if Path(p).is_absolute() or Path(p).is_file() else root / p  # noqa: E731
+    train = _subset(read_list(resolve(train_list), data.live_label), data.max_train_samples, config.seed)
+    val = _subset(read_list(resolve(val_list), data.live_label), data.max_val_samples, config.seed) if val_list else []
+    if not train:
+        raise InputValidationError("the training list is empty")
+    labels = {s.label for s in train}
+    if labels - {0, 1}:
+        raise InputValidationError("the training list has unlabelled lines")
+    return train, val
+
+
+def make_augment(config: TrainConfig) -> PairedAugment | None:
+    a = config.augment
+    if not a.enabled:
+        return None
+    return PairedAugment(
+        rotation_deg=a.rotation_deg, scale=tuple(a.scale), ratio=tuple(a.ratio), hflip=a.hflip,
+        brightness=a.brightness, contrast=a.contrast, saturation=a.saturation,
+    )
+
+
+def epoch_order(n: int, seed: int, epoch: int) -> list[int]:
+    """The shuffled sample order of one epoch: a function of (seed, epoch) only."""
+    generator = torch.Generator().manual_seed(int(seed) * 1_000_003 + int(epoch))
+    return torch.randperm(n, generator=generator).tolist()
+
+
+def _loader(dataset: Any, batch_size: int, order: Sequence[int] | None, workers: int, drop_last: bool) -> DataLoader:
+    return DataLoader(
+        dataset, batch_size=batch_size, sampler=list(order) if order is not None else None, shuffle=False,
+        num_workers=workers, drop_last=drop_last, pin_memory=torch.cuda.is_available(),
+    )
+
+
+# --- model, optimiser -----------------------------------------------------------------------
+def build_model(config: TrainConfig, *, log: Callable[[str], None] = print) -> tuple[nn.Module, dict | None]:
+    """The configured network, initialised from the face checkpoint when one is configured."""
+    torch.manual_seed(config.seed)
+    model = create_model(config.model.name, **dict(config.model.options))
+    report = None
+    if config.init.checkpoint:
+        from training.pretrain import init_from_face_checkpoint
+
+        result = init_from_face_checkpoint(model, config.init.checkpoint, slot=config.init.slot)
+        log(result.summary())
+        report = result.to_dict()
+    return model, report
+
+
+def make_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
+    # Every parameter, classifier head included (the reference code left the head out).
+    return torch.optim.Adam(
+        model.parameters(), lr=config.optim.lr, betas=tuple(config.optim.betas), weight_decay=config.optim.weight_decay
+    )
+
+
+def make_scheduler(optimizer: torch.optim.Optimizer, config: TrainConfig, steps_per_epoch: int) -> Any:
+    total = max(1, config.optim.epochs * steps_per_epoch)
+    return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=total, eta_min=config.optim.min_lr)
+
+
+def resolve_device(config: TrainConfig) -> torch.device:
+    name = config.runtime.device
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    return torch.device(name)
+
+
+def amp_dtype(config: TrainConfig, device: torch.device) -> torch.dtype | None:
+    mode = config.runtime.amp
+    if mode == "off" or (mode == "auto" and device.type != "cuda"):
+        return None
+    if mode == "fp16":
+        return torch.float16
+    if mode == "bf16" or (device.type == "cuda" and torch.cuda.is_bf16_supported()):
+        return torch.bfloat16
+    return torch.float16
+
+
+# --- checkpoints ----------------------------------------------------------------------------
+def _rng_state() -> dict[str, Any]:
+    np_state = np.random.get_state()
+    state: dict[str, Any] = {
+        "torch": torch.get_rng_state(),
+        "numpy": {"keys": torch.from_numpy(np_state[1].astype(np.int64)), "pos": int(np_state[2]),
+                  "has_gauss": int(np_state[3]), "cached": float(np_state[4])},
+        "python": json.dumps(random.getstate()),
+    }
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def _set_rng_state(state: dict[str, Any]) -> None:
+    torch.set_rng_state(state["torch"])
+    n = state["numpy"]
+    np.random.set_state(("MT19937", n["keys"].numpy().astype(np.uint32), n["pos"], n["has_gauss"], n["cached"]))
+    version, internal, gauss = json.loads(state["python"])
+    random.setstate((version, tuple(internal), gauss))
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def atomic_save(obj: Any, path: Path) -> None:
+    """torch.save to a temporary file in the same folder, fsync, then rename over the target."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    with open(tmp, "wb") as handle:
+        torch.save(obj, handle)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(tmp, path)
+
+
+def _unwrap(model: nn.Module) -> nn.Module:
+    return getattr(model, "module", model)
+
+
+def model_payload(model: nn.Module, config: TrainConfig | None = None, **extra: Any) -> dict[str, Any]:
+    """What model.pt holds: weights + how to rebuild the network (JSON strings: weights_only-safe)."""
+    inner = _unwrap(model)
+    meta = {"model_name": inner.config.name, "model_options": inner.options, **extra}
+    if config is not None:
+        meta["config"] = config.to_dict()
+    return {"state_dict": inner.state_dict(), "meta": json.dumps(meta)}
+
+
+def load_trained_model(path: str | Path, map_location: str | torch.device = "cpu") -> nn.Module:
+    """Rebuild a trained network from model.pt or checkpoint.pt (eval mode)."""
+    payload = torch.load(path, map_location=map_location, weights_only=True)
+    if "meta" in payload:
+        meta = json.loads(payload["meta"])
+        state = payload["state_dict"]
+    else:  # a training checkpoint
+        meta = json.loads(payload["model_meta"])
+        state = payload["model"]
+    model = create_model(meta["model_name"], **meta["model_options"])
+    model.load_state_dict(state)
+    return model.eval()
+
+
+# --- metrics --------------------------------------------------------------------------------
+def val_metrics(scores: np.ndarray, labels: np.ndarray, threshold: float = 0.5) -> dict[str, float]:
+    """APCER/BPCER/ACER at ``threshold`` and TPR at FPR 1e-2/1e-3/1e-4 from calibration.metrics.
+
+    ``val_tpr@t`` is the empirical (non-interpolated, the reference's) value, ``val_tpr_interp@t``
+    the interpolated one. Unlabelled samples (-1) are ignored; with one class only there is
+    nothing to measure and the result is empty.
+    """
+    from calibration import metrics as cm
+
+    labels = np.asarray(labels)
+    scores = np.asarray(scores, dtype=np.float64)
+    keep = labels >= 0
+    scores, labels = scores[keep], labels[keep]
+    if scores.size == 0 or len(set(labels.tolist())) < 2:
+        return {}
+    out = {
+        "val_apcer": cm.apcer(scores, labels, threshold),
+        "val_bpcer": cm.bpcer(scores, labels, threshold),
+        "val_acer": cm.acer(scores, labels, threshold),
+    }
+    for target in cm.DEFAULT_FPR_TARGETS:
+        point = cm.tpr_at_fpr(scores, labels, target)
+        out[f"val_tpr@{target:g}"] = point["empirical"]
+        out[f"val_tpr_interp@{target:g}"] = point["interpolated"]
+    return out
+
+
+# --- prediction -----------------------------------------------------------------------------
+@torch.no_grad()
+def predict_views(
+    model: nn.Module,
+    data: CasiaDataset | str | Path | Sequence[Sample],
+    *,
+    root: str | Path = ".",
+    live_label: int = 1,
+    batch_size: int = 32,
+    device: torch.device | str = "cpu",
+    workers: int = 0,
+    amp: torch.dtype | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """(N x 2 P(live) for the centre crop and its horizontal flip, labels) for a list or dataset."""
+    dataset = data if isinstance(data, CasiaDataset) else CasiaDataset(root, data, live_label=live_label)
+    if dataset.augment is not None:
+        raise InputValidationError("predict needs a dataset without training augmentation")
+    device = torch.device(device)
+    was_training = model.training
+    model.eval()
+    views, labels = [], []
+    try:
+        for batch in _loader(dataset, batch_size, None, workers, False):
+            inputs = [batch[m].to(device, non_blocking=True) for m in MODALITIES]
+            pair = []
+            for flip in (False, True):
+                x = [torch.flip(t, dims=[-1]) for t in inputs] if flip else inputs
+                with torch.autocast(device.type, dtype=amp, enabled=amp is not None):
+                    logits = model(*x)
+                pair.append(torch.softmax(logits.float(), dim=1)[:, _unwrap(model).config.live_class])
+            views.append(torch.stack(pair, dim=1).cpu().numpy())
+            labels.append(batch["label"].numpy())
+    finally:
+        model.train(was_training)
+    return np.concatenate(views).astype(np.float64), np.concatenate(labels)
+
+
+def predict(model: nn.Module, data: CasiaDataset | str | Path | Sequence[Sample], **kwargs: Any) -> np.ndarray:
+    """Test scores with TTA: mean P(live) over the centre crop 112 and its horizontal flip."""
+    views, _ = predict_views(model, data, **kwargs)
+    return views.mean(axis=1)
+
+
+def write_scores(path: str | Path, views: np.ndarray) -> Path:
+    """Score file in the reference format: header crop0,crop0_hflip, one row per list line."""
+    views = np.asarray(views)
+    if views.ndim != 2 or views.shape[1] != 2:
+        raise InputValidationError(f"score views must be N x 2, got {views.shape}")
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    buffer = io.StringIO()
+    buffer.write(",".join(SCORE_HEADER) + "\n")
+    for a, b in views:
+        buffer.write(f"{float(a)!r},{float(b)!r}\n")
+    path.write_text(buffer.getvalue(), encoding="utf-8")
+    return path
+
+
+def read_scores(path: str | Path) -> np.ndarray:
+    return np.loadtxt(path, delimiter=",", skiprows=1, ndmin=2)
+
+
+# --- training loop --------------------------------------------------------------------------
+@dataclass
+class TrainResult:
+    out_dir: Path
+    epochs_done: int
+    history: list[dict[str, Any]] = field(default_factory=list)
+    model: nn.Module | None = None
+
+    @property
+    def checkpoint(self) -> Path:
+        return self.out_dir / CHECKPOINT_NAME
+
+
+def _write_metrics(path: Path, history: list[dict[str, Any]]) -> None:
+    if not history:
+        return
+    columns: list[str] = []
+    for row in history:
+        columns += [k for k in row if k not in columns]
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=columns)
+    writer.writeheader()
+    writer.writerows(history)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(buffer.getvalue(), encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def _resume_key(config: dict[str, Any]) -> dict[str, Any]:
+    """The parts of a config that must match to resume (not device, threads, workers, progress bar)."""
+    key = {k: v for k, v in config.items() if k != "runtime"}
+    key["data"] = {k: v for k, v in key["data"].items() if k != "num_workers"}
+    return key
+
+
+def train(
+    config: TrainConfig,
+    out_dir: str | Path,
+    *,
+    resume: bool = False,
+    stop_after_epochs: int | None = None,
+    log: Callable[[str], None] = print,
+) -> TrainResult:
+    """Run (or resume) training; ``stop_after_epochs`` ends this call early (tests: a simulated kill)."""
+    previous_threads = torch.get_num_threads()
+    if config.runtime.threads > 0:
+        torch.set_num_threads(config.runtime.threads)
+    try:
+        return _train(config, Path(out_dir), resume, stop_after_epochs, log)
+    finally:
+        # The thread count is process-wide: give the caller back what it had.
+        torch.set_num_threads(previous_threads)
+
+
+def _train(
+    config: TrainConfig,
+    out: Path,
+    resume: bool,
+    stop_after_epochs: int | None,
+    log: Callable[[str], None],
+) -> TrainResult:
+    out.mkdir(parents=True, exist_ok=True)
+    checkpoint_path = out / CHECKPOINT_NAME
+    if checkpoint_path.exists() and not resume:
+        raise InputValidationError(f"{checkpoint_path} exists: pass --resume to continue it or choose another --out")
+
+    random.seed(config.seed)
+    np.random.seed(config.seed % (2**32))
+    device = resolve_device(config)
+    train_samples, val_samples = resolve_lists(config)
+    train_set = CasiaDataset(config.data.root, train_samples, augment=make_augment(config), seed=config.seed)
+    val_set = CasiaDataset(config.data.root, val_samples) if val_samples else None
+    batch = min(config.optim.batch_size, len(train_set))
+    # drop_last avoids a final batch of one (BatchNorm cannot train on it).
+    drop_last = len(train_set) > batch
+    steps_per_epoch = len(train_set) // batch if drop_last else 1
+
+    model, init_report = build_model(config, log=log)
+    if init_report is not None:
+        (out / "init_report.json").write_text(json.dumps(init_report, indent=2) + "\n", encoding="utf-8")
+    model.to(device)
+    optimizer = make_optimizer(model, config)
+    scheduler = make_scheduler(optimizer, config, steps_per_epoch)
+    dtype = amp_dtype(config, device)
+    scaler = torch.amp.GradScaler(device.type, enabled=(dtype == torch.float16))
+    history: list[dict[str, Any]] = []
+    start_epoch = 0
+    if resume and checkpoint_path.exists():
+        state = torch.load(checkpoint_path, map_location="cpu", weights_only=True)
+        if _resume_key(json.loads(state["config"])) != _resume_key(config.to_dict()):
+            raise InputValidationError(f"{checkpoint_path} was written with another config; cannot resume it")
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        scaler.load_state_dict(state["scaler"])
+        _set_rng_state(state["rng"])
+        history = json.loads(state["history"])
+        start_epoch = int(state["epoch"])
+        log(f"resumed {checkpoint_path} after epoch {start_epoch}")
+    (out / "config.json").write_text(json.dumps(config.to_dict(), indent=2) + "\n", encoding="utf-8")
+    parallel: nn.Module = model
+    if device.type == "cuda" and config.runtime.multi_gpu and torch.cuda.device_count() > 1:
+        parallel = nn.DataParallel(model)
+    _write_metrics(out / METRICS_NAME, history)
+
+    epochs_run = 0
+    for epoch in range(start_epoch, config.optim.epochs):
+        if stop_after_epochs is not None and epochs_run >= stop_after_epochs:
+            break
+        row = _train_epoch(parallel, optimizer, scheduler, scaler, train_set, config, epoch, device, dtype, batch, drop_last)
+        if val_set is not None:
+            views, labels = predict_views(parallel, val_set, batch_size=batch, device=device,
+                                          workers=config.data.num_workers, amp=dtype)
+            scores = views.mean(axis=1)
+            known = labels >= 0
+            if known.any():
+                p = np.clip(views[known, 0], 1e-7, 1 - 1e-7)
+                y = labels[known]
+                row["val_loss"] = float(-np.mean(np.where(y == 1, np.log(p), np.log(1 - p))))
+            row.update(val_metrics(scores, labels))
+            write_scores(out / "val_scores.csv", views)
+        history.append(row)
+        _write_metrics(out / METRICS_NAME, history)
+        atomic_save(
+            {
+                "epoch": epoch + 1,
+                "model": model.state_dict(),
+                "model_meta": json.dumps({"model_name": model.config.name, "model_options": model.options}),
+                "optimizer": optimizer.state_dict(),
+                "scheduler": scheduler.state_dict(),
+                "scaler": scaler.state_dict(),
+                "rng": _rng_state(),
+                "history": json.dumps(history),
+                "config": json.dumps(config.to_dict()),
+            },
+            checkpoint_path,
+        )
+        log(json.dumps({k: (round(v, 5) if isinstance(v, float) else v) for k, v in row.items()}))
+        epochs_run += 1
+    done = len(history)
+    if done >= config.optim.epochs:
+        atomic_save(model_payload(model, config, epochs=done, init=config.init.slot), out / MODEL_NAME)
+    return TrainResult(out, done, history, model)
+
+
+def _train_epoch(
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    scheduler: Any,
+    scaler: torch.amp.GradScaler,
+    dataset: CasiaDataset,
+    config: TrainConfig,
+    epoch: int,
+    device: torch.device,
+    dtype: torch.dtype | None,
+    batch: int,
+    drop_last: bool,
+) -> dict[str, Any]:
+    from tqdm import tqdm
+
+    model.train()
+    dataset.set_epoch(epoch)
+    loader = _loader(dataset, batch, epoch_order(len(dataset), config.seed, epoch), config.data.num_workers, drop_last)
+    total_loss, total_correct, seen = 0.0, 0, 0
+    lr = optimizer.param_groups[0]["lr"]
+    start = time.perf_counter()
+    bar = tqdm(loader, desc=f"epoch {epoch + 1}/{config.optim.epochs}", disable=not config.runtime.progress,
+               file=sys.stderr, leave=False, dynamic_ncols=True)
+    for item in bar:
+        inputs = [item[m].to(device, non_blocking=True) for m in MODALITIES]
+        target = item["label"].to(device)
+        with torch.autocast(device.type, dtype=dtype, enabled=dtype is not None):
+            logits = model(*inputs)
+            loss = F.cross_entropy(logits.float(), target)
+        optimizer.zero_grad(set_to_none=True)
+        scaler.scale(loss).backward()
+        scaler.step(optimizer)
+        scaler.update()
+        scheduler.step()
+        n = target.numel()
+        total_loss += float(loss.detach()) * n
+        total_correct += int((logits.argmax(dim=1) == target).sum())
+        seen += n
+        elapsed = time.perf_counter() - start
+        bar.set_postfix(loss=f"{total_loss / seen:.4f}", samples_s=f"{seen / max(elapsed, 1e-9):.1f}")
+    bar.close()
+    elapsed = time.perf_counter() - start
+    if seen == 0:
+        raise InputValidationError("an epoch saw no batches (dataset smaller than one batch?)")
+    return {
+        "epoch": epoch + 1,
+        "lr": lr,
+        "train_loss": total_loss / seen,
+        "train_acc": total_correct / seen,
+        "samples_per_s": seen / elapsed,
+        "epoch_time_s": elapsed,
+    }
