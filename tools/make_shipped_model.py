@@ -2,10 +2,13 @@
 
     python tools/make_shipped_model.py --work runs/shipped
 
-1. renders a CASIA-format simulator dataset (sr300-liveness synth-dataset),
-2. trains a small MLFA network on it (preset student_small, resumable: rerun to continue),
-3. sets operating points on the Val list (attack types 1-3, subjects never trained on),
-4. reports the Test list + the extra attacks (screen replay, mask, plain prints) on subjects
+1. renders two CASIA-format simulator datasets (sr300-liveness synth-dataset) with disjoint
+   subject seeds: "eval" (dataset seed 0) and "train" (dataset seed 1),
+2. trains a small MLFA network (preset student_small, resumable: rerun to continue) on every
+   split of "train" (CASIA types 4-6, 1-3 and the extra attacks: screen replay, 3D mask, plain
+   prints, so the product model has seen every attack family) plus the Training split of "eval",
+3. sets operating points on eval's Val list (attack types 1-3, subjects never trained on),
+4. reports eval's Test list + its extra attacks (screen replay, mask, plain prints) on subjects
    used neither in training nor in calibration,
 5. exports ONNX, checks it against torch on real crops, and writes the bundle with hashes.
 
@@ -25,11 +28,21 @@ sys.path.insert(0, str(REPO))
 from sdk.engine.bundle import DEFAULT_BUNDLE, SHIPPED_DIR  # noqa: E402
 
 
+def _rooted_lines(work: Path, folder: str, list_name: str) -> list[str]:
+    """Lines of a challenge list with its three image paths made relative to `work`."""
+    rows = []
+    for line in (work / folder / list_name).read_text(encoding="utf-8").splitlines():
+        parts = line.split()
+        if parts:
+            rows.append(" ".join([f"{folder}/{p}" for p in parts[:3]] + parts[3:]))
+    return rows
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--work", default="runs/shipped", help="working folder (dataset, training run, reports)")
-    parser.add_argument("--live", type=int, default=240, help="live training subjects (val/test get a third each)")
-    parser.add_argument("--per-attack", type=int, default=80, help="training subjects per attack type")
+    parser.add_argument("--live", type=int, default=120, help="live subjects of the training dataset (the eval dataset gets a quarter)")
+    parser.add_argument("--per-attack", type=int, default=45, help="subjects per attack type of the training dataset")
     parser.add_argument("--frames-per-subject", type=int, default=4)
     parser.add_argument("--preset", default="student_small", help="training preset or config file")
     parser.add_argument("--epochs", type=int, default=None, help="override the preset's epochs")
@@ -44,22 +57,32 @@ def main() -> int:
     from training.train import train
 
     work = Path(args.work)
-    data = work / "data"
     timings: dict[str, float] = {}
-
     t0 = time.perf_counter()
-    if not (data / "manifest.json").is_file():
-        write_dataset(data, live=args.live, per_attack=args.per_attack, frames_per_subject=args.frames_per_subject,
-                      seed=0, workers=args.workers)
+    sets = {"eval": (0, max(3, args.live // 4), max(3, args.per_attack // 4)), "train": (1, args.live, args.per_attack)}
+    manifests = {}
+    for name, (seed, live, per_attack) in sets.items():
+        folder = work / name
+        if not (folder / "manifest.json").is_file():
+            write_dataset(folder, live=live, per_attack=per_attack, frames_per_subject=args.frames_per_subject,
+                          seed=seed, workers=args.workers)
+        manifests[name] = json.loads((folder / "manifest.json").read_text())
     timings["dataset_s"] = round(time.perf_counter() - t0, 1)
-    dataset_manifest = json.loads((data / "manifest.json").read_text())
+
+    # One training list over both trees (paths relative to the work folder).
+    train_lists = [("train", n) for n in ("train_list.txt", "val_list.txt", "test_list.txt", "test_extra_list.txt")]
+    train_lists.append(("eval", "train_list.txt"))
+    lines = [line for folder, name in train_lists for line in _rooted_lines(work, folder, name)]
+    (work / "ship_train_list.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    val_lines = _rooted_lines(work, "eval", "val_list.txt")
+    (work / "ship_val_list.txt").write_text("\n".join(val_lines) + "\n", encoding="utf-8")
 
     t0 = time.perf_counter()
-    overrides = {"data.root": str(data), "data.train_list": "train_list.txt", "data.val_list": "val_list.txt"}
+    overrides = {"data.root": str(work), "data.train_list": "ship_train_list.txt", "data.val_list": "ship_val_list.txt"}
     if args.epochs:
         overrides["optim.epochs"] = args.epochs
     config = load_config(args.preset).replace(**overrides)
-    run_dir = work / "train"
+    run_dir = work / "run"
     result = train(config, run_dir, resume=(run_dir / "checkpoint.pt").exists())
     timings["train_s"] = round(time.perf_counter() - t0, 1)
     model_file = run_dir / "model.pt"
@@ -68,15 +91,16 @@ def main() -> int:
     provenance = {
         "made_by": "tools/make_shipped_model.py",
         "command": " ".join(sys.argv),
-        "data": {"generator": "sr300-liveness synth-dataset (sdk.sim)", "splits": dataset_manifest["splits"],
-                 "seed": dataset_manifest.get("seed")},
+        "data": {"generator": "sr300-liveness synth-dataset (sdk.sim)",
+                 "datasets": {k: {"seed": m.get("seed"), "splits": m["splits"]} for k, m in manifests.items()},
+                 "training_lists": [f"{a}/{b}" for a, b in train_lists], "training_triplets": len(lines)},
         "training": {"preset": args.preset, "config": config.to_dict(), "epochs_done": result.epochs_done},
         "members": [{"model": config.model.name, "options": config.model.options, "seed": config.seed}],
-        "calibration": "operating points set on Val (attack types 1-3 + live; subjects disjoint from training)",
-        "test": "Test (types 1-3) + test_extra (screen_replay, mask_3d, print_flat, print_curved); subjects disjoint from training and calibration",
+        "calibration": "operating points set on eval/val_list.txt (attack types 1-3 + live; subjects disjoint from training)",
+        "test": "eval/test_list.txt (types 1-3) + eval/test_extra_list.txt (screen_replay, mask_3d, print_flat, print_curved); subjects disjoint from training and calibration",
     }
     bundle, report = package_model(
-        model_file, args.out, data_root=data, calibration_list="val_list.txt",
+        model_file, args.out, data_root=work / "eval", calibration_list="val_list.txt",
         test_lists=["test_list.txt", "test_extra_list.txt"], name="mlfa_student_sim", version=args.version,
         provenance=provenance,
     )

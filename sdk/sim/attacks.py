@@ -11,6 +11,7 @@ import numpy as np
 
 from sdk.sim.content import FrameContent
 from sdk.sim.face import MAT_PAPER, MAT_PLASTIC, MAT_SCREEN, MAT_SKIN, build_head
+from sdk.sim.geometry import transform
 from sdk.sim.identity import Identity, random_identity, srgb_to_linear
 from sdk.sim.live import identity_for
 from sdk.sim.person import HeadPose, PersonRig
@@ -136,7 +137,10 @@ class PrintScene:
             scale = self.idn.interocular_m * rng.uniform(0.8, 1.1)
         # The sheet (the presented face) lies in the requested distance range; the attacker behind it.
         shifted = (distance_range[0] + self.gap, distance_range[1] + self.gap)
-        motion = random_motion(rng, shifted, min(max_yaw, 20.0), max_pitch=8.0, max_roll=8.0, still=0.6)
+        # The sheet is tilted a little against the head: keep head yaw + tilt within max_yaw.
+        self.tilt_limit = min(6.0, max_yaw)
+        motion = random_motion(rng, shifted, max(0.0, min(max_yaw, 20.0) - self.tilt_limit), max_pitch=8.0, max_roll=8.0,
+                               still=0.6)
         self.rig = PersonRig(self.idn, motion, view, rng)
         # Crop the photo around the face (A4-ish print of a portrait).
         ph = self.photo
@@ -156,7 +160,7 @@ class PrintScene:
         self.sheet = _Sheet(width, height, eye_uv, radius)
         tex_rgb, tex_ir = _print_texture(crop, rng)
         # Sample the sheet at ~0.6 px at the nearest distance it comes to.
-        spacing = 0.6 * max(motion.distance - self.gap - 0.03, 0.15) / view.fx
+        spacing = 0.75 * max(motion.distance - self.gap - 0.03, 0.15) / view.fx
         nx, ny = max(8, int(width / spacing)), max(8, int(height / spacing))
         s, t = _grid(nx, ny)
         rgb = cv2.resize(tex_rgb, (nx, ny), interpolation=cv2.INTER_LINEAR)
@@ -170,6 +174,7 @@ class PrintScene:
         self.local_pos, self.local_nrm = pos.reshape(-1, 3)[k], nrm.reshape(-1, 3)[k]
         self.rgb, self.ir = rgb.reshape(-1, 3)[k].astype(np.float32), ir.reshape(-1)[k].astype(np.float32)
         self.tilt = rng.normal(0.0, 3.0, 3)
+        self.tilt[0] = float(np.clip(self.tilt[0], -self.tilt_limit, self.tilt_limit))
         # Fingers holding the sheet: thumbs at one or both side edges.
         self.fingers = []
         for side in ([-1, 1] if rng.random() < 0.6 else [int(rng.choice([-1, 1]))]):
@@ -219,7 +224,7 @@ class PrintScene:
         lms = rig.landmark_camera(pose)
         m, c = self._sheet_pose(pose, lms)
         m32, c32 = m.astype(np.float32), c.astype(np.float32)
-        sheet = Points(self.local_pos @ m32.T + c32, self.local_nrm @ m32.T, self.rgb, self.ir,
+        sheet = Points(transform(self.local_pos, m32, c32), transform(self.local_nrm, m32), self.rgb, self.ir,
                        np.full(self.ir.shape, MAT_PAPER, np.uint8))
         points = [sheet]
         if self.attacker_visible:
@@ -235,7 +240,7 @@ class PrintScene:
             p1 = e + inward * 0.018 + front
             idn = self.idn
             points.append(capsule_points(m @ p0 + c, m @ p1 + c, 0.0085, self.finger_spacing, idn.skin_rgb, idn.skin_ir))
-        contour = self.contour_local @ m32.T + c32
+        contour = transform(self.contour_local, m32, c32)
         lm_cam = {k: m @ v + c for k, v in self.lm_local.items()}
         yaw = float(pose.yaw + self.tilt[0])
         layers = (lambda view, pose=pose: rig.body_layers(pose, view)) if self.attacker_visible else (lambda view: [])
@@ -278,36 +283,41 @@ class ScreenScene:
         motion = random_motion(rng, (max(distance_range[0], 0.2), min(distance_range[1], 0.7)),
                                min(max_yaw, 20.0), 10.0, 10.0, still=0.5, blinks=False)
         self.motion = motion
-        spacing = 0.6 * max(motion.distance - 0.03, 0.15) / view.fx
+        spacing = 0.75 * max(motion.distance - 0.03, 0.15) / view.fx
         nx, ny = max(8, int(w_all / spacing)), max(8, int(h_all / spacing))
         s, t = _grid(nx, ny)
         ss = (s * w_all - bezel) / sw
         tt = (t * h_all - bezel) / sh
         on_screen = (ss >= 0) & (ss < 1) & (tt >= 0) & (tt < 1)
         content = srgb_to_linear(shown.astype(np.float32) / 255.0).astype(np.float32)
-        lookup = content[np.clip((tt * 512).astype(int), 0, 511), np.clip((ss * 512).astype(int), 0, 511)]
-        # Emitted radiance, pre-divided by the camera exposure later applied to every surface.
+        self.content_img = content
+        self.screen_idx = np.flatnonzero(on_screen.reshape(-1))
+        self.screen_st = (ss.reshape(-1)[self.screen_idx], tt.reshape(-1)[self.screen_idx])
         self.brightness = float(rng.uniform(0.5, 1.0))
         bezel_rgb = np.float32(0.015 if rng.random() < 0.8 else 0.6)
-        rgb = np.where(on_screen[..., None], lookup * np.float32(self.brightness), bezel_rgb)
+        rgb = np.where(on_screen[..., None], np.zeros(3, np.float32), np.full(3, bezel_rgb, np.float32))
         ir = np.where(on_screen, np.float32(0.03), np.float32(rng.uniform(0.08, 0.25)))
         mat = np.where(on_screen, MAT_SCREEN, MAT_PLASTIC).astype(np.uint8)
         pos, nrm = self.sheet.local(s, t)
         self.local_pos, self.local_nrm = pos.reshape(-1, 3), nrm.reshape(-1, 3)
         self.rgb, self.ir, self.mat = rgb.reshape(-1, 3).astype(np.float32), ir.reshape(-1), mat.reshape(-1)
-        cu = (ph.contour_px - self.crop_origin) / self.crop_size
-        cu = np.stack([(bezel + cu[:, 0] * sw) / w_all, (bezel + cu[:, 1] * sh) / h_all], axis=1)
-        self.contour_local, _ = self.sheet.local(cu[:, 0].astype(np.float32), cu[:, 1].astype(np.float32))
-        self.lm_local = {}
-        for name, p in ph.landmarks_px.items():
-            uv = (p - self.crop_origin) / self.crop_size
-            uv = np.array([(bezel + uv[0] * sw) / w_all, (bezel + uv[1] * sh) / h_all], np.float32)
-            self.lm_local[name] = self.sheet.local(uv[:1], uv[1:])[0][0]
+        self.geom = (bezel, sw, sh, w_all, h_all)
+        # Face contour and landmarks in screen coordinates (0..1) of the displayed picture.
+        self.contour_uv = (ph.contour_px - self.crop_origin) / self.crop_size
+        self.lm_uv = {name: (p - self.crop_origin) / self.crop_size for name, p in ph.landmarks_px.items()}
         self.moire_k = rng.uniform(0.4, 1.3, 2) * rng.choice([-1, 1], 2)
         self.moire_amount = float(rng.uniform(0.04, 0.15))
         self.finger = (float(rng.uniform(0.3, 0.8)), int(rng.choice([-1, 1])))
         self.spacing = spacing
-        self.exposure_comp = None
+        # The replayed video moves: the picture drifts a little and its brightness flickers.
+        self.drift = (rng.uniform(0.01, 0.04, 2), rng.uniform(0.2, 0.8, 2), rng.uniform(0, 2 * np.pi, 2))
+
+    def _screen_to_sheet(self, uv: np.ndarray) -> np.ndarray:
+        bezel, sw, sh, w_all, h_all = self.geom
+        uv = np.atleast_2d(uv)
+        s = ((bezel + uv[:, 0] * sw) / w_all).astype(np.float32)
+        t = ((bezel + uv[:, 1] * sh) / h_all).astype(np.float32)
+        return self.sheet.local(s, t)[0]
 
     def content(self, index: int) -> FrameContent:
         t = index / self.fps
@@ -317,7 +327,14 @@ class ScreenScene:
         z = self.motion.distance + offset[2]
         c = np.array([(u - self.view.ppx) * z / self.view.fx + offset[0], (v - self.view.ppy) * z / self.view.fy + offset[1], z])
         m32, c32 = m.astype(np.float32), c.astype(np.float32)
-        pts = [Points(self.local_pos @ m32.T + c32, self.local_nrm @ m32.T, self.rgb, self.ir, self.mat)]
+        amp, freq, ph = self.drift
+        shift = amp * np.sin(2 * np.pi * freq * t + ph)  # picture displacement in screen units
+        ss, tt = self.screen_st
+        rows = np.clip(((tt - shift[1]) * 512).astype(np.int64), 0, 511)
+        cols = np.clip(((ss - shift[0]) * 512).astype(np.int64), 0, 511)
+        rgb = self.rgb.copy()
+        rgb[self.screen_idx] = self.content_img[rows, cols] * np.float32(self.brightness * (1.0 + 0.02 * np.sin(7.0 * t)))
+        pts = [Points(transform(self.local_pos, m32, c32), transform(self.local_nrm, m32), rgb, self.ir, self.mat)]
         tv, side = self.finger
         edge, _ = self.sheet.local(np.array([0.0 if side < 0 else 1.0], np.float32), np.array([tv], np.float32))
         inward = np.array([-side, -0.3, 0.0])
@@ -325,9 +342,10 @@ class ScreenScene:
         front = np.array([0.0, 0.0, 0.01])
         p0, p1 = edge[0] - inward * 0.04 + front, edge[0] + inward * 0.012 + front
         pts.append(capsule_points(m @ p0 + c, m @ p1 + c, 0.0085, self.spacing, self.idn.skin_rgb, self.idn.skin_ir))
-        lm_cam = {k: m @ v + c for k, v in self.lm_local.items()}
+        lm_cam = {k: m @ self._screen_to_sheet(v + shift)[0] + c for k, v in self.lm_uv.items()}
+        contour = transform(self._screen_to_sheet(self.contour_uv + shift), m32, c32)
         phase = float(2 * np.pi * ((index * 0.37) % 1.0))
-        return FrameContent(points=pts, layers=lambda view: [], contour=self.contour_local @ m32.T + c32,
+        return FrameContent(points=pts, layers=lambda view: [], contour=contour,
                             distance_m=float(c[2]), yaw=float(yaw), pitch=float(pitch), roll=float(roll),
                             landmarks=lm_cam, moire=(float(self.moire_k[0]), float(self.moire_k[1]), phase, self.moire_amount))
 
@@ -343,7 +361,7 @@ class MaskScene:
         motion = random_motion(rng, distance_range, max_yaw, still=0.8, blinks=False)
         self.rig = PersonRig(self.idn, motion, view, rng)
         b = self.content_idn
-        mask_head = build_head(b, 0.6 * max(motion.distance - 0.05, 0.15) / view.fx)
+        mask_head = build_head(b, 0.75 * max(motion.distance - 0.05, 0.15) / view.fx)
         p = mask_head.pos
         eye_b = (mask_head.landmarks["eye_r"] + mask_head.landmarks["eye_l"]) / 2.0
         a = self.idn

@@ -129,7 +129,7 @@ def _atomic_write(path: Path, text: str) -> None:
         raise
 
 
-def write_dataset(out_dir: str | Path, live: int = 100, per_attack: int = 100, frames_per_subject: int = 5,
+def write_dataset(out_dir: str | Path, live: int = 100, per_attack: int = 100, frames_per_subject: int = 10,
                   seed: int = 0, workers: int = 1, fmt: str = "jpg", progress: bool = True) -> dict:
     """Render and write the whole tree; returns the manifest."""
     if fmt not in ("jpg", "png"):

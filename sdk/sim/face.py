@@ -27,7 +27,7 @@ THETA_RANGE = (-1.75, 1.75)  # longitude: +-100 degrees around the face
 PHI_RANGE = (-1.25, 1.50)  # latitude: from under the chin to the crown
 CORNEA_RADIUS = 0.0078
 IRIS_RADIUS = 0.0058
-PUPIL_RADIUS = 0.0025
+PUPIL_RADIUS = 0.0029
 
 
 def _smooth(edge0: float, edge1: float, x: np.ndarray) -> np.ndarray:
@@ -93,7 +93,7 @@ def _relief(idn: Identity, x: np.ndarray, y: np.ndarray) -> np.ndarray:
     nasion_y, tip_y = idn.eye_y + 0.005, -0.024
     t = np.clip((nasion_y - y) / (nasion_y - tip_y), 0.0, 1.0)
     below = np.clip((tip_y - y) / 0.009, 0.0, 1.0)
-    profile = (0.25 + 0.75 * t**1.2) * (1.0 - below**1.5) * (y < nasion_y + 0.01)
+    profile = (0.25 + 0.75 * t**1.2) * (1.0 - below**1.5) * _smooth(nasion_y + 0.012, nasion_y - 0.002, y)
     width = 0.0045 + (idn.nose_width * 0.42) * t**1.5
     h += idn.nose_protrusion * profile * np.exp(-0.5 * (x / width) ** 2)
     # Nose wings.
@@ -134,27 +134,40 @@ def _eye_masks(idn: Identity, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray,
     return total, insides
 
 
-def _paint(idn: Identity, x: np.ndarray, y: np.ndarray, hair_cov: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """(rgb open, ir open, cornea coverage, rgb closed, ir closed, eye-region mask)."""
-    skin = np.array(idn.skin_rgb, dtype=np.float64)
-    ax = np.abs(x)
+def _blotch(idn: Identity, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Low-frequency skin variation: a few random waves, -1..1."""
     rng = np.random.default_rng(idn.blotch_seed)
-    # Low-frequency skin variation (a few random waves), redder cheeks, darker under the eyes.
     blotch = np.zeros_like(x)
     for _ in range(6):
         k = rng.uniform(60, 220, 2) * rng.choice([-1, 1], 2)
         blotch += np.sin(k[0] * x + k[1] * y + rng.uniform(0, 6.3))
-    shade = 1.0 + 0.025 * blotch / 2.5
+    return blotch / 2.5
+
+
+def _paint(idn: Identity, x: np.ndarray, y: np.ndarray, hair_cov: np.ndarray, blotch: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(rgb open, ir open, cornea coverage, rgb closed, ir closed, eye-region mask)."""
+    skin = np.array(idn.skin_rgb, dtype=np.float64)
+    ax = np.abs(x)
+    # Skin variation, redder cheeks, darker under the eyes.
+    shade = 1.0 + 0.025 * blotch
     rgb = skin[None, None, :] * shade[..., None]
     cheek = _gauss(ax, y, 0.04, idn.eye_y - 0.035, 0.017, 0.014)
     rgb = rgb * (1.0 + cheek[..., None] * np.array([0.08, -0.06, -0.04]))
     under_eye = _gauss(ax, y, idn.eye_half_sep, idn.eye_y - 0.012, 0.012, 0.005)
     lid = _gauss(ax, y, idn.eye_half_sep, idn.eye_y + 0.008, 0.015, 0.0045)
     rgb = rgb * (1.0 - 0.12 * under_eye - 0.28 * lid)[..., None]
+    # Ambient occlusion baked into the albedo (room light reaches deep places less): eye sockets,
+    # beside the nose, under the nose and lower lip. It makes the face read at low resolution.
+    ao = 0.40 * _gauss(ax, y, idn.eye_half_sep - 0.002, idn.eye_y + 0.002, 0.016, 0.011)
+    ao += 0.18 * _gauss(ax, y, idn.nose_width * 0.75, -0.012, 0.006, 0.016)
+    ao += 0.25 * _gauss(x, y, 0.0, -0.036, 0.012, 0.003)
+    ao += 0.22 * _gauss(x, y, 0.0, idn.mouth_y - 0.014, 0.014, 0.004)
+    ao += 0.12 * _gauss(ax, y, idn.mouth_width + 0.004, idn.mouth_y, 0.004, 0.006)
+    rgb = rgb * np.clip(1.0 - ao, 0.35, 1.0)[..., None]
     if idn.beard > 0:
         jaw = _smooth(idn.mouth_y + 0.018, idn.mouth_y - 0.002, y) * _smooth(0.07, 0.05, ax)
         rgb = rgb * (1.0 - idn.beard * 0.45 * jaw)[..., None] + idn.beard * 0.3 * jaw[..., None] * np.array(idn.hair_rgb)
-    ir = np.full_like(x, idn.skin_ir) * (1.0 + 0.01 * blotch / 2.5)
+    ir = np.full_like(x, idn.skin_ir) * (1.0 + 0.01 * blotch)
 
     def put(cov: np.ndarray, colour: np.ndarray | tuple, ir_value: float | np.ndarray | None = None) -> None:
         nonlocal rgb, ir
@@ -198,7 +211,7 @@ def _paint(idn: Identity, x: np.ndarray, y: np.ndarray, hair_cov: np.ndarray) ->
     for (ex, ey), inside in zip(eye_centres(idn), insides):
         r = np.sqrt((x - ex) ** 2 + (y - ey + 0.0004) ** 2)
         iris = _soft_inside(IRIS_RADIUS - r, 0.0007)
-        ring = 1.0 - 0.45 * _smooth(IRIS_RADIUS * 0.7, IRIS_RADIUS, r)
+        ring = 1.0 - 0.7 * _smooth(IRIS_RADIUS * 0.65, IRIS_RADIUS, r)
         iris_col = np.asarray(idn.iris_rgb)[None, None, :] * ring[..., None]
         eye_rgb = eye_rgb * (1.0 - iris[..., None]) + iris[..., None] * iris_col
         eye_ir = eye_ir * (1.0 - iris) + iris * 0.32
@@ -213,10 +226,10 @@ def _paint(idn: Identity, x: np.ndarray, y: np.ndarray, hair_cov: np.ndarray) ->
     # Eye outline (lash line) drawn on the skin side too, so the eye reads at low resolution.
     outline = np.zeros_like(x)
     for (ex, ey), inside in zip(eye_centres(idn), insides):
-        outline = np.maximum(outline, _soft_inside(0.0012 - np.abs(inside), 0.0008) * (0.4 + 0.6 * (y > ey - 0.001)))
+        outline = np.maximum(outline, _soft_inside(0.0016 - np.abs(inside), 0.0008) * (0.5 + 0.5 * (y > ey - 0.001)))
     rgb = rgb * (1.0 - eye_cov[..., None]) + eye_cov[..., None] * eye_rgb
     ir = ir * (1.0 - eye_cov) + eye_cov * eye_ir
-    rgb = rgb * (1.0 - 0.8 * outline[..., None]) + 0.8 * outline[..., None] * 0.01
+    rgb = rgb * (1.0 - 0.9 * outline[..., None]) + 0.9 * outline[..., None] * 0.008
     ir = ir * (1.0 - 0.4 * outline) + 0.4 * outline * 0.15
     # Closed lids: skin with a lash line across the middle.
     for (ex, ey), inside in zip(eye_centres(idn), insides):
@@ -230,8 +243,9 @@ def _paint(idn: Identity, x: np.ndarray, y: np.ndarray, hair_cov: np.ndarray) ->
         frame = np.zeros_like(x)
         for ex, ey in eye_centres(idn):
             dx, dy = np.abs(x - ex), np.abs(y - ey - 0.002)
-            box = np.maximum(dx / 0.023, dy / 0.016)
-            frame = np.maximum(frame, _soft_inside(0.0018 - np.abs(box - 1.0) * 0.02, 0.0008))
+            # Rounded rectangle (superellipse) rims.
+            box = ((dx / 0.023) ** 4 + (dy / 0.016) ** 4) ** 0.25
+            frame = np.maximum(frame, _soft_inside(0.0012 - np.abs(box - 1.0) * 0.02, 0.0007))
         bridge = _soft_inside(0.0012 - np.abs(y - idn.eye_y - 0.006), 0.0006) * (ax < idn.eye_half_sep - 0.02)
         frame = np.maximum(frame, bridge)
         c = frame[..., None]
@@ -246,13 +260,13 @@ def _paint(idn: Identity, x: np.ndarray, y: np.ndarray, hair_cov: np.ndarray) ->
     return rgb, ir, cornea_cov, rgb_closed, ir_closed, region
 
 
-def _hair_coverage(idn: Identity, theta: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+def _hair_coverage(idn: Identity, theta: np.ndarray, x: np.ndarray, y: np.ndarray, soft: float = 0.004) -> np.ndarray:
     """Where hair covers the head: above a hairline that drops towards the temples and the back."""
     side = _smooth(0.5, 1.25, np.abs(theta))  # 0 at the face, 1 beside and behind it
     line = idn.hairline_y - 0.045 * _smooth(0.035, 0.07, np.abs(x)) - 0.03 * side
     if idn.bald:
         line = np.maximum(line, 0.105 - 0.07 * side)
-    return _soft_inside(y - line, 0.004)
+    return _smooth(-soft / 2, soft / 2, y - line)
 
 
 def build_head(idn: Identity, spacing_m: float) -> HeadModel:
@@ -265,17 +279,23 @@ def build_head(idn: Identity, spacing_m: float) -> HeadModel:
     tt, pp = np.meshgrid(theta, phi)
     x, y, z, front = _shape(idn, tt, pp)
     hair_cov = _hair_coverage(idn, tt, x, y)
-    hair_cov = hair_cov * (1.0 - _smooth(0.0, 0.004, idn.ear_size * np.exp(-0.5 * ((np.abs(tt) - 1.5) / 0.13) ** 2) * _smooth(idn.eye_y + 0.018, idn.eye_y + 0.008, y) * _smooth(-0.045, -0.03, y)))
-    relief = _relief(idn, x, y) * front
-    eye_cov, _ = _eye_masks(idn, x, y)
-    cornea = _cornea(idn, x, y) * np.clip(eye_cov * 1.5, 0.0, 1.0) * front
+    # Ears: rounded outward bumps beside the head, from brow to nose-base height.
+    ear = idn.ear_size * np.exp(-0.5 * ((np.abs(tt) - 1.5) / 0.12) ** 2 - 0.5 * ((y - (idn.eye_y - 0.012)) / 0.016) ** 4)
+    hair_cov = hair_cov * (1.0 - _smooth(0.002, 0.006, ear))
+    # Hair volume rises over a few centimetres above the hairline (no cliff at the hairline).
+    hair_lift = _hair_coverage(idn, tt, x, y, soft=0.025)
+    # Facial features live in the front of the head: evaluate them there only (speed).
+    sel = (np.abs(x) < 0.08) & (y > -0.125) & (y < 0.09) & (np.cos(tt) > 0.2)
+    xs, ys = x[sel], y[sel]
+    relief = np.zeros_like(x)
+    relief[sel] = _relief(idn, xs, ys) * front[sel]
+    eye_cov_s, _ = _eye_masks(idn, xs, ys)
+    cornea = np.zeros_like(x)
+    cornea[sel] = _cornea(idn, xs, ys) * np.clip(eye_cov_s * 1.5, 0.0, 1.0) * front[sel]
     z = z + relief + cornea
-    # Ears: outward bumps beside the head between eye and nose-base height.
-    ear = idn.ear_size * np.exp(-0.5 * ((np.abs(tt) - 1.5) / 0.13) ** 2) * _smooth(idn.eye_y + 0.018, idn.eye_y + 0.008, y) \
-        * _smooth(-0.045, -0.03, y)
-    # Hair volume pushes the surface outwards, radially.
+    # Hair volume and ears push the surface outwards, radially.
     radius = np.sqrt(x**2 + y**2 + z**2) + 1e-9
-    grow = 1.0 + (idn.hair_volume * hair_cov + ear) / radius
+    grow = 1.0 + (idn.hair_volume * hair_lift + ear) / radius
     pos = np.stack([x * grow, y * grow, z * grow], axis=-1)
     # Normals from the grid (theta grows to the right, phi rows go downwards).
     d_theta = np.gradient(pos, axis=1)
@@ -284,7 +304,19 @@ def build_head(idn: Identity, spacing_m: float) -> HeadModel:
     nrm /= np.linalg.norm(nrm, axis=-1, keepdims=True) + 1e-12
     flip = np.sum(nrm * pos, axis=-1) < 0
     nrm[flip] *= -1.0
-    rgb, ir, cornea_cov, rgb_c, ir_c, region = _paint(idn, x, y, hair_cov)
+    blotch = _blotch(idn, x, y)
+    skin = np.asarray(idn.skin_rgb)
+    hc = hair_cov[..., None]
+    rgb = (skin * (1.0 + 0.025 * blotch)[..., None]) * (1.0 - hc) + hc * np.asarray(idn.hair_rgb)
+    ir = idn.skin_ir * (1.0 + 0.01 * blotch) * (1.0 - hair_cov) + hair_cov * idn.hair_ir
+    rgb_s, ir_s, cornea_cov_s, rgb_c_s, ir_c_s, region_s = _paint(idn, xs, ys, hair_cov[sel], blotch[sel])
+    rgb[sel], ir[sel] = rgb_s, ir_s
+    rgb_c, ir_c = rgb.copy(), ir.copy()
+    rgb_c[sel], ir_c[sel] = rgb_c_s, ir_c_s
+    cornea_cov = np.zeros_like(x)
+    cornea_cov[sel] = cornea_cov_s
+    region = np.zeros(x.shape, bool)
+    region[sel] = region_s
     mat = np.where(cornea_cov > 0.5, MAT_CORNEA, np.where(hair_cov > 0.5, MAT_HAIR, MAT_SKIN)).astype(np.uint8)
     eye_idx = np.flatnonzero(region.reshape(-1))
 

@@ -21,6 +21,8 @@ _SKIN_TONES = np.array(
 _HAIR = np.array(
     [[0.07, 0.05, 0.04], [0.20, 0.13, 0.08], [0.40, 0.27, 0.15], [0.70, 0.55, 0.35], [0.55, 0.25, 0.10], [0.6, 0.6, 0.6]]
 )
+#: Spectacle frames: black, dark brown, tortoiseshell, grey metal, gold metal.
+_FRAMES = np.array([[0.05, 0.05, 0.05], [0.18, 0.10, 0.06], [0.35, 0.22, 0.12], [0.55, 0.55, 0.57], [0.7, 0.6, 0.35]])
 _IRIS = np.array([[0.25, 0.14, 0.07], [0.12, 0.07, 0.04], [0.30, 0.42, 0.55], [0.30, 0.40, 0.25], [0.42, 0.30, 0.15]])
 
 
@@ -78,11 +80,11 @@ def random_identity(rng: np.random.Generator) -> Identity:
     skin_srgb = _SKIN_TONES[i] * (1 - (pos - i)) + _SKIN_TONES[i + 1] * (pos - i)
     skin_srgb = np.clip(skin_srgb * rng.uniform(0.94, 1.06, 3) * rng.uniform(0.95, 1.05), 0.05, 1.0)
     skin = srgb_to_linear(skin_srgb)
-    lip = skin * np.array([1.0, 0.45, 0.5]) * rng.uniform(0.5, 0.75)
+    lip = skin * np.array([1.0, 0.42, 0.45]) * rng.uniform(0.4, 0.6)
     hair_i = int(rng.choice(len(_HAIR), p=[0.38, 0.25, 0.15, 0.1, 0.07, 0.05]))
     hair = srgb_to_linear(np.clip(_HAIR[hair_i] * rng.uniform(0.8, 1.2), 0.02, 0.9))
-    iris = srgb_to_linear(np.clip(_IRIS[int(rng.integers(len(_IRIS)))] * rng.uniform(0.8, 1.2), 0.02, 0.9))
-    brow = np.minimum(hair, skin * 0.35) * 0.9 + 0.004
+    iris = srgb_to_linear(np.clip(_IRIS[int(rng.integers(len(_IRIS)))] * rng.uniform(0.7, 1.05), 0.02, 0.9))
+    brow = np.minimum(hair, skin * 0.25) * 0.75 + 0.003
     male = rng.random() < 0.5
     return Identity(
         half_width=float(rng.uniform(0.074, 0.084)),
@@ -91,15 +93,15 @@ def random_identity(rng: np.random.Generator) -> Identity:
         jaw_taper=float(rng.uniform(0.1, 0.22)),
         eye_y=float(rng.uniform(0.01, 0.018)),
         eye_half_sep=float(rng.uniform(0.029, 0.034)),
-        eye_width=float(rng.uniform(0.0125, 0.0150)),
-        eye_open=float(rng.uniform(0.0042, 0.0058)),
+        eye_width=float(rng.uniform(0.014, 0.016)),
+        eye_open=float(rng.uniform(0.005, 0.0065)),
         nose_protrusion=float(rng.uniform(0.013, 0.022)),
         nose_width=float(rng.uniform(0.0145, 0.02)),
         socket_depth=float(rng.uniform(0.006, 0.011)),
         mouth_y=float(rng.uniform(-0.056, -0.047)),
         mouth_width=float(rng.uniform(0.021, 0.027)),
         lip_thickness=float(rng.uniform(0.0035, 0.0065)),
-        brow_thickness=float(rng.uniform(0.0045, 0.007)),
+        brow_thickness=float(rng.uniform(0.005, 0.008)),
         chin_bulge=float(rng.uniform(0.004, 0.01)),
         skin_tone=tone,
         skin_rgb=tuple(float(v) for v in skin),
@@ -113,7 +115,7 @@ def random_identity(rng: np.random.Generator) -> Identity:
         hair_volume=float(rng.uniform(0.004, 0.02)),
         bald=bool(rng.random() < (0.12 if male else 0.01)),
         glasses=bool(rng.random() < 0.2),
-        glasses_rgb=tuple(float(v) for v in srgb_to_linear(rng.uniform(0.02, 0.5, 3))),
+        glasses_rgb=tuple(float(v) for v in srgb_to_linear(_FRAMES[int(rng.integers(len(_FRAMES)))] * rng.uniform(0.8, 1.2))),
         ear_size=float(rng.uniform(0.012, 0.02)),
         beard=float(rng.uniform(0.0, 0.8)) if (male and rng.random() < 0.3) else 0.0,
         blotch_seed=int(rng.integers(2**31)),

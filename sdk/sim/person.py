@@ -6,6 +6,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from sdk.sim.face import MAT_CLOTH, MAT_CORNEA, MAT_SKIN, HeadModel, build_head
+from sdk.sim.geometry import transform
 from sdk.sim.identity import Identity, srgb_to_linear
 from sdk.sim.render import Layer, Points, View, cylinder_layer
 from sdk.sim.scene import FLIP, Motion, rotation
@@ -20,22 +21,23 @@ class HeadPose:
     roll: float
 
     def apply(self, pts: np.ndarray) -> np.ndarray:
-        return (pts @ self.m.T.astype(np.float32) + self.t.astype(np.float32)).astype(np.float32)
+        return transform(pts, self.m, self.t)
 
     def rotate(self, vecs: np.ndarray) -> np.ndarray:
-        return (vecs @ self.m.T.astype(np.float32)).astype(np.float32)
+        return transform(vecs, self.m)
 
 
 class PersonRig:
     """One identity placed by a Motion, seen by one camera."""
 
-    def __init__(self, idn: Identity, motion: Motion, view: View, rng: np.random.Generator, min_distance: float | None = None):
+    def __init__(self, idn: Identity, motion: Motion, view: View, rng: np.random.Generator, min_distance: float | None = None,
+                 density_px: float = 0.75):
         self.idn = idn
         self.motion = motion
         self.view = view
         d = min_distance if min_distance is not None else motion.distance - 0.03
-        # ~0.6 px between samples at the nearest distance of the sequence.
-        self.head: HeadModel = build_head(idn, 0.6 * max(d, 0.15) / view.fx)
+        # ~0.75 px between samples at the nearest distance of the sequence (pinholes are filled).
+        self.head: HeadModel = build_head(idn, density_px * max(d, 0.15) / view.fx)
         self.cloth_rgb = tuple(float(v) for v in srgb_to_linear(rng.uniform(0.05, 0.9, 3)))
         self.cloth_ir = float(rng.uniform(0.25, 0.8))
         self.eye_z = float(self.head.landmarks["eye_r"][2])
@@ -72,7 +74,11 @@ class PersonRig:
         cx, cy, cz = pose.t
         idn = self.idn
         skin = idn.skin_rgb
-        neck = cylinder_layer(view, (cx, cz + 0.012), (0.05, 0.045), cy + 0.02, cy + 0.25, skin, idn.skin_ir, MAT_SKIN)
+        neck = cylinder_layer(view, (cx, cz + 0.015), (0.058, 0.05), cy + 0.02, cy + 0.25, skin, idn.skin_ir, MAT_SKIN)
+        if neck is not None:
+            # The jaw shades the top of the neck.
+            y = neck.pos[..., 1] - np.float32(cy + idn.half_height * 0.85)
+            neck.rgb *= (np.float32(0.3) + np.float32(0.7) * np.clip(y / np.float32(0.06), 0.0, 1.0))[..., None]
         torso = cylinder_layer(view, (cx, cz + 0.07), (0.2, 0.11), 0.0, cy + 1.5, self.cloth_rgb, self.cloth_ir,
                                MAT_CLOTH, top_curve=(cy + 0.17, 0.09))
         return [neck, torso]

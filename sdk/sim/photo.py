@@ -8,7 +8,7 @@ import numpy as np
 
 from sdk.sim.identity import Identity, srgb_to_linear
 from sdk.sim.person import PersonRig
-from sdk.sim.render import View, compose, shade, splat
+from sdk.sim.render import View, compose, empty_layer, shade, splat
 from sdk.sim.scene import random_lighting, random_motion, skin_luminance
 from sdk.sim.sensor import _gamma_lut
 
@@ -29,12 +29,12 @@ def render_photo(idn: Identity, rng: np.random.Generator) -> Photo:
     motion = random_motion(rng, (0.6, 0.6), max_yaw=12.0, max_pitch=8.0, max_roll=6.0, still=0.0, blinks=False,
                            centre_spread=0.0)
     motion = type(motion)(**{**motion.__dict__, "centre_px": (PHOTO_W / 2.0 + rng.normal(0, 6), PHOTO_H * 0.45 + rng.normal(0, 6))})
-    rig = PersonRig(idn, motion, view, rng, min_distance=0.6)
+    rig = PersonRig(idn, motion, view, rng, min_distance=0.6, density_px=1.0)
     pose = rig.pose(0.0)
     light, _ = random_lighting(rng, skin_luminance(idn))
     backdrop = srgb_to_linear(rng.uniform(0.15, 0.9) * np.clip(rng.normal(1, 0.15, 3), 0.5, 1.4)).astype(np.float32)
-    layers = rig.body_layers(pose, view) + [splat(rig.head_points(pose), view)]
-    surf = compose(layers)
+    layers = [l for l in rig.body_layers(pose, view) + [splat(rig.head_points(pose), view)] if l is not None]
+    surf = compose(empty_layer(view.shape), layers)
     colour, _, _ = shade(surf, light)
     empty = ~np.isfinite(surf.z)
     colour[empty] = backdrop * float(np.clip(light.exposure, 0.6, 3.0)) * 0.6

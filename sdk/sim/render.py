@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from sdk.sim.geometry import dot3
 from sdk.sim.face import MAT_CLOTH, MAT_CORNEA, MAT_PAPER, MAT_PLASTIC, MAT_SCREEN, MAT_SKIN
 
 _KEY_NONE = np.iinfo(np.int64).max
@@ -72,7 +73,7 @@ class Points:
 
 @dataclass
 class Layer:
-    """Per-pixel surface of the window; z = inf where the layer has nothing."""
+    """Per-pixel surface over ``box`` = (r0, r1, c0, c1) of the window; z = inf where empty."""
 
     z: np.ndarray  # (h, w) float32
     pos: np.ndarray  # (h, w, 3) float32
@@ -80,9 +81,17 @@ class Layer:
     rgb: np.ndarray  # (h, w, 3)
     ir: np.ndarray  # (h, w)
     mat: np.ndarray  # (h, w) uint8
+    box: tuple[int, int, int, int] = (0, 0, 0, 0)
+
+    def __post_init__(self) -> None:
+        if self.box == (0, 0, 0, 0):
+            self.box = (0, self.z.shape[0], 0, self.z.shape[1])
 
 
-def empty_layer(shape: tuple[int, int]) -> Layer:
+_FIELDS = ("z", "pos", "nrm", "rgb", "ir", "mat")
+
+
+def empty_layer(shape: tuple[int, int], box: tuple[int, int, int, int] | None = None) -> Layer:
     h, w = shape
     return Layer(
         z=np.full(shape, np.inf, np.float32),
@@ -91,38 +100,55 @@ def empty_layer(shape: tuple[int, int]) -> Layer:
         rgb=np.zeros((h, w, 3), np.float32),
         ir=np.zeros(shape, np.float32),
         mat=np.zeros(shape, np.uint8),
+        box=box or (0, h, 0, w),
     )
+
+
+def crop_layer(layer: Layer, r0: int, r1: int, c0: int, c1: int) -> Layer:
+    """Copy of a full-window layer's sub-box."""
+    return Layer(*(getattr(layer, f)[r0:r1, c0:c1].copy() for f in _FIELDS), box=(r0, r1, c0, c1))
 
 
 def concat_points(items: list[Points]) -> Points:
     items = [p for p in items if p.pos.shape[0]]
     if len(items) == 1:
         return items[0]
+    if not items:
+        z3 = np.zeros((0, 3), np.float32)
+        return Points(z3, z3, z3, np.zeros(0, np.float32), np.zeros(0, np.uint8))
     return Points(*(np.concatenate([getattr(p, f) for p in items]) for f in ("pos", "nrm", "rgb", "ir", "mat")))
 
 
-def splat(points: Points, view: View, fill_passes: int = 2) -> Layer:
-    """Z-buffer the points into the window (nearest point wins), filling pinholes."""
+def splat(points: Points, view: View, fill_passes: int = 2) -> Layer | None:
+    """Z-buffer the points into the window (nearest point wins), filling pinholes.
+
+    Returns a layer over the bounding box of the points that land in the window (None if none do).
+    """
     h, w = view.shape
-    layer = empty_layer((h, w))
     if points.pos.shape[0] == 0:
-        return layer
+        return None
     pos = points.pos
     z = pos[:, 2]
-    facing = np.einsum("ij,ij->i", points.nrm, pos) < 0.0
+    facing = dot3(points.nrm, pos) < 0.0
     ok = facing & (z > 0.05)
     sel = np.flatnonzero(ok)
     pz = z[sel]
     u = np.floor(np.float32(view.fx) * pos[sel, 0] / pz + np.float32(view.ppx + 0.5)).astype(np.int64) - view.x0
     v = np.floor(np.float32(view.fy) * pos[sel, 1] / pz + np.float32(view.ppy + 0.5)).astype(np.int64) - view.y0
     inside = (u >= 0) & (u < w) & (v >= 0) & (v < h)
+    if not inside.any():
+        return None
     sel, u, v, pz = sel[inside], u[inside], v[inside], pz[inside]
+    r0, r1 = int(v.min()), int(v.max()) + 1
+    c0, c1 = int(u.min()), int(u.max()) + 1
+    bh, bw = r1 - r0, c1 - c0
     key = (np.round(pz / _Z_QUANTUM).astype(np.int64) << _INDEX_BITS) | sel.astype(np.int64)
-    buf = np.full(h * w, _KEY_NONE, np.int64)
-    np.minimum.at(buf, v * w + u, key)
-    buf = buf.reshape(h, w)
+    buf = np.full(bh * bw, _KEY_NONE, np.int64)
+    np.minimum.at(buf, (v - r0) * bw + (u - c0), key)
+    buf = buf.reshape(bh, bw)
     for _ in range(fill_passes):
         buf = _fill_pinholes(buf)
+    layer = empty_layer((bh, bw), (r0, r1, c0, c1))
     hit = buf != _KEY_NONE
     idx = (buf[hit] & ((1 << _INDEX_BITS) - 1)).astype(np.int64)
     layer.pos[hit] = pos[idx]
@@ -147,22 +173,23 @@ def _fill_pinholes(buf: np.ndarray) -> np.ndarray:
     return out
 
 
-def compose(layers: list[Layer]) -> Layer:
-    """Nearest surface per pixel across layers."""
-    out = layers[0]
-    for layer in layers[1:]:
-        take = layer.z < out.z
+def compose(base: Layer, layers: list[Layer]) -> Layer:
+    """Nearest surface per pixel: ``base`` covers the window and is updated in place."""
+    for layer in layers:
+        r0, r1, c0, c1 = layer.box
+        take = layer.z < base.z[r0:r1, c0:c1]
         if not take.any():
             continue
-        out = Layer(
-            z=np.where(take, layer.z, out.z),
-            pos=np.where(take[..., None], layer.pos, out.pos),
-            nrm=np.where(take[..., None], layer.nrm, out.nrm),
-            rgb=np.where(take[..., None], layer.rgb, out.rgb),
-            ir=np.where(take, layer.ir, out.ir),
-            mat=np.where(take, layer.mat, out.mat),
-        )
-    return out
+        for f in _FIELDS:
+            getattr(base, f)[r0:r1, c0:c1][take] = getattr(layer, f)[take]
+    return base
+
+
+def union_box(layers: list[Layer]) -> tuple[int, int, int, int] | None:
+    boxes = [l.box for l in layers]
+    if not boxes:
+        return None
+    return min(b[0] for b in boxes), max(b[1] for b in boxes), min(b[2] for b in boxes), max(b[3] for b in boxes)
 
 
 @dataclass(frozen=True)
@@ -182,19 +209,19 @@ def shade(layer: Layer, light: Lighting) -> tuple[np.ndarray, np.ndarray, np.nda
     """(colour linear (h,w,3), IR level (h,w) in 0..255 units, cos to the camera) of a layer."""
     present = np.isfinite(layer.z)
     pos = layer.pos
-    r = np.sqrt(np.einsum("hwc,hwc->hw", pos, pos)) + np.float32(1e-6)
+    r = np.sqrt(dot3(pos, pos)) + np.float32(1e-6)
     view_dir = -pos / r[..., None]  # towards the camera (and the emitter beside it)
     n = layer.nrm
-    cos_v = np.clip(np.einsum("hwc,hwc->hw", n, view_dir), 0.0, 1.0)
+    cos_v = np.clip(dot3(n, view_dir), 0.0, 1.0)
     key = -np.asarray(light.key_dir, np.float32)
-    cos_k = np.clip(n @ key, 0.0, None)
+    cos_k = np.clip(dot3(n, key), 0.0, None)
     irradiance = np.asarray(light.ambient, np.float32) * (0.6 + 0.4 * cos_v[..., None]) + cos_k[..., None] * np.asarray(light.key_rgb, np.float32)
     colour = layer.rgb * irradiance
     mat = layer.mat
     # Specular highlight of the key light (skin sheen, cornea catch-light, glare on paper/plastic).
     half = view_dir + key
-    half /= np.linalg.norm(half, axis=-1, keepdims=True) + np.float32(1e-6)
-    cos_h = np.clip(np.einsum("hwc,hwc->hw", n, half), 0.0, 1.0)
+    half /= (np.sqrt(dot3(half, half)) + np.float32(1e-6))[..., None]
+    cos_h = np.clip(dot3(n, half), 0.0, 1.0)
     spec_w = np.select(
         [mat == MAT_SKIN, mat == MAT_CORNEA, mat == MAT_PAPER, mat == MAT_PLASTIC],
         [np.float32(0.05), np.float32(0.8), np.float32(light.glare), np.float32(0.12 + light.glare)],
@@ -211,7 +238,7 @@ def shade(layer: Layer, light: Lighting) -> tuple[np.ndarray, np.ndarray, np.nda
     # NIR from the SR300's own emitter: Lambertian, inverse square; corneas and glass mirror it.
     ir = layer.ir * (np.float32(light.ir_gain) * cos_v / (r * r) + np.float32(light.ir_ambient) * (0.5 + 0.5 * cos_k))
     glint_w = np.where(mat == MAT_CORNEA, np.float32(8.0), np.where(screen, np.float32(6.0), np.float32(0.0)))
-    glint_p = np.where(screen, np.float32(6000.0), np.float32(80.0))
+    glint_p = np.where(screen, np.float32(40000.0), np.float32(80.0))
     ir = ir + glint_w * np.float32(light.ir_gain) * cos_v**glint_p / (r * r)
     colour[~present] = 0.0
     ir[~present] = 0.0
@@ -237,35 +264,47 @@ def wall_layer(view: View, distance: float, normal: tuple[float, float, float], 
     return layer
 
 
-def cylinder_layer(view: View, centre: tuple[float, float], radii: tuple[float, float], y_top: np.ndarray | float,
+def cylinder_layer(view: View, centre: tuple[float, float], radii: tuple[float, float], y_top: float,
                    y_bottom: float, rgb: tuple[float, float, float], ir: float, mat: int,
-                   top_curve: tuple[float, float] | None = None) -> Layer:
+                   top_curve: tuple[float, float] | None = None) -> Layer | None:
     """Front of a vertical elliptic cylinder (x-z centre, x/z radii) between two heights (y down).
 
-    ``top_curve`` = (y0, drop): the top edge lies at y0 + drop * (x/rx)^2 (shoulders).
+    ``top_curve`` = (y0, drop): the top edge lies at y0 + drop * (x/rx)^2 (shoulders). The layer
+    covers only the window pixels the cylinder can project to.
     """
-    xn, yn = view.rays()
     cx, cz = centre
     ax, az = radii
+    top_min = top_curve[0] if top_curve is not None else y_top
+    zs = (max(cz - az, 0.05), cz + az)
+    us = [view.fx * x / z + view.ppx for x in (cx - ax, cx + ax) for z in zs]
+    vs = [view.fy * y / z + view.ppy for y in (top_min, y_bottom) for z in zs]
+    c0 = max(int(np.floor(min(us))) - 1 - view.x0, 0)
+    c1 = min(int(np.ceil(max(us))) + 2 - view.x0, view.shape[1])
+    r0 = max(int(np.floor(min(vs))) - 1 - view.y0, 0)
+    r1 = min(int(np.ceil(max(vs))) + 2 - view.y0, view.shape[0])
+    if c1 <= c0 or r1 <= r0:
+        return None
+    sub = View(view.fx, view.fy, view.ppx, view.ppy, view.width, view.height,
+               view.x0 + c0, view.y0 + r0, view.x0 + c1, view.y0 + r1)
+    xn, yn = sub.rays()
     # Ray X = t*(xn, yn, 1): ((t xn - cx)/ax)^2 + ((t - cz)/az)^2 = 1
     a = (xn / ax) ** 2 + np.float32(1.0 / az**2)
     b = -2.0 * (xn * np.float32(cx / ax**2) + np.float32(cz / az**2))
     c = np.float32((cx / ax) ** 2 + (cz / az) ** 2 - 1.0)
     disc = b * b - 4.0 * a * c
-    layer = empty_layer(view.shape)
+    layer = empty_layer(sub.shape, (r0, r1, c0, c1))
     ok = disc > 0
-    t = np.where(ok, (-b - np.sqrt(np.where(ok, disc, 0.0))) / (2.0 * a), np.inf).astype(np.float32)
-    tt = np.where(ok, t, 0.0).astype(np.float32)
-    x, y = xn * tt, yn * tt
+    t = np.where(ok, (-b - np.sqrt(np.where(ok, disc, 0.0))) / (2.0 * a), 0.0).astype(np.float32)
+    x, y = xn * t, yn * t
     if top_curve is not None:
         top = top_curve[0] + top_curve[1] * ((x - cx) / ax) ** 2
     else:
         top = y_top
     ok &= (y >= top) & (y <= y_bottom)
+    tt = np.where(ok, t, np.float32(0.0))
     layer.z = np.where(ok, t, np.inf).astype(np.float32)
-    tt = np.where(ok, tt, 0.0)
     layer.pos = np.stack([xn * tt, yn * tt, tt], axis=-1).astype(np.float32)
-    nx = (x - cx) / ax**2
+    nx = (xn * tt - cx) / ax**2
     nz = (tt - cz) / az**2
     norm = np.sqrt(nx**2 + nz**2) + 1e-9
     layer.nrm = np.stack([nx / norm, np.zeros_like(nx), nz / norm], axis=-1).astype(np.float32)

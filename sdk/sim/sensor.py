@@ -16,11 +16,18 @@ BANK_SIZE = 1024
 
 
 @lru_cache(maxsize=1)
-def _bank() -> tuple[np.ndarray, np.ndarray]:
+def _bank() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(white Gaussian, white uniform, blobby uniform) planes shared by every frame."""
+    import cv2
+
     rng = np.random.Generator(np.random.PCG64(20240601))
     gauss = rng.standard_normal((BANK_SIZE, BANK_SIZE), dtype=np.float32)
     uniform = rng.random((BANK_SIZE, BANK_SIZE), dtype=np.float32)
-    return gauss, uniform
+    # Spatially correlated field, made uniform by rank: far-range depth drops out in blobs.
+    smooth = cv2.GaussianBlur(rng.standard_normal((BANK_SIZE, BANK_SIZE), dtype=np.float32), (0, 0), 1.5)
+    blob = np.empty(smooth.size, np.float32)
+    blob[np.argsort(smooth, axis=None, kind="stable")] = np.linspace(0.0, 1.0, smooth.size, dtype=np.float32)
+    return gauss, uniform, blob.reshape(smooth.shape)
 
 
 @lru_cache(maxsize=1)
@@ -38,9 +45,10 @@ def draw_offsets(rng: np.random.Generator, count: int, height: int, width: int) 
     return [(int(a), int(b)) for a, b in zip(oy, ox)]
 
 
-def bank_window(offset: tuple[int, int], y0: int, y1: int, x0: int, x1: int, uniform: bool = False) -> np.ndarray:
-    gauss, unif = _bank()
-    src = unif if uniform else gauss
+def bank_window(offset: tuple[int, int], y0: int, y1: int, x0: int, x1: int, uniform: bool = False,
+                blob: bool = False) -> np.ndarray:
+    gauss, unif, blobs = _bank()
+    src = blobs if blob else (unif if uniform else gauss)
     oy, ox = offset
     return src[oy + y0 : oy + y1, ox + x0 : ox + x1]
 
@@ -69,7 +77,8 @@ def depth_sigma_m(z: np.ndarray | float) -> np.ndarray | float:
     return 0.0006 * (np.asarray(z) / 0.5) ** 2
 
 
-def to_depth16(z: np.ndarray, cos_v: np.ndarray, noise: np.ndarray, unif: np.ndarray, valid_bias: np.ndarray | None = None) -> np.ndarray:
+def to_depth16(z: np.ndarray, cos_v: np.ndarray, noise: np.ndarray, unif: np.ndarray, blob: np.ndarray,
+               valid_bias: np.ndarray | None = None) -> np.ndarray:
     """Metres -> Z16 units with noise; holes (0) at grazing angles, out of range, and far dropouts."""
     finite = np.isfinite(z)
     zz = np.where(finite, z, 0.0).astype(np.float32)
@@ -77,7 +86,7 @@ def to_depth16(z: np.ndarray, cos_v: np.ndarray, noise: np.ndarray, unif: np.nda
     # Grazing surfaces return too little of the pattern; the threshold jitters per pixel.
     grazing = cos_v < (np.float32(0.16) + np.float32(0.14) * unif)
     # Beyond ~1.2 m returns get sparse, then stop.
-    far_drop = unif < np.clip((zz - np.float32(1.6)) / np.float32(2.0), 0.0, 0.9)
+    far_drop = blob < np.clip((zz - np.float32(1.8)) / np.float32(2.5), 0.0, 0.9)
     speckle = unif > np.float32(0.9985)
     hole = (~finite) | grazing | far_drop | speckle | (zz < MIN_RANGE_M) | (zz > MAX_RANGE_M)
     if valid_bias is not None:
