@@ -29,6 +29,7 @@ setup(
         "sdk": [
             "detect/models/*.tflite",
             "detect/models/LICENSE*",
+            "detect/models/NOTICE.md",
             "bundles/*/*",
         ],
     },

@@ -39,7 +39,7 @@ class SessionConfig:
     fusion: FusionConfig = field(default_factory=FusionConfig)
     engine: str = "onnxruntime"
     engine_options: dict[str, Any] = field(default_factory=dict)
-    detector: str = "short"
+    detector: str = "auto"
     tta: bool = True
     #: Frames with a spoof cue (e.g. implausible physical face size) that end a check as SPOOF.
     spoof_cue_frames: int = 3
@@ -111,10 +111,10 @@ class LivenessSession:
     def process(self, frames: FrameSet) -> FrameOutcome:
         """Detection, gates, crops and the engine on one FrameSet."""
         assert self._pipeline is not None and self._engine is not None
-        if _missing_modalities(frames):
-            return FrameOutcome(frames.frame_number, None, (Reason.MISSING_MODALITY,), None, {})
         analysis = self._pipeline.analyze(frames)
         timings = dict(analysis.timings_ms)
+        if analysis.box is not None and _missing_modalities(frames, analysis.box):
+            return FrameOutcome(frames.frame_number, None, (Reason.MISSING_MODALITY,), analysis.box, timings)
         if not analysis.quality.passed or analysis.crops is None:
             reasons = tuple(analysis.quality.reasons) or (Reason.NO_FACE,)
             return FrameOutcome(frames.frame_number, None, reasons, analysis.box, timings)
@@ -251,13 +251,10 @@ def reason_for(error: BaseException) -> Reason:
     return Reason.INTERNAL_ERROR
 
 
-def _missing_modalities(frames: FrameSet) -> list[str]:
-    """Streams that carry no signal at all (a dead sensor yields all-zero frames)."""
-    missing = []
-    if not frames.ir.any():
-        missing.append("ir")
-    if not frames.depth.any():
-        missing.append("depth")
-    if not frames.color.any():
-        missing.append("color")
-    return missing
+def _missing_modalities(frames: FrameSet, box: FaceBox) -> list[str]:
+    """Streams with no signal at all where the face is (a dead sensor yields all-zero frames)."""
+    h, w = frames.shape
+    x0, y0 = max(0, int(box.x0)), max(0, int(box.y0))
+    x1, y1 = min(w, int(box.x1) + 1), min(h, int(box.y1) + 1)
+    window = (slice(y0, y1), slice(x0, x1))
+    return [name for name in ("color", "ir", "depth") if not getattr(frames, name)[window].any()]
