@@ -41,7 +41,7 @@ def _rooted_lines(work: Path, folder: str, list_name: str) -> list[str]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--work", default="runs/shipped", help="working folder (dataset, training run, reports)")
-    parser.add_argument("--live", type=int, default=120, help="live subjects of the training dataset (the eval dataset gets a quarter)")
+    parser.add_argument("--live", type=int, default=120, help="live subjects of the training dataset (the eval dataset gets half)")
     parser.add_argument("--per-attack", type=int, default=45, help="subjects per attack type of the training dataset")
     parser.add_argument("--frames-per-subject", type=int, default=4)
     parser.add_argument("--preset", default="student_small", help="training preset or config file")
@@ -59,7 +59,7 @@ def main() -> int:
     work = Path(args.work)
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
-    sets = {"eval": (0, max(3, args.live // 4), max(3, args.per_attack // 4)), "train": (1, args.live, args.per_attack)}
+    sets = {"eval": (0, max(3, args.live // 2), args.per_attack), "train": (1, args.live, args.per_attack)}
     manifests = {}
     for name, (seed, live, per_attack) in sets.items():
         folder = work / name
