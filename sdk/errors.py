@@ -69,6 +69,19 @@ class EngineError(ModelError):
     """An inference engine failed to build or to run."""
 
 
+class DetectorModelError(ModelError):
+    """A face-detector model cannot be loaded or run."""
+
+
+class DetectorModelNotFoundError(DetectorModelError, FileNotFoundError):
+    """The face-detector model file is not where it should be (a broken install or a wrong path)."""
+
+    def __init__(self, path: object, hint: str = "") -> None:
+        message = f"face detector model not found: {path}"
+        super().__init__(message + (f" ({hint})" if hint else ""))
+        self.path = str(path)
+
+
 class InvalidScoreError(EngineError):
     """The model produced NaN, infinite or out-of-range scores."""
 

@@ -14,17 +14,15 @@ rather than "no face"), plus whole-frame darkness / glare hints.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Mapping
 
 import cv2
 import numpy as np
 
-from sdk.detect.base import Detection, Detections
 from sdk.detect.depth import DepthCheckConfig, measure_face_depth, size_plausible
-from sdk.detect.select import SIMILAR_DEPTH_M, FaceSelection, select_face
+from sdk.detect.select import SIMILAR_DEPTH_M, select_face
 from sdk.errors import InputValidationError
 from sdk.preprocess import make_crops, square_region
-from sdk.types import FaceBox, FaceCrops, FrameSet, Reason
+from sdk.types import Detection, Detections, FaceBox, FaceCrops, FaceSelection, FrameSet, QualityReport, Reason
 from sdk.validate import check_finite
 
 MULTIPLE_FACES_POLICIES = ("ignore", "similar", "any")
@@ -97,28 +95,6 @@ class QualityConfig:
             raise InputValidationError("QualityConfig needs 0 < min_distance_m < max_distance_m")
         if not 0.0 < self.inner_box <= 1.0:
             raise InputValidationError("QualityConfig.inner_box must lie in (0, 1]")
-
-
-@dataclass(frozen=True)
-class QualityReport:
-    """Result of the gates. ``passed`` False: do not score this frame. ``reasons`` are the
-    failing gates (in Reason order); ``notes`` are informational (e.g. MULTIPLE_FACES under the
-    "similar" policy when the other face is further away)."""
-
-    passed: bool
-    reasons: tuple[Reason, ...]
-    measurements: Mapping[str, float]
-    notes: tuple[Reason, ...] = ()
-
-    def __post_init__(self) -> None:
-        order = list(Reason)
-        object.__setattr__(self, "reasons", tuple(sorted({Reason(r) for r in self.reasons}, key=order.index)))
-        object.__setattr__(self, "notes", tuple(sorted({Reason(r) for r in self.notes}, key=order.index)))
-        object.__setattr__(self, "measurements", dict(self.measurements))
-        if self.passed and self.reasons:
-            raise InputValidationError("a passed QualityReport cannot carry failing reasons")
-        if not self.passed and not self.reasons:
-            raise InputValidationError("a failed QualityReport needs at least one reason")
 
 
 def _inner(box: FaceBox, share: float, width: int, height: int) -> tuple[slice, slice] | None:

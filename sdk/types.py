@@ -44,6 +44,41 @@ class Stream(str, enum.Enum):
     DEPTH = "depth"
 
 
+class Decision(str, enum.Enum):
+    LIVE = "LIVE"
+    SPOOF = "SPOOF"
+    UNCERTAIN = "UNCERTAIN"
+
+
+class Reason(str, enum.Enum):
+    """Reason codes a LivenessResult can carry. Values are stable strings for JSON and logs."""
+
+    # quality gates
+    NO_FACE = "NO_FACE"
+    MULTIPLE_FACES = "MULTIPLE_FACES"
+    FACE_TOO_FAR = "FACE_TOO_FAR"
+    FACE_TOO_CLOSE = "FACE_TOO_CLOSE"
+    FACE_OFF_CENTER = "FACE_OFF_CENTER"
+    FACE_PARTLY_OUT_OF_FRAME = "FACE_PARTLY_OUT_OF_FRAME"
+    IMPLAUSIBLE_FACE_SIZE = "IMPLAUSIBLE_FACE_SIZE"
+    TOO_DARK = "TOO_DARK"
+    OVEREXPOSED = "OVEREXPOSED"
+    IR_TOO_DARK = "IR_TOO_DARK"
+    IR_OVEREXPOSED = "IR_OVEREXPOSED"
+    DEPTH_HOLES = "DEPTH_HOLES"
+    NO_DEPTH = "NO_DEPTH"
+    MOTION_BLUR = "MOTION_BLUR"
+    # decisions and faults
+    SPOOF_SCORE = "SPOOF_SCORE"
+    LOW_CONFIDENCE = "LOW_CONFIDENCE"
+    TIMEOUT = "TIMEOUT"
+    MISSING_MODALITY = "MISSING_MODALITY"
+    DEVICE_ERROR = "DEVICE_ERROR"
+    MODEL_ERROR = "MODEL_ERROR"
+    INVALID_SCORE = "INVALID_SCORE"
+    INTERNAL_ERROR = "INTERNAL_ERROR"
+
+
 @dataclass(frozen=True)
 class Intrinsics:
     """Pinhole intrinsics of one stream, as librealsense reports them."""
@@ -299,39 +334,136 @@ class FrameTruth:
     roll_deg: float = 0.0
 
 
-class Decision(str, enum.Enum):
-    LIVE = "LIVE"
-    SPOOF = "SPOOF"
-    UNCERTAIN = "UNCERTAIN"
+# --- detect stage -------------------------------------------------------------------------
+@dataclass(frozen=True)
+class FaceDepth:
+    """What the depth stream says about one face box.
+
+    ``depth_m`` is the median of valid depth over the central part of the box
+    (sdk.preprocess.face_median_depth_m), nan without valid depth; ``width_m`` is the box width
+    in metres at that depth (box width x depth / fx of the grid intrinsics).
+    """
+
+    depth_m: float
+    valid_fraction: float
+    width_m: float
+
+    @property
+    def has_depth(self) -> bool:
+        return math.isfinite(self.depth_m)
 
 
-class Reason(str, enum.Enum):
-    """Reason codes a LivenessResult can carry. Values are stable strings for JSON and logs."""
+@dataclass(frozen=True)
+class Detection:
+    """One detector output: the box, its depth measurement (None if not measured) and, when
+    depth rejected it, why (NO_DEPTH, FACE_TOO_CLOSE, FACE_TOO_FAR or IMPLAUSIBLE_FACE_SIZE)."""
 
-    # quality gates
-    NO_FACE = "NO_FACE"
-    MULTIPLE_FACES = "MULTIPLE_FACES"
-    FACE_TOO_FAR = "FACE_TOO_FAR"
-    FACE_TOO_CLOSE = "FACE_TOO_CLOSE"
-    FACE_OFF_CENTER = "FACE_OFF_CENTER"
-    FACE_PARTLY_OUT_OF_FRAME = "FACE_PARTLY_OUT_OF_FRAME"
-    IMPLAUSIBLE_FACE_SIZE = "IMPLAUSIBLE_FACE_SIZE"
-    TOO_DARK = "TOO_DARK"
-    OVEREXPOSED = "OVEREXPOSED"
-    IR_TOO_DARK = "IR_TOO_DARK"
-    IR_OVEREXPOSED = "IR_OVEREXPOSED"
-    DEPTH_HOLES = "DEPTH_HOLES"
-    NO_DEPTH = "NO_DEPTH"
-    MOTION_BLUR = "MOTION_BLUR"
-    # decisions and faults
-    SPOOF_SCORE = "SPOOF_SCORE"
-    LOW_CONFIDENCE = "LOW_CONFIDENCE"
-    TIMEOUT = "TIMEOUT"
-    MISSING_MODALITY = "MISSING_MODALITY"
-    DEVICE_ERROR = "DEVICE_ERROR"
-    MODEL_ERROR = "MODEL_ERROR"
-    INVALID_SCORE = "INVALID_SCORE"
-    INTERNAL_ERROR = "INTERNAL_ERROR"
+    box: FaceBox
+    depth: FaceDepth | None = None
+    rejection: Reason | None = None
+
+    def __post_init__(self) -> None:
+        if self.rejection is not None:
+            object.__setattr__(self, "rejection", Reason(self.rejection))
+
+    @property
+    def score(self) -> float:
+        return self.box.score
+
+
+@dataclass(frozen=True)
+class Detections:
+    """Everything one detector call found in one FrameSet.
+
+    ``accepted``: faces the detector stands behind (for a plain detector: every box; behind
+    depth confirmation: the confirmed ones), highest score first. ``rejected``: boxes depth
+    confirmation turned down, with the reason. ``stage`` names what produced ``accepted``
+    (e.g. "short", "full", "full+lowlight"; "" when nothing was found).
+    """
+
+    accepted: tuple[Detection, ...] = ()
+    rejected: tuple[Detection, ...] = ()
+    stage: str = ""
+    image_size: tuple[int, int] = (0, 0)  # (width, height) of the grid the boxes live on
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "accepted", tuple(self.accepted))
+        object.__setattr__(self, "rejected", tuple(self.rejected))
+        if any(d.rejection is not None for d in self.accepted):
+            raise InputValidationError("Detections.accepted must not hold rejected detections")
+        if any(d.rejection is None for d in self.rejected):
+            raise InputValidationError("Detections.rejected needs a rejection reason for each detection")
+
+    @property
+    def faces(self) -> tuple[FaceBox, ...]:
+        """The accepted boxes (what most callers want)."""
+        return tuple(d.box for d in self.accepted)
+
+    def __len__(self) -> int:
+        return len(self.accepted)
+
+    def __bool__(self) -> bool:
+        return bool(self.accepted)
+
+
+@dataclass(frozen=True)
+class FaceSelection:
+    """The face chosen for analysis, the other accepted faces and the rejected boxes."""
+
+    primary: Detection | None
+    others: tuple[Detection, ...] = ()
+    #: Others at a depth within similar_depth_m of the primary (or with unknown depth).
+    similar_others: int = 0
+    rejected: tuple[Detection, ...] = ()
+
+    @property
+    def face_count(self) -> int:
+        return (self.primary is not None) + len(self.others)
+
+
+# --- quality gates ------------------------------------------------------------------------
+@dataclass(frozen=True)
+class QualityReport:
+    """Result of the gates. ``passed`` False: do not score this frame. ``reasons`` are the
+    failing gates (in Reason order); ``notes`` are informational (e.g. MULTIPLE_FACES under the
+    "similar" policy when the other face is further away)."""
+
+    passed: bool
+    reasons: tuple[Reason, ...]
+    measurements: Mapping[str, float]
+    notes: tuple[Reason, ...] = ()
+
+    def __post_init__(self) -> None:
+        order = list(Reason)
+        object.__setattr__(self, "reasons", tuple(sorted({Reason(r) for r in self.reasons}, key=order.index)))
+        object.__setattr__(self, "notes", tuple(sorted({Reason(r) for r in self.notes}, key=order.index)))
+        object.__setattr__(self, "measurements", dict(self.measurements))
+        if self.passed and self.reasons:
+            raise InputValidationError("a passed QualityReport cannot carry failing reasons")
+        if not self.passed and not self.reasons:
+            raise InputValidationError("a failed QualityReport needs at least one reason")
+
+
+@dataclass(frozen=True, eq=False)
+class FaceAnalysis:
+    """What the pipeline made of one frame.
+
+    ``crops`` are the model's crops of ``box`` only when every gate passed (so a frame that
+    failed a gate cannot be scored by accident); ``box`` is the chosen face even then, for
+    display and hints.
+    """
+
+    box: FaceBox | None
+    crops: FaceCrops | None
+    quality: QualityReport
+    detections: Detections
+    selection: FaceSelection
+    timings_ms: Mapping[str, float] = field(default_factory=dict)
+    detail_ms: Mapping[str, float] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "timings_ms", dict(self.timings_ms))
+        object.__setattr__(self, "detail_ms", dict(self.detail_ms))
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,6 @@ subprocess with a timeout, so the suite can never hang.
 """
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import textwrap

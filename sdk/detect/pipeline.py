@@ -7,37 +7,12 @@ them never double-counts; the finer split is in ``detail_ms``.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
-from typing import Mapping
-
-from sdk.detect.base import Detections, Detector
+from sdk.detect.base import Detector
 from sdk.detect.depth import DepthConfirmedDetector
-from sdk.detect.select import FaceSelection, select_face
+from sdk.detect.select import select_face
 from sdk.preprocess import make_crops
-from sdk.quality import QualityConfig, QualityReport, assess
-from sdk.types import FaceBox, FaceCrops, FrameSet
-
-
-@dataclass(frozen=True, eq=False)
-class FaceAnalysis:
-    """What the pipeline made of one frame.
-
-    ``crops`` are the model's crops of ``box`` only when every gate passed (so a frame that
-    failed a gate cannot be scored by accident); ``box`` is the chosen face even then, for
-    display and hints. (To move to sdk/types.py.)
-    """
-
-    box: FaceBox | None
-    crops: FaceCrops | None
-    quality: QualityReport
-    detections: Detections
-    selection: FaceSelection
-    timings_ms: Mapping[str, float] = field(default_factory=dict)
-    detail_ms: Mapping[str, float] = field(default_factory=dict)
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "timings_ms", dict(self.timings_ms))
-        object.__setattr__(self, "detail_ms", dict(self.detail_ms))
+from sdk.quality import QualityConfig, assess
+from sdk.types import FaceAnalysis, FrameSet
 
 
 class FacePipeline:

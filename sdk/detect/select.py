@@ -11,29 +11,11 @@ which the quality gates can refuse (sdk.quality).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
-
-from sdk.detect.base import Detection, Detections
 from sdk.detect.depth import measure_face_depth
-from sdk.types import FrameSet
+from sdk.types import Detection, Detections, FaceSelection, FrameSet
 
 #: Depth difference under which two faces count as equally near (metres).
 SIMILAR_DEPTH_M = 0.15
-
-
-@dataclass(frozen=True)
-class FaceSelection:
-    """The face chosen for analysis, the other accepted faces and the rejected boxes."""
-
-    primary: Detection | None
-    others: tuple[Detection, ...] = ()
-    #: Others at a depth within similar_depth_m of the primary (or with unknown depth).
-    similar_others: int = 0
-    rejected: tuple[Detection, ...] = ()
-
-    @property
-    def face_count(self) -> int:
-        return (self.primary is not None) + len(self.others)
 
 
 def _depth_key(det: Detection) -> float:
