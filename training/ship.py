@@ -60,14 +60,9 @@ def score_list(model: Any, root: str | os.PathLike[str], list_name: str, *, batc
 
 def _check_crops(root: Path, list_path: Path, count: int = 8) -> list[FaceCrops]:
     """Real crops (centre 112 of the stored regions) to compare ONNX with torch on."""
-    from sdk.preprocess import center_crop_crops
-    from training.data.casia import load_region_crops, read_list
+    from training.data.casia import load_model_crops, read_list
 
-    crops = []
-    for sample in read_list(list_path)[:count]:
-        region = load_region_crops(root, sample)
-        crops.append(center_crop_crops(FaceCrops(region["rgb"], region["ir"], region["depth"], float("nan"), 1.0, "disk")))
-    return crops
+    return [load_model_crops(root, sample) for sample in read_list(list_path)[:count]]
 
 
 def package_model(

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path
 
 import numpy as np
 
@@ -18,10 +19,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Evaluate P(live) score files against a challenge label list "
         "(TPR@FPR empirical and interpolated, APCER/BPCER/ACER at a threshold, EER).",
     )
-    # Where the scores come from. Only files today; scoring a model on a list file will be a
-    # second, mutually exclusive source here (see _load_scores).
-    parser.add_argument("--scores", nargs="+", required=True, metavar="FILE",
+    # Where the scores come from: score files, or a trained model run on the label list's images.
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--scores", nargs="+", metavar="FILE",
                         help="score file(s): one row per sample, columns = test-time views; several files are averaged")
+    source.add_argument("--model", nargs="+", metavar="MODEL",
+                        help="trained model.pt file(s) (needs the train extra) or model bundle folder(s), scored on the "
+                        "images of --labels with test-time flip; several models are averaged (an ensemble)")
+    parser.add_argument("--root", default=None, metavar="DIR",
+                        help="with --model: folder the list's image paths are relative to (default: the list's folder)")
+    parser.add_argument("--save-scores", default=None, metavar="FILE",
+                        help="with --model: also write the ensemble's per-sample scores (CSV, one column)")
     parser.add_argument("--labels", required=True, metavar="FILE",
                         help="label list (CSV 'rgb,depth,ir,label' or 'color depth ir label' lines)")
     parser.add_argument("--live-label", type=int, choices=(0, 1), default=1,
@@ -33,10 +41,37 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _load_scores(args: argparse.Namespace) -> np.ndarray:
-    """The one place that turns the command line into a score array (add other sources here)."""
-    from calibration.io import read_many
+    """The one place that turns the command line into a score array."""
+    if args.scores:
+        from calibration.io import read_many
 
-    return read_many(args.scores)
+        return read_many(args.scores)
+    root = Path(args.root) if args.root else Path(args.labels).resolve().parent
+    members = [_score_model(Path(model), root, args.labels, args.live_label) for model in args.model]
+    scores = np.mean(members, axis=0)
+    if args.save_scores:
+        Path(args.save_scores).write_text("score\n" + "".join(f"{v!r}\n" for v in scores.tolist()), encoding="utf-8")
+    return scores
+
+
+def _score_model(model: Path, root: Path, labels: str, live_label: int) -> np.ndarray:
+    """Mean P(live) over the centre crop and its flip, for every row of the list."""
+    if model.is_dir():  # a bundle: the device engine scores the stored crops
+        from sdk.engine import ModelBundle, create_engine
+        from training.data.casia import load_model_crops, read_list
+
+        bundle = ModelBundle.load(model)
+        engine = create_engine("onnxruntime", bundle.model_path)
+        samples = read_list(labels, live_label=live_label)
+        out = []
+        for start in range(0, len(samples), 64):
+            batch = [load_model_crops(root, sample) for sample in samples[start : start + 64]]
+            out.append(engine.score_crops(batch, tta=True))
+        engine.close()
+        return np.concatenate(out)
+    from training.train import load_trained_model, predict
+
+    return predict(load_trained_model(model), labels, root=root, live_label=live_label)
 
 
 def _table(evaluation) -> str:
@@ -76,7 +111,7 @@ def run(args: argparse.Namespace) -> int:
         from calibration.report import write_report
 
         report_path = write_report(args.report, scores, label_list.labels, evaluation,
-                                   title="Liveness evaluation", sources=[str(p) for p in args.scores])
+                                   title="Liveness evaluation", sources=[str(p) for p in (args.scores or args.model)])
     if args.json:
         data = evaluation.to_json_dict()
         if report_path is not None:

@@ -24,8 +24,8 @@ import cv2
 import numpy as np
 
 from sdk.errors import InputValidationError
-from sdk.preprocess import MODALITIES, center_crop, resize_square, to_chw3
-from sdk.types import CROP_SIZE, REGION_SIZE
+from sdk.preprocess import MODALITIES, center_crop, center_crop_crops, resize_square, to_chw3
+from sdk.types import CROP_SIZE, REGION_SIZE, FaceCrops
 
 #: Column order of a CASIA list line.
 LIST_COLUMNS: tuple[str, ...] = ("rgb", "depth", "ir")
@@ -126,6 +126,13 @@ def load_region_crops(root: str | Path, sample: Sample, size: int = REGION_SIZE)
     """The three crops of a sample, each resized to the square region size (125)."""
     root = Path(root)
     return {m: resize_square(load_modality(root / sample.path(m), m), size) for m in MODALITIES}
+
+
+def load_model_crops(root: str | Path, sample: Sample) -> FaceCrops:
+    """A sample's crops exactly as the device's engine takes them (centre 112 of the 125 regions)."""
+    region = load_region_crops(root, sample)
+    stored = FaceCrops(region["rgb"], region["ir"], region["depth"], float("nan"), 1.0, "stored crops")
+    return center_crop_crops(stored)
 
 
 class CasiaDataset:
