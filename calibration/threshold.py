@@ -33,6 +33,11 @@ class OperatingPoint:
     n_attack: int
     n_live: int
     apcer_upper_95: float
+    #: How the threshold was chosen: "min_bpcer_at_target_apcer" (threshold_for_apcer) or
+    #: "centred_in_admissible_interval" (threshold_with_margin).
+    rule: str = "min_bpcer_at_target_apcer"
+    #: The BPCER budget of threshold_with_margin (None for threshold_for_apcer).
+    max_bpcer: float | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name:
@@ -63,7 +68,8 @@ class OperatingPoint:
             missing.insert(0, "name")
         if missing:
             raise InputValidationError(f"operating point {chosen!r} lacks {', '.join(missing)}")
-        return cls(name=chosen, **{key: data[key] for key in fields})
+        optional = {key: data[key] for key in ("rule", "max_bpcer") if key in data}
+        return cls(name=chosen, **{key: data[key] for key in fields}, **optional)
 
 
 def threshold_for_apcer(scores: Any, labels: Any, target_apcer: float, name: str = "default") -> OperatingPoint:
@@ -108,4 +114,51 @@ def threshold_for_apcer(scores: Any, labels: Any, target_apcer: float, name: str
         n_attack=n_attack,
         n_live=n_live,
         apcer_upper_95=clopper_pearson_upper(accepted, n_attack, 0.95),
+    )
+
+
+def _logit(p: float) -> float:
+    p = min(max(p, 1e-12), 1.0 - 1e-12)
+    return math.log(p / (1.0 - p))
+
+
+def threshold_with_margin(
+    scores: Any, labels: Any, target_apcer: float, max_bpcer: float, name: str = "default"
+) -> OperatingPoint:
+    """A threshold that meets APCER <= target_apcer AND BPCER <= max_bpcer on this set, with margin.
+
+    ``threshold_for_apcer`` returns the lowest admissible threshold, which sits right on top of
+    the highest accepted attack score: fine when attack and live scores overlap, but when the
+    calibration set separates them it leaves no margin at all for attacks the set did not hold.
+    Here the admissible interval is [t_apcer, t_bpcer], where t_bpcer is the highest threshold
+    that still rejects at most max_bpcer of the live samples; the threshold is its middle on the
+    logit scale (scores are probabilities), so both unseen attacks and live users keep a margin.
+    When the interval is empty (the two targets conflict) security wins: t_apcer is returned.
+    """
+    s, y = check_scores_labels(scores, labels)
+    budget = check_rate("max_bpcer", max_bpcer)
+    low = threshold_for_apcer(s, y, target_apcer, name=name)
+    live = np.sort(s[y == 1])
+    allowed = min(live.size - 1, int(math.floor(budget * live.size)))
+    while allowed > 0 and allowed / live.size > budget:
+        allowed -= 1
+    high = float(live[allowed])  # live scores < high are rejected: at most `allowed` of them
+    if high <= low.threshold:
+        threshold = low.threshold
+    else:
+        mid = 0.5 * (_logit(low.threshold) + _logit(high))
+        threshold = float(min(max(1.0 / (1.0 + math.exp(-mid)), low.threshold), high))
+    attack = s[y == 0]
+    accepted = int(np.count_nonzero(attack >= threshold))
+    return OperatingPoint(
+        name=name,
+        threshold=threshold,
+        target_apcer=low.target_apcer,
+        apcer=accepted / attack.size,
+        bpcer=int(np.count_nonzero(live < threshold)) / live.size,
+        n_attack=int(attack.size),
+        n_live=int(live.size),
+        apcer_upper_95=clopper_pearson_upper(accepted, int(attack.size), 0.95),
+        rule="centred_in_admissible_interval",
+        max_bpcer=budget,
     )

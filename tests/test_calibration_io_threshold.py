@@ -144,3 +144,20 @@ def test_target_equal_to_k_over_n_allows_exactly_k(n_attack, k):
     point = threshold_for_apcer(scores, labels, k / n_attack)
     assert point.apcer == k / n_attack
     assert point.threshold == np.nextafter(attack[-1 - k], np.inf)
+
+
+def test_threshold_with_margin_sits_inside_the_admissible_interval():
+    from calibration.threshold import threshold_with_margin
+
+    attack = np.array([0.001, 0.002, 0.01, 0.05])
+    live = np.array([0.95, 0.99, 0.999, 0.9999])
+    scores = np.concatenate([attack, live])
+    labels = np.array([0] * 4 + [1] * 4)
+    point = threshold_with_margin(scores, labels, 0.0, 0.0, name="balanced")
+    assert 0.05 < point.threshold < 0.95  # strictly inside the gap, not on its edge
+    assert point.apcer == 0.0 and point.bpcer == 0.0 and point.rule == "centred_in_admissible_interval"
+    assert OperatingPoint.from_dict(point.to_dict()) == point
+    # overlapping classes: the APCER target wins over the BPCER budget
+    overlap = threshold_with_margin(np.array([0.2, 0.9, 0.5, 0.6]), np.array([0, 0, 1, 1]), 0.0, 0.0)
+    assert overlap.threshold == threshold_for_apcer(np.array([0.2, 0.9, 0.5, 0.6]), np.array([0, 0, 1, 1]), 0.0).threshold
+    assert overlap.apcer == 0.0 and overlap.bpcer == 1.0

@@ -37,7 +37,8 @@ def test_export_bundle_matches_torch_and_engine(trained, tmp_path):
     loaded = ModelBundle.load(bundle.path)
     export = loaded.manifest["provenance"]["export"]
     assert export["max_abs_diff_vs_torch"] <= 1e-4 and export["checked_on"] == "real crops" and export["opset"] >= 17
-    assert set(loaded.manifest["operating_points"]["points"]) == {"apcer_1e-2", "apcer_1e-3"}
+    assert set(loaded.manifest["operating_points"]["points"]) == {"balanced", "apcer_1e-2", "apcer_1e-3"}
+    assert loaded.default_operating_point == "balanced"
     assert "1e-4" in loaded.manifest["metrics"]["test"]["tpr_at_fpr"]
     # the device engine on stored crops gives what torch gives on the same crops
     samples = read_list(root / val_list.name)[:4]

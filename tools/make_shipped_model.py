@@ -47,6 +47,8 @@ def main() -> int:
     parser.add_argument("--preset", default="student_small", help="training preset or config file")
     parser.add_argument("--epochs", type=int, default=None, help="override the preset's epochs")
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=0,
+                        help="torch threads (0: torch's default; 1 is faster when other jobs share the cores)")
     parser.add_argument("--out", default=str(SHIPPED_DIR / DEFAULT_BUNDLE), help="bundle folder to write")
     parser.add_argument("--version", default="1.0.0")
     args = parser.parse_args()
@@ -81,6 +83,8 @@ def main() -> int:
     overrides = {"data.root": str(work), "data.train_list": "ship_train_list.txt", "data.val_list": "ship_val_list.txt"}
     if args.epochs:
         overrides["optim.epochs"] = args.epochs
+    if args.threads:
+        overrides["runtime.threads"] = args.threads
     config = load_config(args.preset).replace(**overrides)
     run_dir = work / "run"
     result = train(config, run_dir, resume=(run_dir / "checkpoint.pt").exists())

@@ -19,13 +19,19 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from calibration.metrics import evaluate
-from calibration.threshold import threshold_for_apcer
+from calibration.threshold import threshold_for_apcer, threshold_with_margin
 from sdk.errors import InputValidationError
 from sdk.types import FaceCrops
 
-#: Operating points written into a bundle: name -> target APCER on the calibration set.
-DEFAULT_TARGETS: Mapping[str, float] = {"apcer_1e-2": 1e-2, "apcer_1e-3": 1e-3}
-DEFAULT_POINT = "apcer_1e-2"
+#: Operating points written into a bundle: name -> (target APCER, BPCER budget or None) on the
+#: calibration set. With a budget the threshold is centred in the interval meeting both
+#: (calibration.threshold.threshold_with_margin); without, it is the lowest meeting the APCER.
+DEFAULT_TARGETS: Mapping[str, tuple[float, float | None]] = {
+    "balanced": (1e-2, 1e-2),
+    "apcer_1e-2": (1e-2, None),
+    "apcer_1e-3": (1e-3, None),
+}
+DEFAULT_POINT = "balanced"
 
 
 @dataclass(frozen=True)
@@ -74,7 +80,7 @@ def package_model(
     test_lists: Sequence[str] = (),
     name: str,
     version: str,
-    targets: Mapping[str, float] = DEFAULT_TARGETS,
+    targets: Mapping[str, tuple[float, float | None]] = DEFAULT_TARGETS,
     default_point: str = DEFAULT_POINT,
     provenance: Mapping[str, Any] | None = None,
     log=print,
@@ -90,8 +96,11 @@ def package_model(
     model = load_trained_model(model_path)
     calib = score_list(model, root, calibration_list)
     points = {}
-    for point_name, target in targets.items():
-        point = threshold_for_apcer(calib.scores, calib.labels, target, name=point_name)
+    for point_name, (target, max_bpcer) in targets.items():
+        if max_bpcer is None:
+            point = threshold_for_apcer(calib.scores, calib.labels, target, name=point_name)
+        else:
+            point = threshold_with_margin(calib.scores, calib.labels, target, max_bpcer, name=point_name)
         if not point.threshold <= 1.0:
             raise InputValidationError(f"operating point {point_name}: no threshold in [0, 1] meets APCER {target}")
         points[point_name] = point.to_dict()

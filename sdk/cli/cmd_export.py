@@ -19,8 +19,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--out", required=True, help="bundle folder to write")
     parser.add_argument("--name", default="mlfa_student", help="model name in the manifest")
     parser.add_argument("--version", default="0.1.0", help="model version in the manifest")
-    parser.add_argument("--target", action="append", default=[], metavar="NAME=APCER",
-                        help="operating point, e.g. apcer_1e-2=0.01 (repeatable; default apcer_1e-2 and apcer_1e-3)")
+    parser.add_argument("--target", action="append", default=[], metavar="NAME=APCER[,BPCER]",
+                        help="operating point, e.g. apcer_1e-2=0.01 (lowest threshold meeting the APCER) or "
+                        "balanced=0.01,0.01 (centred between the APCER target and a BPCER budget); repeatable; "
+                        "default: balanced=0.01,0.01 apcer_1e-2=0.01 apcer_1e-3=0.001")
     parser.add_argument("--default-point", default=None, help="operating point the SDK uses by default")
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
     parser.set_defaults(handler=run)
@@ -36,9 +38,10 @@ def run(args: argparse.Namespace) -> int:
         for text in args.target:
             name, _, value = text.partition("=")
             try:
-                targets[name] = float(value)
+                apcer, _, bpcer = value.partition(",")
+                targets[name] = (float(apcer), float(bpcer) if bpcer else None)
             except ValueError:
-                raise InputValidationError(f"--target {text!r} must look like NAME=APCER") from None
+                raise InputValidationError(f"--target {text!r} must look like NAME=APCER or NAME=APCER,BPCER") from None
     default = args.default_point or (DEFAULT_POINT if DEFAULT_POINT in targets else next(iter(targets)))
     bundle, report = package_model(
         args.model, args.out, data_root=args.data, calibration_list=args.calibration_list,
