@@ -183,6 +183,7 @@ def write_bundle(
     out = Path(out_dir)
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    staging.chmod(0o755)  # mkdtemp makes it private; a shipped bundle must be readable by every user
     try:
         sources = {MODEL_NAME: Path(model_file), **{k: Path(v) for k, v in (extra_files or {}).items()}}
         files: dict[str, dict[str, Any]] = {}
