@@ -48,6 +48,9 @@ def main() -> int:
     parser.add_argument("--preset", default="student_small", help="training preset or config file")
     parser.add_argument("--epochs", type=int, default=None, help="override the preset's epochs")
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="training config override, e.g. model.options.width=0.125 (repeatable)")
+    parser.add_argument("--run-name", default="run", help="training run folder inside --work")
     parser.add_argument("--threads", type=int, default=0,
                         help="torch threads (0: torch's default; 1 is faster when other jobs share the cores)")
     parser.add_argument("--out", default=str(SHIPPED_DIR / DEFAULT_BUNDLE), help="bundle folder to write")
@@ -55,7 +58,7 @@ def main() -> int:
     args = parser.parse_args()
 
     from sdk.sim.dataset import write_dataset
-    from training.config import load_config
+    from training.config import load_config, parse_override
     from training.ship import package_model, write_report
     from training.train import train
 
@@ -88,8 +91,9 @@ def main() -> int:
         overrides["optim.epochs"] = args.epochs
     if args.threads:
         overrides["runtime.threads"] = args.threads
+    overrides.update(parse_override(text) for text in args.set)
     config = load_config(args.preset).replace(**overrides)
-    run_dir = work / "run"
+    run_dir = work / args.run_name
     result = train(config, run_dir, resume=(run_dir / "checkpoint.pt").exists())
     # Training compute summed over epochs (a resumed run would otherwise count only its last part).
     with open(run_dir / "metrics.csv", newline="", encoding="utf-8") as handle:
