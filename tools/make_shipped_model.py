@@ -2,11 +2,12 @@
 
     python tools/make_shipped_model.py --work runs/shipped
 
-1. renders two CASIA-format simulator datasets (sr300-liveness synth-dataset) with disjoint
-   subject seeds: "eval" (dataset seed 0) and "train" (dataset seed 1),
+1. renders three CASIA-format simulator datasets (sr300-liveness synth-dataset) with disjoint
+   subject seeds: "eval" (dataset seed 0), "train" (seed 1) and "extra" (seed 2),
 2. trains a small MLFA network (preset student_small, resumable: rerun to continue) on every
-   split of "train" (CASIA types 4-6, 1-3 and the extra attacks: screen replay, 3D mask, plain
-   prints, so the product model has seen every attack family) plus the Training split of "eval",
+   split of "train" and "extra" (CASIA types 4-6, 1-3 and the extra attacks: screen replay, 3D
+   mask, plain prints, so the product model has seen every attack family) plus the Training split
+   of "eval",
 3. sets operating points on eval's Val list (attack types 1-3, subjects never trained on),
 4. reports eval's Test list + its extra attacks (screen replay, mask, plain prints) on subjects
    used neither in training nor in calibration,
@@ -64,7 +65,10 @@ def main() -> int:
 
     work = Path(args.work)
     timings: dict[str, float] = {}
-    sets = {"eval": (0, max(3, args.live // 2), args.per_attack), "train": (1, args.live, args.per_attack)}
+    # "extra" (dataset seed 2) is all training data too; its TestExtra split triples the screen,
+    # mask and plain-print subjects, the families the CASIA-format Training split lacks.
+    sets = {"eval": (0, max(3, args.live // 2), args.per_attack), "train": (1, args.live, args.per_attack),
+            "extra": (2, max(3, args.live // 3), 2 * args.per_attack)}
     manifests = {}
     for name, (seed, live, per_attack) in sets.items():
         folder = work / name
@@ -79,7 +83,8 @@ def main() -> int:
                                      for n in sets if (work / n / "timing.json").is_file()), 1)
 
     # One training list over both trees (paths relative to the work folder).
-    train_lists = [("train", n) for n in ("train_list.txt", "val_list.txt", "test_list.txt", "test_extra_list.txt")]
+    every_list = ("train_list.txt", "val_list.txt", "test_list.txt", "test_extra_list.txt")
+    train_lists = [(folder, n) for folder in ("train", "extra") for n in every_list]
     train_lists.append(("eval", "train_list.txt"))
     lines = [line for folder, name in train_lists for line in _rooted_lines(work, folder, name)]
     (work / "ship_train_list.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
