@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator
 
 from sdk.engine import Engine, ModelBundle, create_engine
-from sdk.errors import CaptureError, InvalidScoreError, ModelError
+from sdk.errors import CaptureError, InvalidScoreError, LivenessError, ModelError
 from sdk.fusion import FusionConfig, TemporalFusion
 from sdk.types import Decision, FaceBox, FrameSet, LivenessResult, Reason
 
@@ -104,13 +104,16 @@ class LivenessSession:
         self.close()
 
     # -- one frame --------------------------------------------------------------------------
-    def _next_frames(self) -> FrameSet | None:
-        assert self._frames is not None
+    def next_frames(self) -> FrameSet | None:
+        """The source's next FrameSet (None at the end of a finite source); the session must be open."""
+        if self._frames is None:
+            raise LivenessError("the session is not open: use it as a context manager or call open()")
         return next(self._frames, None)
 
     def process(self, frames: FrameSet) -> FrameOutcome:
         """Detection, gates, crops and the engine on one FrameSet."""
-        assert self._pipeline is not None and self._engine is not None
+        if self._pipeline is None or self._engine is None:
+            raise LivenessError("the session is not open: use it as a context manager or call open()")
         analysis = self._pipeline.analyze(frames)
         timings = dict(analysis.timings_ms)
         if analysis.box is not None and _missing_modalities(frames, analysis.box):
@@ -148,7 +151,7 @@ class LivenessSession:
                 if seen >= max_frames or time.perf_counter() - started > timeout:
                     return self._undecided(fusion, gate_reasons, Reason.TIMEOUT, seen, totals, last_box)
                 t0 = time.perf_counter()
-                frames = self._next_frames()
+                frames = self.next_frames()
                 totals["capture"] += (time.perf_counter() - t0) * 1e3
                 if frames is None:
                     return self._undecided(fusion, gate_reasons, Reason.TIMEOUT, seen, totals, last_box,
@@ -188,7 +191,7 @@ class LivenessSession:
         while True:
             try:
                 t0 = time.perf_counter()
-                frames = self._next_frames()
+                frames = self.next_frames()
                 capture_ms = (time.perf_counter() - t0) * 1e3
                 if frames is None:
                     return

@@ -64,6 +64,21 @@ def tiny_onnx_model(path: Path, weights: tuple[float, float, float] = (0.02, 0.0
 
 
 @pytest.fixture
+def one_torch_thread():
+    """One torch thread for a test: on a shared 2-core box two OpenMP threads run several times slower.
+
+    Opt in per module (pytestmark = pytest.mark.usefixtures("one_torch_thread")) so that tests
+    that never touch torch do not import it.
+    """
+    import torch
+
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
+@pytest.fixture
 def tiny_bundle(tmp_path: Path):
     from sdk.engine.bundle import write_bundle
 

@@ -14,13 +14,7 @@ from training.data import CasiaDataset, PairedAugment, read_list, write_list  # 
 from training.data.fixtures import write_casia_tree  # noqa: E402
 from training.data.folds import attack_folds, read_fold, subject_folds, write_folds  # noqa: E402
 
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    """One thread: on a shared 2-core box two OpenMP threads run several times slower."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 

@@ -29,13 +29,7 @@ from training.train import (  # noqa: E402
     write_scores,
 )
 
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    """One thread: on a shared 2-core box two OpenMP threads run several times slower."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 

@@ -7,13 +7,7 @@ torch = pytest.importorskip("torch", reason="training needs torch (the train ext
 
 from training.models import MLFANet, create_model, list_models, model_config, predict_live  # noqa: E402
 
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    """One thread: on a shared 2-core box two OpenMP threads run several times slower."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 

@@ -21,13 +21,7 @@ from training.pretrain import (  # noqa: E402
     save_face_checkpoint,
 )
 
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    """One thread: on a shared 2-core box two OpenMP threads run several times slower."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 

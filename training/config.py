@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from sdk.errors import InputValidationError
+from training.data.augment import PairedAugment
 
 PRESETS_DIR = Path(__file__).resolve().parent / "presets"
 
@@ -68,14 +69,15 @@ class OptimSpec:
 
 @dataclass(frozen=True)
 class AugmentSpec:
+    # Defaults are PairedAugment's own, so the config and the augmentation cannot drift apart.
     enabled: bool = True
-    rotation_deg: float = 10.0
-    scale: tuple[float, float] = (0.8, 1.0)
-    ratio: tuple[float, float] = (3.0 / 4.0, 4.0 / 3.0)
-    hflip: float = 0.5
-    brightness: float = 0.2
-    contrast: float = 0.2
-    saturation: float = 0.2
+    rotation_deg: float = PairedAugment.rotation_deg
+    scale: tuple[float, float] = PairedAugment.scale
+    ratio: tuple[float, float] = PairedAugment.ratio
+    hflip: float = PairedAugment.hflip
+    brightness: float = PairedAugment.brightness
+    contrast: float = PairedAugment.contrast
+    saturation: float = PairedAugment.saturation
 
 
 @dataclass(frozen=True)

@@ -47,7 +47,7 @@ def measure(session, frames: int, warmup: int) -> dict[str, list[float]]:
     samples: dict[str, list[float]] = {stage: [] for stage in (*STAGES, "end_to_end")}
     for index in range(warmup + frames):
         t_start = time.perf_counter()
-        frameset = session._next_frames()
+        frameset = session.next_frames()
         if frameset is None:
             raise LivenessError("the recording ended before the benchmark did")
         t_captured = time.perf_counter()

@@ -141,7 +141,7 @@ class Simulator:
             (x0, y0), (x1, y1) = uv.min(axis=0), uv.max(axis=0)
             # BlazeFace's boxes are ~20 % wider than the cheek-to-cheek contour and sit a little
             # higher (measured on live frames, see docs/simulator.md): follow its convention.
-            cx, cy, half_w, h = (x0 + x1) / 2, (y0 + y1) / 2, (x1 - x0) * BOX_WIDEN / 2, y1 - y0
+            cx, half_w, h = (x0 + x1) / 2, (x1 - x0) * BOX_WIDEN / 2, y1 - y0
             x0, x1 = cx - half_w, cx + half_w
             y0, y1 = y0 - BOX_RAISE * h, y1 - BOX_RAISE * h
             x0, x1 = float(np.clip(x0, 0, camera.WIDTH - 1)), float(np.clip(x1, 0, camera.WIDTH - 1))
