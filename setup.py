@@ -11,11 +11,19 @@ EXTRAS = {
     # torch 2.13.0 CPU is what these machines install from a local file; on a GPU box install
     # the matching CUDA build first and this pin is already satisfied.
     "train": ["torch==2.13.0", "onnx>=1.16", "onnxscript>=0.3", "safetensors>=0.4", "matplotlib>=3.8"],
+    # The 24-member ensemble runs on Ray (a local cluster by default, --address joins one).
+    "ensemble": ["ray[train]>=2.9"],
+    # Precision in the ONNX graph (FP16 conversion, INT8 Q/DQ through ONNX Runtime's quantizer).
+    "quantize": ["onnx>=1.16"],
+    # The kiosk app: a local web server the browser shows in kiosk mode.
+    "kiosk": ["flask>=3"],
     "tensorrt": ["tensorrt>=10", "pycuda>=2024.1"],
-    "dev": ["pytest>=8", "hypothesis>=6", "scikit-image>=0.22"],
+    "dev": ["pytest>=8", "hypothesis>=6", "scikit-image>=0.22", "playwright>=1.40"],
 }
 # Everything that installs on a CPU-only machine (TensorRT cannot: see docs).
-EXTRAS["all"] = EXTRAS["camera"] + EXTRAS["train"] + EXTRAS["dev"]
+EXTRAS["all"] = (
+    EXTRAS["camera"] + EXTRAS["train"] + EXTRAS["ensemble"] + EXTRAS["quantize"] + EXTRAS["kiosk"] + EXTRAS["dev"]
+)
 
 setup(
     name="sr300-liveness",
