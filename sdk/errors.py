@@ -92,3 +92,12 @@ class UnknownScenarioError(LivenessError, KeyError):
 
     def __str__(self) -> str:  # KeyError would quote the whole message
         return str(self.args[0]) if self.args else ""
+
+
+# --- hardware-in-the-loop suites -------------------------------------------------------------
+class HilSuiteError(LivenessError, ValueError):
+    """A hardware-in-the-loop suite folder or its suite.json is missing or malformed."""
+
+
+class RecordingIntegrityError(HilSuiteError):
+    """A suite recording (or its sidecar) is missing or its SHA-256 differs from suite.json."""

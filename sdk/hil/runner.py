@@ -1,0 +1,142 @@
+"""`hil run`: every suite recording through `LivenessSession.check()`, scored against its label.
+
+A recording passes when an attack is not LIVE and a live face is LIVE within the timeout. A
+recording whose bag or sidecar differs from the SHA-256 in suite.json is an error, never a
+pass; so is a check that ended on a device, model or internal error (the recording was not
+actually examined).
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping
+
+from sdk.errors import RecordingIntegrityError
+from sdk.hil.suite import Suite, SuiteRecording
+
+PASS, FAIL, ERROR = "pass", "fail", "error"
+#: Reasons saying the check never looked at the recording: the outcome is an error, not a pass.
+ERROR_REASONS = frozenset({"DEVICE_ERROR", "MODEL_ERROR", "INTERNAL_ERROR", "INVALID_SCORE"})
+
+
+@dataclass(frozen=True)
+class RecordingResult:
+    """What one recording gave."""
+
+    id: str
+    scenario: str
+    species: str
+    label: int
+    attack_type: int | None
+    expected: str
+    sha256: str
+    status: str  # pass / fail / error
+    decision: str | None
+    score: float | None
+    reasons: tuple[str, ...]
+    frames_used: int
+    seconds: float
+    timings_ms: Mapping[str, float] = field(default_factory=dict)
+    detail: str = ""
+
+    @property
+    def is_attack(self) -> bool:
+        return self.label == 0
+
+    @property
+    def accepted(self) -> bool:
+        return self.decision == "LIVE"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id, "scenario": self.scenario, "species": self.species, "label": self.label,
+            "attack_type": self.attack_type, "expected": self.expected, "sha256": self.sha256,
+            "status": self.status, "decision": self.decision, "score": self.score, "reasons": list(self.reasons),
+            "frames_used": self.frames_used, "seconds": round(self.seconds, 4),
+            "timings_ms": dict(self.timings_ms), "detail": self.detail,
+        }
+
+
+def judge(recording: SuiteRecording, decision: str, reasons: tuple[str, ...]) -> tuple[str, str]:
+    """(status, detail) of a finished check against the recording's label."""
+    if ERROR_REASONS.intersection(reasons):
+        return ERROR, f"the check ended on an error ({', '.join(sorted(ERROR_REASONS.intersection(reasons)))})"
+    if recording.is_attack:
+        if decision == "LIVE":
+            return FAIL, f"attack ({recording.species}) accepted as LIVE"
+        return PASS, ""
+    if decision == "LIVE":
+        return PASS, ""
+    return FAIL, f"live face not accepted within the timeout: {decision} ({', '.join(reasons) or '-'})"
+
+
+def check_recording(
+    suite: Suite,
+    recording: SuiteRecording,
+    bundle: Any,
+    operating_point: str | None = None,
+    timeout_s: float | None = None,
+    engine: str = "onnxruntime",
+) -> RecordingResult:
+    """Verify the recording's hashes, then run one check on it."""
+    from sdk.session import LivenessSession, SessionConfig
+
+    started = time.perf_counter()
+    base = dict(id=recording.id, scenario=recording.scenario, species=recording.species, label=recording.label,
+                attack_type=recording.attack_type, expected=recording.expected, sha256=recording.sha256)
+    try:
+        suite.verify(recording)
+    except RecordingIntegrityError as error:
+        return RecordingResult(**base, status=ERROR, decision=None, score=None, reasons=(), frames_used=0,
+                               seconds=time.perf_counter() - started, detail=str(error))
+    timeout = float(timeout_s if timeout_s is not None else suite.timeout_s)
+    config = SessionConfig(operating_point=operating_point, timeout_s=timeout, engine=engine)
+    with LivenessSession(str(suite.path_of(recording.bag)), bundle, config) as session:
+        result = session.check(timeout_s=timeout)
+    data = result.to_dict()
+    reasons = tuple(data["reasons"])
+    status, detail = judge(recording, data["decision"], reasons)
+    if data.get("message") and status != PASS:
+        detail = f"{detail}; {data['message']}" if detail else data["message"]
+    return RecordingResult(**base, status=status, decision=data["decision"], score=data["score"], reasons=reasons,
+                           frames_used=int(data["frames_used"]), seconds=time.perf_counter() - started,
+                           timings_ms=dict(data.get("timings_ms") or {}), detail=detail)
+
+
+def run_suite(
+    suite: Suite,
+    model: Any = None,
+    operating_point: str | None = None,
+    timeout_s: float | None = None,
+    engine: str = "onnxruntime",
+    progress: bool = True,
+    on_result: Callable[[RecordingResult], None] | None = None,
+) -> "HilReport":
+    """Check every recording of the suite; the model is loaded (and hash-verified) once."""
+    from sdk.engine import ModelBundle
+    from sdk.hil.report import HilReport
+
+    bundle = model if isinstance(model, ModelBundle) else ModelBundle.load(model)
+    point = bundle.operating_point(operating_point)
+    started = time.perf_counter()
+    results: list[RecordingResult] = []
+    iterator: Any = suite.recordings
+    if progress:
+        from tqdm import tqdm
+
+        iterator = tqdm(suite.recordings, unit="recording", desc="hil run")
+    for recording in iterator:
+        result = check_recording(suite, recording, bundle, point.name, timeout_s, engine)
+        results.append(result)
+        if on_result is not None:
+            on_result(result)
+    return HilReport(
+        suite_root=str(suite.root),
+        bpcer_budget=float(suite.bpcer_budget),
+        model_name=bundle.name,
+        model_version=bundle.version,
+        operating_point=point.name,
+        threshold=float(point.threshold),
+        results=tuple(results),
+        seconds=time.perf_counter() - started,
+    )
