@@ -12,6 +12,29 @@ from sdk.types import DeviceInfo, FrameSet, Intrinsics, StreamIntrinsics
 REPO = Path(__file__).resolve().parent.parent
 
 
+# --- hardware-in-the-loop entry point: `pytest tests --hil-suite DIR` (sdk/hil/pytest_plugin.py) --------
+# Give pytest a test path (or write --hil-suite=DIR): in a bare `pytest --hil-suite DIR` pytest takes
+# DIR for the test path while it looks for its ini file and conftests, before it knows the option.
+def pytest_addoption(parser):
+    from sdk.hil import pytest_plugin
+
+    pytest_plugin.pytest_addoption(parser)
+
+
+def pytest_generate_tests(metafunc):
+    from sdk.hil import pytest_plugin
+
+    pytest_plugin.pytest_generate_tests(metafunc)
+
+
+@pytest.fixture(scope="session")
+def hil_bundle(request):
+    """The model the --hil-suite recordings are checked with (loaded and hash-verified once)."""
+    from sdk.engine import ModelBundle
+
+    return ModelBundle.load(request.config.getoption("--hil-model"))
+
+
 def shared_dir() -> Path:
     """The project's shared/ folder (beside the repo in sessions and CI; SR300_SHARED overrides)."""
     return Path(os.environ.get("SR300_SHARED", REPO.parent / "shared"))
