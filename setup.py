@@ -39,6 +39,8 @@ setup(
             "detect/models/LICENSE*",
             "detect/models/NOTICE.md",
             "bundles/*/*",
+            "kiosk/templates/*.html",
+            "kiosk/static/*",
         ],
     },
     include_package_data=True,
