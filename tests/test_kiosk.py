@@ -73,6 +73,7 @@ def test_state_frames_results_and_attract_screen():
     state.finish_attempt(_result(Decision.LIVE, 0.9, box=BOX), seconds=1.2)
     status = state.status()
     assert (status["state"], status["decision"], status["score"]) == ("result", "LIVE", 0.9)
+    assert status["hints"] == ["Verified: welcome"]
     (entry,) = state.results()
     assert entry["correct"] is True and entry["decision"] == "LIVE" and entry["expected"] == "LIVE"
     # nobody in view: the attract screen after a run of NO_FACE frames, not an UNCERTAIN banner

@@ -162,7 +162,7 @@ class KioskState:
                 "decision": decision,
                 "score": self._score,
                 "reasons": list(self._reasons),
-                "hints": hints_for(self._reasons) if self._state != "attract" else ["Step in front of the camera"],
+                "hints": self._hints(),
                 "fps": round(self.fps(), 1),
                 "model_name": self.model_name,
                 "model_version": self.model_version,
@@ -178,6 +178,13 @@ class KioskState:
                 "message": self._message,
                 "updated": self._updated,
             }
+
+    def _hints(self) -> list[str]:
+        if self._state == "attract":
+            return ["Step in front of the camera"]
+        if self._state == "result" and self._decision == "LIVE":
+            return ["Verified: welcome"]
+        return hints_for(self._reasons)
 
     def results(self) -> list[dict[str, Any]]:
         with self._lock:
