@@ -104,7 +104,7 @@ class HilReport:
 
     def timings(self) -> dict[str, Any]:
         checked = self._checked()
-        seconds = [r.seconds * 1e3 for r in checked]
+        seconds = [r.check_seconds * 1e3 for r in checked]
         per_frame = {}
         for stage in STAGES:
             values = [float(r.timings_ms[stage]) for r in checked if stage in r.timings_ms]
