@@ -258,3 +258,30 @@ def test_pytest_hil_suite_runs_one_test_per_recording(tiny_suite):
     )
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-2000:]
     assert "2 passed" in out.stdout
+
+
+def test_hil_add_lists_recordings_labelled_by_record_or_synth_bag(tiny_suite, tmp_path, capsys):
+    from sdk.cli import main
+
+    source = load_suite(tiny_suite)
+    live = next(r for r in source.recordings if not r.is_attack)
+    attack = next(r for r in source.recordings if r.is_attack)
+    # a recording labelled the way `record --label attack --attack-type print` labels it
+    camera_bag = tmp_path / "cam" / "attempt1.bag"
+    camera_bag.parent.mkdir()
+    shutil.copyfile(tiny_suite / attack.bag, camera_bag)
+    camera_bag.with_suffix(".json").write_text(json.dumps(
+        {"scenario": None, "species": "print", "attack_type": "print", "label": 0, "fps": 30.0,
+         "bag": camera_bag.name, "device": {"name": "Intel RealSense SR300", "serial": "X"}, "frame_count": 12}))
+    assert main(["hil", "add", "--out", str(tmp_path / "grown"), str(tiny_suite / live.bag), str(camera_bag)]) == 0
+    grown = load_suite(tmp_path / "grown")
+    by_species = {r.species: r for r in grown.recordings}
+    assert set(by_species) == {"bona_fide", "print"}
+    assert by_species["print"].origin == "camera" and by_species["print"].attack_type is None
+    assert by_species["bona_fide"].origin == "simulator" and by_species["bona_fide"].expected == "LIVE"
+    for recording in grown.recordings:
+        grown.verify(recording)
+    unlabelled = tmp_path / "nolabel.bag"
+    shutil.copyfile(camera_bag, unlabelled)
+    assert main(["hil", "add", "--out", str(tmp_path / "grown"), str(unlabelled)]) == 3
+    assert "no sidecar" in capsys.readouterr().err

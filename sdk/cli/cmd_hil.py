@@ -3,6 +3,7 @@
     hil make-suite --out DIR [--per-scenario N] [--seed S]     simulator recordings + suite.json
     hil run DIR [--operating-point P] [--junit F] [--json F] [--baseline F]
     hil live --out DIR --expect live|attack [--attack-type T] --count N   (a real SR300)
+    hil add --out DIR BAG...                                    recordings of `record --label`
 
 `hil run` exits 0 when every gate holds, 1 when an attack was LIVE, BPCER exceeds the suite's
 budget or the run regresses against --baseline, 3 when a recording could not be checked (its
@@ -51,6 +52,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add_verbose_argument(run)
     run.set_defaults(handler=run_suite_command)
 
+    add = commands.add_parser("add", help="add labelled recordings (bag + sidecar JSON) to a suite")
+    add.add_argument("--out", required=True, help="suite folder (created when missing)")
+    add.add_argument("bags", nargs="+", help=".bag files with their sidecar .json (synth-bag, record --label)")
+    add.set_defaults(handler=run_add)
+
     live = commands.add_parser("live", help="record attempts with a real SR300 into a suite and check them")
     live.add_argument("--out", required=True, help="suite folder to grow (created when missing)")
     live.add_argument("--expect", required=True, choices=["live", "attack"], help="what the operator presents")
@@ -73,6 +79,14 @@ def run_make_suite(args: argparse.Namespace) -> int:
     live = sum(not r.is_attack for r in suite.recordings)
     print(f"suite {suite.root}: {len(suite.recordings)} recordings ({live} live, {len(suite.recordings) - live} attack) "
           f"listed in {suite.root / 'suite.json'}")
+    return 0
+
+
+def run_add(args: argparse.Namespace) -> int:
+    from sdk.hil.make import add_recordings
+
+    for entry in add_recordings(args.out, args.bags):
+        print(f"added {entry.id} ({entry.expected}, species {entry.species})")
     return 0
 
 

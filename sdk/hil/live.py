@@ -91,6 +91,7 @@ def write_camera_sidecar(bag: Path, species: str, attack_type: int | None, label
     """The sidecar of a camera recording: `synth-bag`'s keys (no per-frame truth: nobody knows it)."""
     sidecar = {
         "scenario": species,
+        "species": species,
         "attack_type": attack_type,
         "label": int(label),
         "seed": None,

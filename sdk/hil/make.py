@@ -101,3 +101,48 @@ def make_suite(
         raise HilSuiteError(f"{root}: no recordings were made")
     suite.save()
     return suite
+
+
+def add_recordings(out: str | Path, bags: Sequence[str | Path]) -> list[SuiteRecording]:
+    """Copy labelled recordings (a .bag with its sidecar .json, from `synth-bag`, `record --label`
+    or another suite) into the suite folder and list them; a recording already listed is replaced."""
+    import json
+    import shutil
+
+    from sdk.hil.suite import atomic_write_text
+
+    root = Path(out)
+    root.mkdir(parents=True, exist_ok=True)
+    suite = open_or_create_suite(root)
+    if not suite.meta:
+        suite = Suite(root, suite.recordings, suite.bpcer_budget, suite.timeout_s,
+                      meta={"created_by": "sr300-liveness hil add"})
+    added: list[SuiteRecording] = []
+    for item in bags:
+        bag = Path(item)
+        sidecar_path = bag.with_suffix(".json")
+        if bag.suffix.lower() != ".bag" or not bag.is_file():
+            raise InputValidationError(f"{bag}: not a .bag recording")
+        if not sidecar_path.is_file():
+            raise InputValidationError(f"{bag}: no sidecar {sidecar_path.name} with its label "
+                                       "(record it with `record --label live|attack` or `synth-bag`)")
+        try:
+            sidecar = json.loads(sidecar_path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+            raise InputValidationError(f"{sidecar_path}: unreadable sidecar ({error})") from None
+        if not isinstance(sidecar, dict):
+            raise InputValidationError(f"{sidecar_path}: the sidecar must hold a JSON object")
+        folder = str(sidecar.get("scenario") or sidecar.get("species") or "recordings")
+        if not all(c.isalnum() or c in "_-" for c in folder):
+            folder = "recordings"
+        target = root / folder / bag.name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if bag.resolve() != target.resolve():
+            shutil.copyfile(bag, target)
+            atomic_write_text(target.with_suffix(".json"), sidecar_path.read_text(encoding="utf-8"))
+        origin = "simulator" if sidecar.get("seed") is not None else "camera"
+        entry = recording_from_sidecar(root, target, sidecar, origin=origin)
+        suite = suite.with_recordings([r for r in suite.recordings if r.id != entry.id] + [entry])
+        suite.save()
+        added.append(entry)
+    return added

@@ -243,8 +243,14 @@ def recording_from_sidecar(suite_root: Path, bag: Path, sidecar: Mapping[str, An
                            origin: str = "simulator") -> SuiteRecording:
     """A suite entry for a bag and its (already written) sidecar JSON."""
     sidecar_path = bag.with_suffix(".json")
-    label = int(sidecar["label"])
-    scenario = str(sidecar["scenario"])
+    label = sidecar.get("label")
+    if label not in (0, 1) or isinstance(label, bool):
+        raise HilSuiteError(f"{sidecar_path}: label must be 1 (live) or 0 (attack), got {label!r}")
+    # synth-bag names the scenario; `record --label` names only the species (scenario null)
+    scenario = str(sidecar.get("scenario") or sidecar.get("species") or ("live" if label == 1 else "attack"))
+    attack_type = sidecar.get("attack_type")
+    if isinstance(attack_type, bool) or not isinstance(attack_type, int):
+        attack_type = None  # a species name (record --label attack --attack-type print): kept as species
     relative_bag = bag.resolve().relative_to(suite_root.resolve()).as_posix()
     return SuiteRecording(
         id=relative_bag[: -len(".bag")],
@@ -254,8 +260,8 @@ def recording_from_sidecar(suite_root: Path, bag: Path, sidecar: Mapping[str, An
         sidecar_sha256=sha256_file(sidecar_path),
         scenario=scenario,
         label=label,
-        attack_type=sidecar.get("attack_type"),
-        species=BONA_FIDE if label == 1 else (species or scenario),
+        attack_type=attack_type,
+        species=BONA_FIDE if label == 1 else (species or sidecar.get("species") or scenario),
         expected=EXPECT_LIVE if label == 1 else EXPECT_NOT_LIVE,
         seed=sidecar.get("seed"),
         frames=len(sidecar.get("frames", [])) or None,
