@@ -9,30 +9,13 @@ import pytest
 
 from sdk.types import DeviceInfo, FrameSet, Intrinsics, StreamIntrinsics
 
-REPO = Path(__file__).resolve().parent.parent
-
-
 # --- hardware-in-the-loop entry point: `pytest tests --hil-suite DIR` (sdk/hil/pytest_plugin.py) --------
 # Give pytest a test path (or write --hil-suite=DIR): in a bare `pytest --hil-suite DIR` pytest takes
 # DIR for the test path while it looks for its ini file and conftests, before it knows the option.
-def pytest_addoption(parser):
-    from sdk.hil import pytest_plugin
+from sdk.hil.pytest_plugin import hil_bundle, pytest_addoption, pytest_generate_tests  # noqa: F401
 
-    pytest_plugin.pytest_addoption(parser)
+REPO = Path(__file__).resolve().parent.parent
 
-
-def pytest_generate_tests(metafunc):
-    from sdk.hil import pytest_plugin
-
-    pytest_plugin.pytest_generate_tests(metafunc)
-
-
-@pytest.fixture(scope="session")
-def hil_bundle(request):
-    """The model the --hil-suite recordings are checked with (loaded and hash-verified once)."""
-    from sdk.engine import ModelBundle
-
-    return ModelBundle.load(request.config.getoption("--hil-model"))
 
 
 def shared_dir() -> Path:

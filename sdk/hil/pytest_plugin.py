@@ -1,6 +1,6 @@
 """pytest entry point for rigs: ``pytest --hil-suite DIR`` runs one test per suite recording.
 
-The project's tests/conftest.py forwards its hooks here; elsewhere load it with
+The project's tests/conftest.py imports the hooks and the ``hil_bundle`` fixture from here; elsewhere load it with
 ``pytest -p sdk.hil.pytest_plugin --hil-suite DIR``. A test (tests/test_hil_suite.py) asks for the
 ``hil_recording`` fixture and calls ``assert_recording_passes``; without --hil-suite it is skipped
 with the reason.
@@ -8,6 +8,8 @@ with the reason.
 from __future__ import annotations
 
 from typing import Any
+
+import pytest
 
 SKIP_REASON = "needs --hil-suite DIR (a suite made by `sr300-liveness hil make-suite` or grown by `hil live`)"
 
@@ -20,8 +22,6 @@ def pytest_addoption(parser: Any) -> None:
 
 
 def pytest_generate_tests(metafunc: Any) -> None:
-    import pytest
-
     if "hil_recording" not in metafunc.fixturenames:
         return
     folder = metafunc.config.getoption("--hil-suite")
@@ -35,10 +35,16 @@ def pytest_generate_tests(metafunc: Any) -> None:
     metafunc.parametrize("hil_recording", [(suite, r) for r in suite.recordings], ids=[r.id for r in suite.recordings])
 
 
+@pytest.fixture(scope="session")
+def hil_bundle(request: Any) -> Any:
+    """The model the --hil-suite recordings are checked with (loaded and hash-verified once)."""
+    from sdk.engine import ModelBundle
+
+    return ModelBundle.load(request.config.getoption("--hil-model"))
+
+
 def assert_recording_passes(config: Any, suite: Any, recording: Any, bundle: Any) -> Any:
     """Check one recording; a wrong decision fails the test, an unchecked recording errors it."""
-    import pytest
-
     from sdk.hil.runner import ERROR, FAIL, check_recording
 
     result = check_recording(suite, recording, bundle, config.getoption("--hil-operating-point"))
