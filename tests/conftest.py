@@ -17,7 +17,6 @@ from sdk.hil.pytest_plugin import hil_bundle, pytest_addoption, pytest_generate_
 REPO = Path(__file__).resolve().parent.parent
 
 
-
 def shared_dir() -> Path:
     """The project's shared/ folder (beside the repo in sessions and CI; SR300_SHARED overrides)."""
     return Path(os.environ.get("SR300_SHARED", REPO.parent / "shared"))
