@@ -15,7 +15,7 @@
   function text(state, decision) {
     if (state === "result" && decision) return decision;
     if (state === "checking") return "Checking\u2026";
-    if (state === "attract") return "Waiting";
+    if (state === "attract") return "";
     if (state === "error") return "Out of order";
     return "Starting\u2026";
   }
