@@ -285,3 +285,35 @@ def test_hil_add_lists_recordings_labelled_by_record_or_synth_bag(tiny_suite, tm
     shutil.copyfile(camera_bag, unlabelled)
     assert main(["hil", "add", "--out", str(tmp_path / "grown"), str(unlabelled)]) == 3
     assert "no sidecar" in capsys.readouterr().err
+
+
+def test_a_check_that_ended_on_an_error_is_retried_and_says_so(tiny_suite, monkeypatch):
+    import dataclasses
+
+    from sdk.hil import runner
+
+    suite = load_suite(tiny_suite)
+    recording = suite.recordings[0]
+    outcomes = [
+        _result(recording.id, recording.label, "UNCERTAIN", status=ERROR),  # e.g. DEVICE_ERROR in a replay
+        _result(recording.id, recording.label, "LIVE" if recording.label else "SPOOF"),
+    ]
+    outcomes[0] = dataclasses.replace(outcomes[0], detail="the check ended on an error (DEVICE_ERROR)")
+    calls: list[int] = []
+
+    def fake_check_once(*args, **kwargs):
+        calls.append(1)
+        return outcomes[len(calls) - 1]
+
+    monkeypatch.setattr(runner, "_check_once", fake_check_once)
+    result = runner.check_recording(suite, recording, bundle=None, retries=1)
+    assert len(calls) == 2 and result.status == PASS and result.attempts == 2
+    assert "DEVICE_ERROR" in result.detail
+    assert "note: 1 recordings were checked again" in _report([result]).to_text()
+    calls.clear()
+    assert runner.check_recording(suite, recording, bundle=None, retries=0).status == ERROR and len(calls) == 1
+    # a hash mismatch (no decision) is never retried
+    mismatch = dataclasses.replace(outcomes[0], decision=None, detail="SHA-256 differs")
+    monkeypatch.setattr(runner, "_check_once", lambda *a, **k: calls.append(1) or mismatch)
+    calls.clear()
+    assert runner.check_recording(suite, recording, bundle=None, retries=3).status == ERROR and len(calls) == 1

@@ -48,6 +48,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     run.add_argument("--engine", default="onnxruntime", choices=["onnxruntime", "tensorrt"])
     run.add_argument("--junit", default=None, help="write JUnit XML here (one test case per recording)")
     run.add_argument("--json", default=None, help="write the full report as JSON here")
+    run.add_argument("--retries", type=int, default=1,
+                     help="repeat a check that ended on an error (not a hash mismatch) up to N times (default 1)")
     run.add_argument("--baseline", default=None, help="an earlier --json report: a regression against it fails the run")
     add_verbose_argument(run)
     run.set_defaults(handler=run_suite_command)
@@ -106,8 +108,11 @@ def run_suite_command(args: argparse.Namespace) -> int:
             baseline = json.loads(Path(args.baseline).read_text(encoding="utf-8"))
         except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
             raise HilSuiteError(f"--baseline {args.baseline}: unreadable ({error})") from None
+    if args.retries < 0:
+        print("sr300-liveness hil run: error: --retries must be >= 0", file=sys.stderr)
+        return EXIT_ERROR
     report = run_suite(suite, model=args.model, operating_point=args.operating_point, timeout_s=args.timeout,
-                       engine=args.engine)
+                       engine=args.engine, retries=args.retries)
     if baseline is not None:
         report = report.compare(baseline, name=args.baseline)
     print(report.to_text())

@@ -130,6 +130,7 @@ class HilReport:
             "bpcer_over_budget": bool(over_budget),
             "regressions": list(self.regressions),
             "errors": errors,
+            "retried": [r.id for r in self.results if r.attempts > 1],
         }
 
     def exit_code(self) -> int:
@@ -246,6 +247,10 @@ class HilReport:
             lines.append(f"FAIL BPCER {bpcer['rate']:.3f} exceeds the suite's budget {self.bpcer_budget:.3f}")
         for text in gates["regressions"]:
             lines.append(f"FAIL regression against {self.baseline}: {text}")
+        retried = [r for r in self.results if r.attempts > 1]
+        if retried:
+            lines.append(f"note: {len(retried)} recordings were checked again after a check ended on an error: "
+                         + ", ".join(f"{r.id} ({r.status})" for r in retried))
         for r in self.results:
             if r.status == ERROR:
                 lines.append(f"ERROR {r.id}: {r.detail}")

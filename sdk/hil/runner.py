@@ -8,7 +8,7 @@ actually examined).
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Mapping
 
 from sdk.errors import RecordingIntegrityError
@@ -40,6 +40,8 @@ class RecordingResult:
     detail: str = ""
     #: The check alone (``seconds`` also counts the hash check and opening the session).
     check_seconds: float = 0.0
+    #: Checks run: more than 1 when a check that ended on an error was repeated (--retries).
+    attempts: int = 1
 
     @property
     def is_attack(self) -> bool:
@@ -55,7 +57,7 @@ class RecordingResult:
             "attack_type": self.attack_type, "expected": self.expected, "sha256": self.sha256,
             "status": self.status, "decision": self.decision, "score": self.score, "reasons": list(self.reasons),
             "frames_used": self.frames_used, "seconds": round(self.seconds, 4),
-            "check_seconds": round(self.check_seconds, 4), "timings_ms": dict(self.timings_ms), "detail": self.detail,
+            "check_seconds": round(self.check_seconds, 4), "attempts": self.attempts, "timings_ms": dict(self.timings_ms), "detail": self.detail,
         }
 
 
@@ -79,8 +81,30 @@ def check_recording(
     operating_point: str | None = None,
     timeout_s: float | None = None,
     engine: str = "onnxruntime",
+    retries: int = 0,
 ) -> RecordingResult:
-    """Verify the recording's hashes, then run one check on it."""
+    """Verify the recording's hashes, then check it; a check that ended on an error (a replay that
+    lost frames on a loaded machine, say) is repeated up to ``retries`` times. A hash mismatch is
+    never retried, and a retried recording says so (``attempts``): errors are reported, not hidden."""
+    result = _check_once(suite, recording, bundle, operating_point, timeout_s, engine)
+    attempts = 1
+    while result.status == ERROR and result.decision is not None and attempts <= retries:
+        earlier = result.detail
+        result = _check_once(suite, recording, bundle, operating_point, timeout_s, engine)
+        attempts += 1
+        note = f"check {attempts} after: {earlier}"
+        result = replace(result, attempts=attempts, detail=f"{result.detail}; {note}" if result.detail else note)
+    return result
+
+
+def _check_once(
+    suite: Suite,
+    recording: SuiteRecording,
+    bundle: Any,
+    operating_point: str | None,
+    timeout_s: float | None,
+    engine: str,
+) -> RecordingResult:
     from sdk.session import LivenessSession, SessionConfig
 
     started = time.perf_counter()
@@ -114,6 +138,7 @@ def run_suite(
     timeout_s: float | None = None,
     engine: str = "onnxruntime",
     progress: bool = True,
+    retries: int = 0,
     on_result: Callable[[RecordingResult], None] | None = None,
 ) -> "HilReport":
     """Check every recording of the suite; the model is loaded (and hash-verified) once."""
@@ -130,7 +155,7 @@ def run_suite(
 
         iterator = tqdm(suite.recordings, unit="recording", desc="hil run")
     for recording in iterator:
-        result = check_recording(suite, recording, bundle, point.name, timeout_s, engine)
+        result = check_recording(suite, recording, bundle, point.name, timeout_s, engine, retries=retries)
         results.append(result)
         if on_result is not None:
             on_result(result)
