@@ -208,3 +208,24 @@ def test_runner_checks_the_simulator_cycle_through_the_session():
     assert [r["expected"] for r in results] == ["LIVE", "NOT_LIVE"]
     assert results[0]["decision"] == "LIVE" and results[1]["decision"] != "LIVE"
     assert state.status()["frame"] > 0 and state.jpeg("color")[:2] == b"\xff\xd8"
+
+
+def test_runner_shows_out_of_order_and_keeps_retrying_when_the_source_fails(tmp_path, tiny_bundle):
+    from sdk.engine import ModelBundle
+    from sdk.kiosk.runner import KioskRunner
+
+    bag = tmp_path / "gone.bag"
+    bag.write_bytes(b"not a recording")  # exists when the kiosk starts, cannot be replayed
+    state = _state()
+    runner = KioskRunner(state, ModelBundle.load(tiny_bundle.path), str(bag), hold_s=0.0, pace_fps=0.0,
+                         retry_s=0.05).start()
+    deadline = time.monotonic() + 60
+    try:
+        while state.status()["state"] != "error" and time.monotonic() < deadline:
+            time.sleep(0.05)
+        status = state.status()
+        assert status["state"] == "error" and status["decision"] is None
+        assert "gone.bag" in status["message"]
+        assert runner.running  # it retries instead of dying
+    finally:
+        runner.stop()

@@ -117,10 +117,15 @@ def _check_once(
                                seconds=time.perf_counter() - started, detail=str(error))
     timeout = float(timeout_s if timeout_s is not None else suite.timeout_s)
     config = SessionConfig(operating_point=operating_point, timeout_s=timeout, engine=engine)
-    with LivenessSession(str(suite.path_of(recording.bag)), bundle, config) as session:
+    session = LivenessSession(str(suite.path_of(recording.bag)), bundle, config)
+    try:
+        # check() opens the source itself and fails closed (DEVICE_ERROR) on a recording it
+        # cannot replay; close() releases the engine and detectors whatever happened.
         check_started = time.perf_counter()
         result = session.check(timeout_s=timeout)
         check_seconds = time.perf_counter() - check_started
+    finally:
+        session.close()
     data = result.to_dict()
     reasons = tuple(data["reasons"])
     status, detail = judge(recording, data["decision"], reasons)

@@ -153,8 +153,14 @@ class KioskRunner:
                 return
             self.state.begin_attempt(attempt.label, attempt.expected)
             started = time.perf_counter()
-            with LivenessSession(attempt.source, self.bundle, config) as session:
+            session = LivenessSession(attempt.source, self.bundle, config)
+            try:
+                # open() inside the try: when it fails half-way (a bad recording after the detector
+                # loaded), close() still releases what it made; `with` would not call __exit__.
+                session.open()
                 result = session.check(timeout_s=self.timeout_s, on_frame=self._hook(config, pace=True))
+            finally:
+                session.close()
             if self._stop.is_set():
                 return
             self.state.finish_attempt(result, time.perf_counter() - started)
@@ -164,7 +170,9 @@ class KioskRunner:
         from sdk.session import LivenessSession
 
         config = self._config()
-        with LivenessSession(None, self.bundle, config) as session:
+        session = LivenessSession(None, self.bundle, config)
+        try:
+            session.open()
             while not self._stop.is_set():
                 self.state.begin_attempt("SR300", None)
                 started = time.perf_counter()
@@ -176,6 +184,8 @@ class KioskRunner:
                     return  # reopen the camera (after the retry pause in _run)
                 if self.state.status()["state"] == "result":
                     self._stop.wait(self.hold_s)
+        finally:
+            session.close()
 
     def _hook(self, config: Any, pace: bool):
         """on_frame: publish the frame and progress; pace recordings and the simulator."""
