@@ -229,3 +229,14 @@ def test_runner_shows_out_of_order_and_keeps_retrying_when_the_source_fails(tmp_
         assert runner.running  # it retries instead of dying
     finally:
         runner.stop()
+
+
+def test_a_face_that_failed_its_gates_keeps_the_uncertain_banner_with_the_hint():
+    state = _state()
+    state.begin_attempt("live (far)", "LIVE")
+    state.frame(_frames(), Outcome(None, (Reason.FACE_TOO_FAR,), BOX), progress=0.0)
+    state.finish_attempt(_result(Decision.UNCERTAIN, float("nan"), (Reason.TIMEOUT, Reason.FACE_TOO_FAR, Reason.NO_FACE)),
+                         seconds=5)
+    status = state.status()
+    assert (status["state"], status["decision"]) == ("result", "UNCERTAIN")
+    assert status["hints"][:1] == ["Move closer"]
