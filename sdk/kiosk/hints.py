@@ -33,13 +33,17 @@ HINTS: dict[str, str] = {
     "INTERNAL_ERROR": "System problem: please call staff",
 }
 FALLBACK = "Look straight at the camera and try again"
+#: Reasons that say only that no decision came: a specific gate reason beside them gives the hint.
+GENERIC = frozenset({"TIMEOUT", "LOW_CONFIDENCE"})
 
 
 def hints_for(reasons: Iterable[object], limit: int = 2) -> list[str]:
     """Up to ``limit`` distinct hints, most important reason first."""
+    names = [str(getattr(reason, "value", reason)) for reason in reasons]
+    names = [n for n in names if n not in GENERIC] + [n for n in names if n in GENERIC]
     hints: list[str] = []
-    for reason in reasons:
-        text = HINTS.get(str(getattr(reason, "value", reason)), FALLBACK)
+    for name in names:
+        text = HINTS.get(name, FALLBACK)
         if text not in hints:
             hints.append(text)
         if len(hints) >= limit:
