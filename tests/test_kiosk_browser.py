@@ -75,7 +75,7 @@ def test_kiosk_banner_turns_live_for_a_live_recording_and_spoof_for_a_print(reco
     origin = f"http://127.0.0.1:{port}"
     process = subprocess.Popen(
         [sys.executable, "-m", "sdk.cli", "kiosk", "--source", f"{live},{attack}", "--port", str(port),
-         "--hold", "4", "--pace", "15"],
+         "--hold", "4", "--pace", "15", "--timeout", "30"],
         cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
     shots = _screenshot_dir(tmp_path)

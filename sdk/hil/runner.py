@@ -1,6 +1,9 @@
 """`hil run`: every suite recording through `LivenessSession.check()`, scored against its label.
 
-A recording passes when an attack is not LIVE and a live face is LIVE within the timeout. A
+A recording passes when an attack is not LIVE and a live face is LIVE within the timeout. The
+timeout counts recording time (a frame budget of timeout x 30 fps, what the person in front of
+the camera spent), so a verdict does not depend on how loaded the rig is; the wall clock only
+guards against a hung replay (WALL_CLOCK_FACTOR x the timeout). A
 recording whose bag or sidecar differs from the SHA-256 in suite.json is an error, never a
 pass; so is a check that ended on a device, model or internal error (the recording was not
 actually examined).
@@ -15,6 +18,10 @@ from sdk.errors import RecordingIntegrityError
 from sdk.hil.suite import Suite, SuiteRecording
 
 PASS, FAIL, ERROR = "pass", "fail", "error"
+#: Frames per second of the recording time the timeout counts (the SR300's rate).
+RECORDING_FPS = 30
+#: The wall-clock guard of a replayed check, as a multiple of the timeout.
+WALL_CLOCK_FACTOR = 10.0
 #: Reasons saying the check never looked at the recording: the outcome is an error, not a pass.
 ERROR_REASONS = frozenset({"DEVICE_ERROR", "MODEL_ERROR", "INTERNAL_ERROR", "INVALID_SCORE"})
 
@@ -116,13 +123,15 @@ def _check_once(
         return RecordingResult(**base, status=ERROR, decision=None, score=None, reasons=(), frames_used=0,
                                seconds=time.perf_counter() - started, detail=str(error))
     timeout = float(timeout_s if timeout_s is not None else suite.timeout_s)
-    config = SessionConfig(operating_point=operating_point, timeout_s=timeout, engine=engine)
+    wall_clock = timeout * WALL_CLOCK_FACTOR
+    config = SessionConfig(operating_point=operating_point, timeout_s=wall_clock, engine=engine,
+                           max_frames=max(1, int(round(timeout * RECORDING_FPS))))
     session = LivenessSession(str(suite.path_of(recording.bag)), bundle, config)
     try:
         # check() opens the source itself and fails closed (DEVICE_ERROR) on a recording it
         # cannot replay; close() releases the engine and detectors whatever happened.
         check_started = time.perf_counter()
-        result = session.check(timeout_s=timeout)
+        result = session.check(timeout_s=wall_clock)
         check_seconds = time.perf_counter() - check_started
     finally:
         session.close()
