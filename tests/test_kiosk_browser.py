@@ -94,7 +94,9 @@ def test_kiosk_banner_turns_live_for_a_live_recording_and_spoof_for_a_print(reco
                 page.on("request", lambda request: requests.append(request.url))
                 page.goto(origin + "/")
                 page.wait_for_selector('#banner[data-decision="LIVE"]', timeout=60_000)
-                page.wait_for_function("document.getElementById('view-depth').naturalWidth > 0", timeout=10_000)
+                # Selector waits, not wait_for_function: its polling evaluates a string, which the
+                # kiosk's Content-Security-Policy (script-src 'self', no eval) rightly refuses.
+                page.wait_for_selector("#view-depth:not([hidden])", timeout=20_000)
                 assert page.inner_text("#banner") == "LIVE"
                 page.screenshot(path=str(shots / "kiosk_live.png"))
                 page.wait_for_selector('#banner[data-decision="SPOOF"]', timeout=60_000)
@@ -102,7 +104,7 @@ def test_kiosk_banner_turns_live_for_a_live_recording_and_spoof_for_a_print(reco
                 assert "Present your own face" in page.inner_text("#hints")
                 page.screenshot(path=str(shots / "kiosk_spoof.png"))
                 page.goto(origin + "/operator")
-                page.wait_for_function("document.querySelectorAll('#op-results tr').length >= 2", timeout=20_000)
+                page.wait_for_selector("#op-results tr:nth-child(2)", timeout=20_000)
                 table = page.inner_text("#op-results")
                 assert "LIVE" in table and "SPOOF" in table and live.name in table and attack.name in table
                 page.screenshot(path=str(shots / "kiosk_operator.png"), full_page=True)
