@@ -186,6 +186,7 @@ def test_exit_rules():
     accepted = _report(lives + attacks[:-1] + [_result("a9", 0, "LIVE")])
     assert accepted.exit_code() == EXIT_FAILED and accepted.gates()["attacks_live"] == ["a9"]
     assert accepted.apcer_per_species()["print_flat"]["k"] == 1
+    assert accepted.worst_species() == "print_flat" and good.worst_species() is None
     rejected = _report(lives[:-1] + [_result("l9", 1, "UNCERTAIN")] + attacks, budget=0.05)
     assert rejected.bpcer()["rate"] == pytest.approx(0.1) and rejected.exit_code() == EXIT_FAILED
     assert _report(lives[:-1] + [_result("l9", 1, "UNCERTAIN")] + attacks, budget=0.2).exit_code() == EXIT_OK

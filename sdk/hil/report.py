@@ -81,8 +81,8 @@ class HilReport:
 
     def worst_species(self) -> str | None:
         table = self.apcer_per_species()
-        if not table:
-            return None
+        if not table or not any(entry["k"] for entry in table.values()):
+            return None  # no attack accepted: no species is worse than another
         # Highest APCER; among equals, the species with the least evidence (largest upper bound).
         return max(table, key=lambda s: (table[s]["rate"], table[s]["upper_95"]))
 
@@ -233,7 +233,7 @@ class HilReport:
         for species, entry in self.apcer_per_species().items():
             lines.append(f"  {species:<28s} {_fmt_rate(entry)}")
         lines.append(f"  {'all attacks':<28s} {_fmt_rate(self.apcer_all())}")
-        lines.append(f"worst species: {self.worst_species() or '-'}")
+        lines.append(f"worst species: {self.worst_species() or 'none (no attack accepted)'}")
         t = self.timings()
         if t["check_ms"]["median"] is not None:
             stages = ", ".join(f"{s} {v['median_ms']:.2f}" for s, v in t["per_frame_ms"].items())
