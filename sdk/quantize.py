@@ -64,14 +64,54 @@ def _require_onnx() -> None:
 
 
 def render_dataset(out_dir: str | os.PathLike[str], *, seed: int = DEFAULT_DATA_SEED, live: int = 12, per_attack: int = 9,
-                   frames_per_subject: int = 2, workers: int = 1, progress: bool = False) -> Path:
-    """A CASIA-format simulator dataset (sr300-liveness synth-dataset) to calibrate and check on."""
-    from sdk.sim.dataset import write_dataset
+                   frames_per_subject: int = 2, splits: Sequence[str] = ("Training", "Test", "TestExtra"),
+                   workers: int = 1, progress: bool = False) -> Path:
+    """A CASIA-format simulator dataset (the synth-dataset layout and lists) with only the splits asked for.
+
+    Subjects of different splits never overlap (sdk.sim.dataset seeds them apart), so calibrating
+    on "Training" and checking on "Test"/"TestExtra" keeps the check held out.
+    """
+    import csv
+    import io
+
+    from sdk.sim.dataset import LIST_NAMES, plan, run_job
 
     out = Path(out_dir)
-    if not (out / "manifest.json").is_file():
-        write_dataset(out, live=live, per_attack=per_attack, frames_per_subject=frames_per_subject, seed=seed,
-                      workers=workers, progress=progress)
+    done = out / ".complete"
+    if done.is_file():
+        return out
+    out.mkdir(parents=True, exist_ok=True)
+    jobs = [job for job in plan(live, per_attack, frames_per_subject, seed) if job.split in splits]
+    tasks = [(job, str(out), "jpg") for job in jobs]
+    bar = None
+    if progress:
+        from tqdm import tqdm
+
+        bar = tqdm(total=sum(j.frames for j in jobs), unit="triplet", desc="simulator crops")
+    rows: list[dict] = []
+    if workers > 1:
+        import multiprocessing as mp
+
+        with mp.get_context("fork").Pool(workers) as pool:
+            results = list(pool.imap(run_job, tasks, chunksize=1))
+    else:
+        results = map(run_job, tasks)
+    for part in results:
+        rows.extend(part)
+        if bar is not None:
+            bar.update(len(part))
+    if bar is not None:
+        bar.close()
+    for split in splits:  # lists last: a list never names a missing file
+        lines = [f"{r['color']} {r['depth']} {r['ir']} {r['label']}" for r in rows if r["split"] == split]
+        write_atomic(out / LIST_NAMES[split], ("\n".join(lines) + "\n").encode())
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=["split", "color", "scenario", "label", "subject"], extrasaction="ignore")
+    writer.writeheader()
+    writer.writerows(rows)
+    write_atomic(out / "metadata.csv", buffer.getvalue().encode())
+    write_atomic(done, json.dumps({"seed": seed, "live": live, "per_attack": per_attack,
+                                   "frames_per_subject": frames_per_subject, "splits": list(splits)}).encode())
     return out
 
 
@@ -109,9 +149,31 @@ def convert_fp16(src: str | os.PathLike[str], dst: str | os.PathLike[str]) -> Pa
     from onnxruntime.transformers.float16 import convert_float_to_float16
 
     model = convert_float_to_float16(onnx.load(str(src)), keep_io_types=True)
+    _topological_sort(model.graph)  # the converter appends the input Casts after their consumers
     onnx.checker.check_model(model)
     onnx.save(model, str(dst))
     return Path(dst)
+
+
+def _topological_sort(graph: Any) -> None:
+    """Reorder graph.node so that every node comes after the producers of its inputs (ONNX requires it)."""
+    available = {v.name for v in graph.input} | {t.name for t in graph.initializer} | {""}
+    pending = list(graph.node)
+    ordered = []
+    while pending:
+        ready = [n for n in pending if all(i in available for i in n.input)]
+        if not ready:
+            raise InputValidationError("the converted graph has a cycle or an input nobody produces")
+        for node in ready:
+            ordered.append(node)
+            available.update(node.output)
+        ready_ids = {id(n) for n in ready}
+        pending = [n for n in pending if id(n) not in ready_ids]
+    copies = [type(n)() for n in ordered]
+    for copy, node in zip(copies, ordered):
+        copy.CopyFrom(node)
+    del graph.node[:]
+    graph.node.extend(copies)
 
 
 class _Reader:

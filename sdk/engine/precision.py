@@ -117,3 +117,22 @@ def resolve_model(bundle: Any, engine: str, precision: str | None = None) -> tup
         f"bundle {bundle.path} has no {wanted} graph (it carries {available_precisions(bundle)}); "
         f"make one with: sr300-liveness quantize --bundle {bundle.path} --precision {wanted} --out DIR"
     )
+
+
+def model_for_precision(model_path: str | os.PathLike[str], engine: str, precision: str | None) -> tuple[Path, str | None]:
+    """The graph of `precision` in the bundle that holds `model_path` (an engine option: precision="int8").
+
+    None keeps `model_path`. The bundle is loaded and verified again, so a variant file is
+    hash-checked like the main one.
+    """
+    path = Path(model_path)
+    if precision is None:
+        return path, None
+    if precision not in PRECISIONS:
+        raise EngineError(f"unknown precision {precision!r}: choose one of {PRECISIONS}")
+    from sdk.engine.bundle import MANIFEST_NAME, ModelBundle
+
+    if not (path.parent / MANIFEST_NAME).is_file():
+        raise EngineError(f"{path}: precision={precision!r} needs a model inside a bundle folder")
+    bundle = ModelBundle.load(path.parent)
+    return resolve_model(bundle, engine, precision)

@@ -114,7 +114,13 @@ class TensorRTEngine(Engine):
         cuda_backend: str | CudaBackend | None = None,
         trt: Any = None,
     ) -> None:
+        from sdk.engine.precision import model_for_precision
+
         self.options = options
+        # precision="fp16"/"int8" builds that graph of the model's bundle (the precision is the graph's)
+        if precision is not None and plan_path is None:
+            model_path, precision = model_for_precision(model_path, "tensorrt", precision)
+        self.model_path = Path(model_path)
         self._trt = trt if trt is not None else import_tensorrt(lean_ok=plan_path is not None)
         self._cuda = cuda_backend if isinstance(cuda_backend, CudaBackend) else select_backend(cuda_backend, device)
         self.gpu = self._cuda.gpu_info()
@@ -125,6 +131,7 @@ class TensorRTEngine(Engine):
             cache = cache or EngineCache(cache_dir or DEFAULT_CACHE_DIR)
             plan, self.plan_info = prepare_plan(self._trt, Path(model_path), self.gpu, precision=precision,
                                                 options=options, cache=cache)
+        self.precision = self.plan_info.precision if self.plan_info is not None else precision
         self._runtime, self._engine = deserialize(self._trt, plan, options)
         mode_input = self._trt.TensorIOMode.INPUT
         names = [self._engine.get_tensor_name(i) for i in range(self._engine.num_io_tensors)]
