@@ -123,7 +123,8 @@ def model_for_precision(model_path: str | os.PathLike[str], engine: str, precisi
     """The graph of `precision` in the bundle that holds `model_path` (an engine option: precision="int8").
 
     None keeps `model_path`. The bundle is loaded and verified again, so a variant file is
-    hash-checked like the main one.
+    hash-checked like the main one. A file outside a bundle is taken as it is, with `precision`
+    as its label (the caller converted it; the ONNX hash still identifies the graph).
     """
     path = Path(model_path)
     if precision is None:
@@ -133,6 +134,6 @@ def model_for_precision(model_path: str | os.PathLike[str], engine: str, precisi
     from sdk.engine.bundle import MANIFEST_NAME, ModelBundle
 
     if not (path.parent / MANIFEST_NAME).is_file():
-        raise EngineError(f"{path}: precision={precision!r} needs a model inside a bundle folder")
+        return path, precision
     bundle = ModelBundle.load(path.parent)
     return resolve_model(bundle, engine, precision)
