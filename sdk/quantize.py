@@ -267,6 +267,11 @@ def latency_side_by_side(models: Mapping[str, Path], inputs: Mapping[str, np.nda
             for name, v in samples.items()} | {"threads": threads, "repeats": repeats, "batch": 2}
 
 
+def choose_cpu_default(precision: str, *, faster: bool, decisions_agree: bool) -> str:
+    """The rule: the quantized graph runs on the CPU by default only if it is faster AND every decision agreed."""
+    return precision if (faster and decisions_agree) else "fp32"
+
+
 def check_precision(bundle: ModelBundle, reference: Path, candidate: Path, check: CropSet, *, threads: int = 1,
                     repeats: int = 60, precision: str = "int8") -> dict[str, Any]:
     """FP32 against the candidate graph on the same held-out crops: decisions, TPR, latency."""
@@ -286,7 +291,7 @@ def check_precision(bundle: ModelBundle, reference: Path, candidate: Path, check
         "latency_ratio": round(ratio, 4),
         "faster": faster,
         "decisions_agree": parity["all_agree"],
-        "cpu_default": precision if (faster and parity["all_agree"]) else "fp32",
+        "cpu_default": choose_cpu_default(precision, faster=faster, decisions_agree=parity["all_agree"]),
         "machine": f"{os.cpu_count()} cores",
     }
 
@@ -373,5 +378,5 @@ def quantize_bundle(
     return bundle, report
 
 
-__all__ = ["CropSet", "PRECISIONS", "check_precision", "convert", "convert_fp16", "latency_side_by_side",
+__all__ = ["CropSet", "PRECISIONS", "check_precision", "choose_cpu_default", "convert", "convert_fp16", "latency_side_by_side",
            "load_crop_set", "quantize_bundle", "quantize_int8", "render_dataset", "score_cpu"]

@@ -20,6 +20,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--calibration", default=None, metavar="DIR",
                         help="a synth-dataset (CASIA-format) folder: calibrates on its train list, checks on its test "
                         "lists (default: render a small simulator dataset now)")
+    parser.add_argument("--calibration-list", default="train_list.txt",
+                        help="list of --calibration whose crops set the INT8 ranges (default train_list.txt)")
+    parser.add_argument("--check-list", action="append", default=None,
+                        help="list(s) of --calibration the new graph is checked on, other subjects than the "
+                        "calibration list (default test_list.txt and test_extra_list.txt)")
     parser.add_argument("--calibration-samples", type=int, default=128, help="crops used for INT8 ranges (default 128)")
     parser.add_argument("--threads", type=int, default=1, help="ONNX Runtime threads for the check (default 1)")
     parser.add_argument("--repeats", type=int, default=60, help="timed calls per graph for the latency ratio")
@@ -35,6 +40,8 @@ def run(args: argparse.Namespace) -> int:
         raise InputValidationError("--calibration-samples, --repeats and --threads must be at least 1")
     bundle, report = quantize_bundle(
         args.bundle, args.precision, args.out, calibration_dir=args.calibration,
+        calibration_lists=(args.calibration_list,),
+        check_lists=tuple(args.check_list or ("test_list.txt", "test_extra_list.txt")),
         calibration_samples=args.calibration_samples, threads=args.threads, repeats=args.repeats,
         log=(lambda *_: None) if args.json else print,
     )

@@ -35,8 +35,7 @@ def create_engine(kind: str, model: str | os.PathLike[str] | ModelBundle, **opti
     if isinstance(model, ModelBundle):
         engine_kind, precision = parse_engine_spec(kind)
         path, precision = resolve_model(model, engine_kind, precision)
-        if engine_kind == "tensorrt":
-            options.setdefault("precision", precision)
+        options.setdefault("precision", precision)
         return ENGINES[engine_kind](path, **options)
     if kind not in ENGINES:
         raise EngineError(f"unknown engine {kind!r}; choose one of {sorted(ENGINES)}")
