@@ -311,6 +311,7 @@ def quantize_bundle(
     out: str | os.PathLike[str],
     *,
     calibration_dir: str | os.PathLike[str] | None = None,
+    check_dir: str | os.PathLike[str] | None = None,
     calibration_lists: Sequence[str] = ("train_list.txt",),
     check_lists: Sequence[str] = ("test_list.txt", "test_extra_list.txt"),
     calibration_samples: int = 128,
@@ -322,7 +323,8 @@ def quantize_bundle(
     """Write the `precision` bundle of an FP32 bundle and return it with its check report.
 
     Calibration (INT8) uses `calibration_lists` of the dataset folder; the check uses
-    `check_lists` (other subjects). Without a folder a small simulator dataset is rendered.
+    `check_lists` (other subjects) of `check_dir` (default: the same folder). Without a folder
+    a small simulator dataset is rendered.
     """
     _require_onnx()
     if precision not in ("fp16", "int8"):
@@ -339,7 +341,7 @@ def quantize_bundle(
         else:
             data = Path(calibration_dir)
         calib = load_crop_set(data, calibration_lists, limit=calibration_samples)
-        check = load_crop_set(data, check_lists)
+        check = load_crop_set(check_dir if check_dir is not None else data, check_lists)
         log(f"{precision}: calibrating on {len(calib)} crops, checking on {len(check)} "
             f"({int((check.labels == 1).sum())} live)")
         candidate = convert(source_model, Path(scratch) / f"model.{precision}.onnx", precision, calib.inputs)
