@@ -115,6 +115,16 @@ def test_quantized_bundle_declares_its_graphs(tiny_bundle, sim_data, tmp_path):
         assert engine.model_path.name == "model.onnx" and engine.precision == "int8"
     with create_engine("onnxruntime", bundle.model_path, precision="fp32") as engine:
         assert engine.model_path.name == "model.fp32.onnx"
+    # a session hands the engine the bundle's model.onnx: the declared CPU default is what runs
+    default_file = {"int8": "model.onnx", "fp32": "model.fp32.onnx"}[report["cpu_default"]]
+    with create_engine("onnxruntime", bundle.model_path) as engine:
+        assert engine.model_path.name == default_file and engine.precision == report["cpu_default"]
+    manifest = json.loads((bundle.path / "manifest.json").read_text())
+    for cpu_default, expected_file in (("int8", "model.onnx"), ("fp32", "model.fp32.onnx")):
+        manifest["precision"]["defaults"]["onnxruntime"] = cpu_default
+        (bundle.path / "manifest.json").write_text(json.dumps(manifest))
+        with create_engine("onnxruntime", bundle.model_path) as engine:
+            assert engine.model_path.name == expected_file
     with pytest.raises(EngineError, match="quantize"):
         resolve_model(bundle, "onnxruntime", "fp16")
     with pytest.raises(InputValidationError, match="FP32 bundle"):

@@ -120,20 +120,33 @@ def resolve_model(bundle: Any, engine: str, precision: str | None = None) -> tup
 
 
 def model_for_precision(model_path: str | os.PathLike[str], engine: str, precision: str | None) -> tuple[Path, str | None]:
-    """The graph of `precision` in the bundle that holds `model_path` (an engine option: precision="int8").
+    """The graph an engine runs when handed `model_path` (engines call this with their `precision` option).
 
-    None keeps `model_path`. The bundle is loaded and verified again, so a variant file is
-    hash-checked like the main one. A file outside a bundle is taken as it is, with `precision`
-    as its label (the caller converted it; the ONNX hash still identifies the graph).
+    * precision None, `model_path` is the main model of a bundle that declares "precision": the
+      bundle's default graph for `engine` (so a session on a quantized bundle runs on the CPU
+      the graph the quantize check chose, without any option);
+    * precision None otherwise: `model_path` as it is;
+    * precision given, inside a bundle: that graph of the bundle (EngineError if it has none);
+    * precision given, a file outside a bundle: the file, with `precision` as its label.
+
+    A bundle is loaded and verified again, so a variant file is hash-checked like the main one.
     """
-    path = Path(model_path)
-    if precision is None:
-        return path, None
-    if precision not in PRECISIONS:
-        raise EngineError(f"unknown precision {precision!r}: choose one of {PRECISIONS}")
-    from sdk.engine.bundle import MANIFEST_NAME, ModelBundle
+    import json
 
-    if not (path.parent / MANIFEST_NAME).is_file():
+    from sdk.engine.bundle import MANIFEST_NAME, MODEL_NAME, ModelBundle
+
+    path = Path(model_path)
+    if precision is not None and precision not in PRECISIONS:
+        raise EngineError(f"unknown precision {precision!r}: choose one of {PRECISIONS}")
+    manifest_path = path.parent / MANIFEST_NAME
+    if not manifest_path.is_file():
         return path, precision
+    if precision is None:
+        try:
+            manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return path, None  # not a bundle this layer understands: run the file itself
+        if not isinstance(manifest, dict) or "precision" not in manifest or manifest.get("model_file", MODEL_NAME) != path.name:
+            return path, None
     bundle = ModelBundle.load(path.parent)
     return resolve_model(bundle, engine, precision)
