@@ -87,7 +87,8 @@ class CudaPythonBackend(CudaBackend):
     def gpu_info(self) -> GpuInfo:
         props = self._call("cudaGetDeviceProperties", self.device)
         name = props.name.decode(errors="replace") if isinstance(props.name, bytes) else str(props.name)
-        return GpuInfo(self.device, name.rstrip("\x00").strip(), f"{props.major}.{props.minor}")
+        # a fixed-size C char array: the name ends at the first NUL
+        return GpuInfo(self.device, name.split("\x00", 1)[0].strip(), f"{props.major}.{props.minor}")
 
     def activate(self) -> None:
         self._call("cudaSetDevice", self.device)  # per thread: the runtime's current device is thread-local
