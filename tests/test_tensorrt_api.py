@@ -58,6 +58,7 @@ def test_engine_matches_onnxruntime_on_both_versions(tiny_bundle, tmp_path, vers
     streams = set(calls["streams"])
     assert len(streams) == 1 and {s for _, s in cudart.copies} == streams and set(cudart.synchronized) == streams
     assert engine.precision == "fp32" and engine.output_dtype == np.float32
+    assert engine.gpu.name == "NVIDIA Fake GPU" and engine.gpu.compute_capability == "8.7"  # NULs cut off
 
 
 def test_removed_api_is_absent_from_the_version_11_double():
