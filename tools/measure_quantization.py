@@ -29,6 +29,31 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 
+def markdown_table(summary: dict, out: Path | str) -> str:
+    """The figures as a Markdown table (FP32 is timed beside each graph, in the same run)."""
+    results = summary["results"]
+    first = next(iter(results.values()))
+    lines = [f"{summary['source']} on {summary['machine']}; check set: dataset seed {summary['seed']}, "
+             f"{first['n_live']} live / {first['n_attack']} attack crops; INT8 calibrated on "
+             f"{first.get('calibration_samples') or '-'} crops of other subjects", "",
+             "| graph | CPU ms median (FP32 beside it) | p95 | ratio to FP32 | max abs dP | mean abs dP | "
+             "decisions differing: balanced / all points | TPR change at balanced | CPU default |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+    for precision, report in results.items():
+        lat = report["latency_cpu"]
+        decisions = report["parity"]["decisions"]
+        balanced = decisions.get("balanced", next(iter(decisions.values())))
+        per_point = ", ".join(f"{name} {d['disagreements']}" for name, d in decisions.items())
+        lines.append(
+            f"| {precision} | {lat[precision]['median_ms']:.2f} ({lat['fp32']['median_ms']:.2f}) | "
+            f"{lat[precision]['p95_ms']:.2f} ({lat['fp32']['p95_ms']:.2f}) | {report['latency_ratio']:.2f} | "
+            f"{report['parity']['max_abs_diff']:.2e} | {report['parity']['mean_abs_diff']:.2e} | "
+            f"{balanced['disagreements']} / {per_point} | {balanced.get('tpr_change_points', 0):+.2f} points | "
+            f"{report['cpu_default']} |")
+    lines.append(f"\nReport: {out}")
+    return "\n".join(lines)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--bundle", default=None, help="FP32 bundle (default: the shipped model)")
@@ -79,22 +104,7 @@ def main() -> int:
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
 
-    print(f"\n{summary['source']} on {summary['machine']}; check set: seed {args.seed}, "
-          f"{next(iter(results.values()))['n_live']} live / {next(iter(results.values()))['n_attack']} attack crops\n")
-    print("| graph | CPU ms (crop + flip) median | p95 | ratio to FP32 | max abs dP | decisions differing "
-          "(balanced / all points) | TPR change at balanced | CPU default |")
-    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
-    first = next(iter(results.values()))["latency_cpu"]["fp32"]
-    print(f"| fp32 | {first['median_ms']:.2f} | {first['p95_ms']:.2f} | 1 | - | - | - | |")
-    for precision, report in results.items():
-        lat = report["latency_cpu"][precision]
-        decisions = report["parity"]["decisions"]
-        balanced = decisions.get("balanced", next(iter(decisions.values())))
-        total = sum(d["disagreements"] for d in decisions.values())
-        print(f"| {precision} | {lat['median_ms']:.2f} | {lat['p95_ms']:.2f} | {report['latency_ratio']:.2f} | "
-              f"{report['parity']['max_abs_diff']:.2e} | {balanced['disagreements']} / {total} | "
-              f"{balanced.get('tpr_change_points', 0):+.2f} points | {report['cpu_default']} |")
-    print(f"\n(FP32 timed beside each graph; the row above is from the first run. Report: {out})")
+    print(markdown_table(summary, out))
     return 0
 
 
