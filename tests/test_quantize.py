@@ -163,6 +163,7 @@ def test_cli_quantize_and_compare_engines(tiny_bundle, sim_data, tmp_path, capsy
     assert 0 <= entry["mean_abs_diff"] <= entry["max_abs_diff"] < 0.5
     assert set(entry["decisions"]) == {"balanced", "strict"} and compared["all_agree"] == entry["all_agree"]
     assert compared["engines"]["onnxruntime-int8"]["precision"] == "int8"
+    assert compared["engines"]["onnxruntime-int8"]["detail"] == "CPUExecutionProvider"
     assert main(["compare-engines", "--bundle", str(tiny_bundle.path), "--engines", "onnxruntime,onnxruntime-fp16",
                  "--data", str(sim_data), "--crops", "4"]) == 0
     text = capsys.readouterr().out

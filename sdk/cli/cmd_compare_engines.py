@@ -64,6 +64,15 @@ def _model_for(bundle: Any, kind: str, precision: str | None, scratch: Path, not
     return target, precision
 
 
+def _detail(engine: Any) -> str:
+    """ONNX Runtime's providers, or the GPU and TensorRT version an engine ran on."""
+    if getattr(engine, "providers", None):
+        return ",".join(engine.providers)
+    gpu, info = getattr(engine, "gpu", None), getattr(engine, "plan_info", None)
+    parts = [f"{gpu.name} sm {gpu.compute_capability}" if gpu else "", f"TensorRT {info.trt_version}" if info else ""]
+    return ", ".join(p for p in parts if p)
+
+
 def run(args: argparse.Namespace) -> int:
     import numpy as np
 
@@ -116,7 +125,7 @@ def run(args: argparse.Namespace) -> int:
                 scores[spec] = np.concatenate(out)
                 engines[spec] = {"engine": kind, "precision": resolved, "model": str(path),
                                  "ms_per_crop_median": round(statistics.median(timings), 3),
-                                 "detail": getattr(engine, "providers", None) or getattr(engine, "gpu", None).__repr__()}
+                                 "detail": _detail(engine)}
             finally:
                 engine.close()
     reference = specs[0]

@@ -7,6 +7,7 @@ Host buffers are page-locked (pinned) so that the asynchronous copies really are
 """
 from __future__ import annotations
 
+import abc
 import ctypes
 import threading
 from dataclasses import dataclass
@@ -26,7 +27,7 @@ class GpuInfo:
     compute_capability: str  # "8.7"
 
 
-class CudaBackend:
+class CudaBackend(abc.ABC):
     """What the engine needs from CUDA; device pointers and stream handles are plain ints."""
 
     name = "cuda"
@@ -36,16 +37,40 @@ class CudaBackend:
             raise EngineError(f"CUDA device index must be >= 0, got {device}")
         self.device = device
 
-    def gpu_info(self) -> GpuInfo: ...
-    def activate(self) -> None: ...
+    @abc.abstractmethod
+    def gpu_info(self) -> GpuInfo:
+        """Name and compute capability of the device (part of the engine cache key)."""
+
+    @abc.abstractmethod
+    def activate(self) -> None:
+        """Make the device (its primary context) current in the calling thread."""
+
+    @abc.abstractmethod
     def stream_create(self) -> int: ...
+
+    @abc.abstractmethod
     def stream_synchronize(self, stream: int) -> None: ...
+
+    @abc.abstractmethod
     def stream_destroy(self, stream: int) -> None: ...
+
+    @abc.abstractmethod
     def malloc(self, nbytes: int) -> int: ...
+
+    @abc.abstractmethod
     def free(self, pointer: int) -> None: ...
-    def host_empty(self, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray: ...
+
+    @abc.abstractmethod
+    def host_empty(self, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
+        """A page-locked (pinned) host array."""
+
+    @abc.abstractmethod
     def host_free(self, array: np.ndarray) -> None: ...
+
+    @abc.abstractmethod
     def copy_to_device_async(self, pointer: int, host: np.ndarray, stream: int) -> None: ...
+
+    @abc.abstractmethod
     def copy_to_host_async(self, host: np.ndarray, pointer: int, stream: int) -> None: ...
 
 
