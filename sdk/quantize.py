@@ -215,13 +215,14 @@ def quantize_int8(src: str | os.PathLike[str], dst: str | os.PathLike[str], cali
     return Path(dst)
 
 
-def convert(src: Path, dst: Path, precision: str, calibration: Mapping[str, np.ndarray] | None = None) -> Path:
+def convert(src: Path, dst: Path, precision: str, calibration: Mapping[str, np.ndarray] | None = None,
+            method: str = "minmax") -> Path:
     if precision == "fp16":
         return convert_fp16(src, dst)
     if precision == "int8":
         if calibration is None:
             raise InputValidationError("INT8 needs calibration crops")
-        return quantize_int8(src, dst, calibration)
+        return quantize_int8(src, dst, calibration, method=method)
     raise InputValidationError(f"precision must be fp16 or int8, got {precision!r}")
 
 
@@ -315,6 +316,7 @@ def quantize_bundle(
     calibration_lists: Sequence[str] = ("train_list.txt",),
     check_lists: Sequence[str] = ("test_list.txt", "test_extra_list.txt"),
     calibration_samples: int = 128,
+    method: str = "minmax",
     threads: int = 1,
     repeats: int = 60,
     work_dir: str | os.PathLike[str] | None = None,
@@ -344,7 +346,7 @@ def quantize_bundle(
         check = load_crop_set(check_dir if check_dir is not None else data, check_lists)
         log(f"{precision}: calibrating on {len(calib)} crops, checking on {len(check)} "
             f"({int((check.labels == 1).sum())} live)")
-        candidate = convert(source_model, Path(scratch) / f"model.{precision}.onnx", precision, calib.inputs)
+        candidate = convert(source_model, Path(scratch) / f"model.{precision}.onnx", precision, calib.inputs, method)
         if graph_precision(candidate) != precision or set(io_dtypes(candidate).values()) != {"FLOAT"}:
             raise InputValidationError(f"the converted graph is not {precision} with float32 inputs and outputs")
         report = check_precision(source, source_model, candidate, check, threads=threads, repeats=repeats,
@@ -352,7 +354,7 @@ def quantize_bundle(
         report["calibration_set"] = calib.source if precision == "int8" else None
         report["calibration_samples"] = len(calib) if precision == "int8" else 0
         report["method"] = ("onnxruntime.quantization.quantize_static QDQ, symmetric int8 activations, per-channel "
-                            "int8 weights, MinMax" if precision == "int8"
+                            f"int8 weights, {method} calibration" if precision == "int8"
                             else "onnxruntime.transformers.float16.convert_float_to_float16(keep_io_types=True)")
         points = {}
         for name, entry in report["parity"]["decisions"].items():

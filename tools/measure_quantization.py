@@ -63,6 +63,8 @@ def main() -> int:
     parser.add_argument("--per-attack", type=int, default=30, help="subjects per attack type asked for (check: a third)")
     parser.add_argument("--frames", type=int, default=4, help="frames per check subject")
     parser.add_argument("--calibration-samples", type=int, default=128)
+    parser.add_argument("--method", default="minmax", choices=["minmax", "entropy", "percentile"],
+                        help="INT8 range calibration (default minmax)")
     parser.add_argument("--precisions", default="int8,fp16", help="comma-separated (default int8,fp16)")
     parser.add_argument("--threads", type=int, default=1, help="ONNX Runtime threads for the timing (default 1)")
     parser.add_argument("--repeats", type=int, default=100, help="timed engine calls per graph")
@@ -88,7 +90,8 @@ def main() -> int:
         bundle, report = quantize_bundle(
             source.path, precision, work / f"{source.name}-{precision}", calibration_dir=calibration,
             check_dir=check, calibration_lists=("train_list.txt",), check_lists=("test_list.txt", "test_extra_list.txt"),
-            calibration_samples=args.calibration_samples, threads=args.threads, repeats=args.repeats,
+            calibration_samples=args.calibration_samples, method=args.method, threads=args.threads,
+            repeats=args.repeats,
         )
         report["bundle"] = str(bundle.path)
         report["seconds"] = round(time.perf_counter() - t0, 1)

@@ -26,6 +26,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="list(s) of --calibration the new graph is checked on, other subjects than the "
                         "calibration list (default test_list.txt and test_extra_list.txt)")
     parser.add_argument("--calibration-samples", type=int, default=128, help="crops used for INT8 ranges (default 128)")
+    parser.add_argument("--method", default="minmax", choices=["minmax", "entropy", "percentile"],
+                        help="INT8 range calibration (default minmax)")
     parser.add_argument("--threads", type=int, default=1, help="ONNX Runtime threads for the check (default 1)")
     parser.add_argument("--repeats", type=int, default=60, help="timed calls per graph for the latency ratio")
     parser.add_argument("--json", action="store_true", help="print the check report as JSON")
@@ -42,7 +44,7 @@ def run(args: argparse.Namespace) -> int:
         args.bundle, args.precision, args.out, calibration_dir=args.calibration,
         calibration_lists=(args.calibration_list,),
         check_lists=tuple(args.check_list or ("test_list.txt", "test_extra_list.txt")),
-        calibration_samples=args.calibration_samples, threads=args.threads, repeats=args.repeats,
+        calibration_samples=args.calibration_samples, method=args.method, threads=args.threads, repeats=args.repeats,
         log=(lambda *_: None) if args.json else print,
     )
     if args.json:
