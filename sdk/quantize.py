@@ -206,7 +206,9 @@ def quantize_int8(src: str | os.PathLike[str], dst: str | os.PathLike[str], cali
         prepared = Path(scratch) / "prepared.onnx"
         quant_pre_process(str(src), str(prepared), skip_symbolic_shape=True)
         quantize_static(
-            str(prepared), str(dst), _Reader(calibration), quant_format=QuantFormat.QDQ,
+            # histogram methods stack per-batch outputs, so they need equal batches: one crop at a time
+            str(prepared), str(dst), _Reader(calibration, batch=16 if method == "minmax" else 1),
+            quant_format=QuantFormat.QDQ,
             activation_type=QuantType.QInt8, weight_type=QuantType.QInt8, per_channel=True,
             calibrate_method=methods[method],
             # TensorRT takes symmetric (zero-point 0) int8 only; ONNX Runtime runs it too.

@@ -206,3 +206,13 @@ def test_benchmark_reports_the_graph_it_ran(tiny_bundle, sim_data, tmp_path, cap
     assert report["meta"]["engine"] == "onnxruntime" and detail["precision"] == "fp32"
     assert detail["model"].endswith("model.fp32.onnx") and detail["providers"] == ["CPUExecutionProvider"]
     assert set(report["engine"]) == {"median_ms", "p95_ms"}  # the stage key is not shadowed
+
+
+def test_histogram_calibration_methods(tiny_bundle, tmp_path):
+    calibration = crops_to_inputs(_crops(5, seed=9))  # 10 views: not a multiple of the min-max batch
+    path = quantize_int8(tiny_bundle.model_path, tmp_path / "p.onnx", calibration, method="percentile")
+    assert graph_precision(path) == "int8"
+    inputs = crops_to_inputs(_crops(3, seed=9))
+    assert np.allclose(score_cpu(path, inputs), score_cpu(tiny_bundle.model_path, inputs), atol=5e-2)
+    with pytest.raises(InputValidationError, match="calibration method"):
+        quantize_int8(tiny_bundle.model_path, tmp_path / "q.onnx", calibration, method="kl")
