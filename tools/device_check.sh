@@ -4,6 +4,7 @@
 #   bash tools/device_check.sh            # results and logs in runs/device_check (OUT=... to change)
 #   NO_TORCH=1 bash tools/device_check.sh # skip the CUDA torch install (multi-GB; the engine does not need it)
 #   WHEELS=/path/to/wheels bash tools/...  # install from local wheels too (machines without the internet)
+#   NO_INSTALL=1 bash tools/device_check.sh  # install nothing (a Jetson with JetPack's TensorRT, a prepared box)
 #
 # 1. installs what the GPU path needs, each step time-boxed: the project (camera, quantize, dev
 #    extras), cuda-python matching the driver's CUDA major, TensorRT where it can be installed
@@ -44,6 +45,7 @@ cuda_major=$(sed -n 's/.*CUDA Version: *\([0-9]*\).*/\1/p' "$OUT/nvidia-smi.txt"
 cuda_major=${cuda_major:-12}
 log "driver CUDA major: $cuda_major"
 
+if [[ "${NO_INSTALL:-0}" != 1 ]]; then
 "$PY" -c "import sdk, onnx, pyrealsense2" 2>/dev/null || step install_project 240 "${PIP[@]}" -e ".[camera,quantize,dev]"
 step install_cuda_python 120 "${PIP[@]}" "cuda-python>=${cuda_major},<$((cuda_major + 1))"
 if ! "$PY" -c "import tensorrt" 2>/dev/null; then
@@ -51,6 +53,7 @@ if ! "$PY" -c "import tensorrt" 2>/dev/null; then
 fi
 if [[ "${NO_TORCH:-0}" != 1 ]] && ! "$PY" -c "import torch, sys; sys.exit(not torch.cuda.is_available())" 2>/dev/null; then
   step install_cuda_torch 240 "${PIP[@]}" torch --index-url "https://download.pytorch.org/whl/cu${cuda_major}8"
+fi
 fi
 
 "$PY" - >"$OUT/versions.txt" 2>&1 <<'PYEOF'

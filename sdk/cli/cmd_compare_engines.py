@@ -89,6 +89,12 @@ def run(args: argparse.Namespace) -> int:
     if args.crops < 1:
         raise InputValidationError("--crops must be at least 1")
     parsed = [parse_engine_spec(s) for s in specs]
+    if any(kind == "tensorrt" for kind, _ in parsed):  # fail before rendering crops, not after
+        from sdk.engine.cuda_memory import select_backend
+        from sdk.engine.tensorrt_api import import_tensorrt
+
+        import_tensorrt()
+        select_backend(device=args.device)
     bundle = ModelBundle.load(args.bundle)
     points = bundle_points(bundle)
     notes: list[str] = []
