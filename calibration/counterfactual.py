@@ -152,6 +152,7 @@ class FlipResult:
     live_to_not: int  # live decisions that became not-live
     attack_to_live: int  # attack decisions that became live
     base_accepted: int  # crops (of those it applies to) accepted as live before the transform
+    by_scenario: tuple[tuple[str, int, int], ...] = ()  # (scenario, flips, n)
 
     @property
     def rate(self) -> float:
@@ -160,7 +161,8 @@ class FlipResult:
     def to_dict(self) -> dict:
         return {"transform": self.transform, "applies_to": self.applies_to, "n": self.n, "flips": self.flips,
                 "rate": self.rate, "live_to_not": self.live_to_not, "attack_to_live": self.attack_to_live,
-                "base_accepted": self.base_accepted}
+                "base_accepted": self.base_accepted,
+                "by_scenario": {name: {"flips": f, "n": n} for name, f, n in self.by_scenario}}
 
 
 def transformed_crops(name: str, samples: list[Sample], seed: int = 0) -> tuple[list[int], list[FaceCrops]]:
@@ -200,9 +202,12 @@ def flip_rates(samples: list[Sample], score: Callable[[list[FaceCrops]], np.ndar
         live = np.array([samples[i].live for i in indices])
         changed = before != after
         applies = "attack" if name == "outline" else "live" if name == "fill_background" else "all"
+        names = [samples[i].scenario for i in indices]
+        by = tuple((sc, int(sum(c for c, n in zip(changed, names) if n == sc)), names.count(sc))
+                   for sc in dict.fromkeys(names))
         results.append(FlipResult(name, applies, len(indices), int(changed.sum()),
                                   int((changed & live & before).sum()), int((changed & ~live & after).sum()),
-                                  int(before.sum())))
+                                  int(before.sum()), by))
     return base, results
 
 

@@ -44,6 +44,7 @@ class Outcome:
     score: float | None
     reasons: tuple[str, ...]
     frames_used: int
+    message: str = ""
 
 
 @dataclass
@@ -96,7 +97,8 @@ class Report:
             "summary": self.summary(),
             "presentations": [
                 {**asdict(o.presentation), "operating_point": o.operating_point, "decision": o.decision,
-                 "score": o.score, "reasons": list(o.reasons), "frames_used": o.frames_used}
+                 "score": o.score, "reasons": list(o.reasons), "frames_used": o.frames_used,
+                 "message": o.message}
                 for o in self.outcomes
             ],
         }
@@ -150,7 +152,7 @@ def run(model: str | None = None, people: int = 3, frames: int = DEFAULT_FRAMES,
                     result = session.check()
                 score = result.score if result.score == result.score else None
                 outcome = Outcome(presentation, point, result.decision.value, score,
-                                  tuple(r.value for r in result.reasons), result.frames_used)
+                                  tuple(r.value for r in result.reasons), result.frames_used, result.message)
                 report.outcomes.append(outcome)
                 if progress is not None:
                     progress(outcome)

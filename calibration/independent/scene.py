@@ -134,7 +134,7 @@ class Scene:
         self.wall = (_room_texture(int(rng.integers(0, 5))), float(rng.uniform(1.0, 2.2)), rng.uniform(-0.25, 0.25, 2),
                      float(rng.uniform(0.35, 0.8)))
         self.cloth = (tuple(rng.uniform(0.03, 0.7, 3)), float(rng.uniform(0.1, 0.7)))
-        self.glass_loss = float(rng.uniform(0.2, 0.9))
+        self.glass_loss = float(rng.uniform(0.1, 0.7))
         self.device = DeviceInfo(SR300_NAME, f"IND{self.seed:07d}", "3.26.1.0", "SR300", origin="simulator")
 
     # ---- geometry ------------------------------------------------------------------------
@@ -283,7 +283,9 @@ class Scene:
                                         specular)
         # glossy glass loses the pattern in patches; how much depends on the screen (matte films keep some)
         patches = cv2.GaussianBlur(rng.random((HEIGHT, WIDTH)).astype(np.float32), (0, 0), 6.0)
-        patches = (patches - patches.min()) / max(float(np.ptp(patches)), 1e-6)
+        ranks = np.empty(patches.size, np.float32)  # uniform by rank: glass_loss is the share lost
+        ranks[np.argsort(patches, axis=None, kind="stable")] = np.linspace(0, 1, patches.size, dtype=np.float32)
+        patches = ranks.reshape(patches.shape)
         depth = sensor.depth_image(raster.z, cos_view, returned, ir, glass & (patches < self.glass_loss), rng)
         colour[depth == 0] = 0  # rs.align leaves colour black where depth has no value
         intr = StreamIntrinsics(INTRINSICS, INTRINSICS, INTRINSICS)
