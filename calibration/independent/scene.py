@@ -168,8 +168,8 @@ class Scene:
         neck, neck_tris = _ellipsoid(chin + np.array([0.0, -0.06, -0.07]), np.array([0.06, 0.09, 0.055]))
         body, body_tris = _ellipsoid(chin + np.array([0.0, -0.24, -0.09]), np.array([0.21, 0.13, 0.11]))
         skin = np.median(person.texture.reshape(-1, 3), axis=0) / 255.0
-        # the body turns less than the head
-        body_pose = rotation(0.0, 0.0, 0.0)
+        # neck and shoulders face the camera; only the head turns
+        body_pose = np.eye(3)
         cloth_rgb, cloth_nir = self.cloth
         return [
             Surface(head, person.triangles, person.corner_uv, person.texture, "skin"),
@@ -204,8 +204,7 @@ class Scene:
             radius = 0.12
             angle = x / radius
             x, z = radius * np.sin(angle), radius * (np.cos(angle) - 1.0)
-        shift = np.array([0.0, 0.04 * (size_m[1] > 0.1), 0.0])
-        sheet = _to_camera(np.stack([x, y, z], axis=1) - shift * 0, pose, pos)
+        sheet = _to_camera(np.stack([x, y, z], axis=1), pose, pos)
         if not screen:
             return [Surface(sheet, tris, corner, photo, "print", two_sided=True)]
         bezel_flat, bezel_tris, bezel_uv = _grid(1, 1)
@@ -269,12 +268,11 @@ class Scene:
         shading = self.ambient + (1 - self.ambient) * cos_light
         cos_view = np.zeros((HEIGHT, WIDTH))
         cos_view[hit] = np.clip(-(normal[hit] * points).sum(axis=1), 0, 1)
-        face_mask = skin | glass | (raster.surface == 1)
-        if self.kind != "live":
-            face_mask = (raster.surface == 1)
-        scale = np.where(emissive.sum(axis=2) > 0, 1.0, 0.0)
+        # auto-exposure meters on the presented face: the head, or the sheet / screen (surface 1)
+        face_mask = skin if self.kind == "live" else raster.surface == 1
+        # a screen's brightness is set relative to the room, not by the room's light on it
         colour = sensor.colour_image(albedo, shading, face_mask, rng, self.colour_target,
-                                     emissive=emissive * self.ambient * 1.6 * scale[..., None])
+                                     emissive=emissive * self.ambient * 1.6)
         specular = None
         if glass.any():  # the cover glass mirrors the emitter back where it faces the camera
             specular = np.where(glass, 3.0 * np.exp(-((1 - cos_view) / 0.0008) ** 2) / self.distance ** 2, 0.0)
