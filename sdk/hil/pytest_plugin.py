@@ -19,6 +19,8 @@ def pytest_addoption(parser: Any) -> None:
     group.addoption("--hil-suite", default=None, metavar="DIR", help="run one test per recording of this HIL suite")
     group.addoption("--hil-model", default=None, metavar="BUNDLE", help="model bundle for --hil-suite (default: shipped)")
     group.addoption("--hil-operating-point", default=None, metavar="NAME", help="operating point for --hil-suite")
+    group.addoption("--hil-retries", type=int, default=1, metavar="N",
+                    help="repeat a check that ended on an error up to N times, as `hil run --retries` (default 1)")
 
 
 def pytest_generate_tests(metafunc: Any) -> None:
@@ -47,9 +49,12 @@ def assert_recording_passes(config: Any, suite: Any, recording: Any, bundle: Any
     """Check one recording; a wrong decision fails the test, an unchecked recording errors it."""
     from sdk.hil.runner import ERROR, FAIL, check_recording
 
-    result = check_recording(suite, recording, bundle, config.getoption("--hil-operating-point"))
+    result = check_recording(suite, recording, bundle, config.getoption("--hil-operating-point"),
+                             retries=max(0, int(config.getoption("--hil-retries"))))
     if result.status == ERROR:
         pytest.fail(f"ERROR (not checked): {result.detail}", pytrace=False)
+    if result.attempts > 1:
+        print(f"{recording.id}: checked {result.attempts} times ({result.detail})")
     if result.status == FAIL:
         pytest.fail(f"{result.detail} (score {result.score}, reasons {', '.join(result.reasons) or '-'})", pytrace=False)
     return result
