@@ -18,7 +18,7 @@ pytest.importorskip("mediapipe", reason="mediapipe runs BlazeFace")
 
 @pytest.fixture(scope="module")
 def pipeline():
-    from sdk.detect.pipeline import FacePipeline
+    from sdk.pipeline import FacePipeline
 
     with FacePipeline() as p:
         yield p
@@ -63,7 +63,7 @@ def test_a_frame_that_fails_a_gate_has_no_crops(pipeline):
 
 def test_pipeline_takes_a_detector_instance_and_closes_it():
     from sdk.detect.blazeface import BlazeFaceDetector
-    from sdk.detect.pipeline import FacePipeline
+    from sdk.pipeline import FacePipeline
 
     inner = BlazeFaceDetector("short")
     with FacePipeline(inner, QualityConfig(max_distance_m=0.4)) as p:
