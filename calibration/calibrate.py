@@ -203,7 +203,10 @@ def calibrate(
         "camera_serials": sorted({row["serial"] for row in good if row["serial"]}),
         "recordings_sha256": {row["recording"]: row["sha256"] for row in good},
     }
-    provenance = {**dict(parent.provenance), "calibration": calibration_info}
+    provenance = dict(parent.provenance)
+    if "calibration" in provenance and not isinstance(provenance["calibration"], Mapping):
+        provenance["crop_calibration"] = provenance.pop("calibration")  # the parent's crop-level note
+    provenance["calibration"] = calibration_info
     metrics = {"calibration_checks": {"operating_point": default_point, **result.to_json_dict()}}
     for key, value in (parent.manifest.get("metrics") or {}).items():
         metrics[f"crops_{key}" if not key.startswith("crops_") else key] = value

@@ -140,6 +140,8 @@ def score_one(session: Any, recording: Recording, max_frames: int | None = None)
         row["error"] = None
     except Exception as error:  # a broken recording fails closed: never LIVE, reported
         row.update(check_score=0.0, frames=0, scored_frames=0, outcomes=[], error=f"{type(error).__name__}: {error}")
+    finally:
+        session.release_source()
     return row
 
 

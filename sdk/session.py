@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import time
+import warnings
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator
@@ -72,6 +73,14 @@ class LivenessSession:
         self.threshold = point.threshold if self.config.threshold is None else float(self.config.threshold)
         if not (math.isfinite(self.threshold) and 0.0 < self.threshold <= 1.0):
             raise ModelError(f"threshold must lie in (0, 1], got {self.threshold}")
+        # The bundle's thresholds were calibrated for one decision rule (fusion, gates); with
+        # another they do not mean what the manifest says. Allowed (e.g. for experiments), but said.
+        calibrated_rule = self.bundle.decision_rule
+        self.decision_rule_matches = calibrated_rule is None or dict(calibrated_rule) == self.config.decision_rule()
+        if not self.decision_rule_matches and self.config.threshold is None:
+            warnings.warn(f"{self.bundle.name} {self.bundle.version}: its operating points were calibrated with the "
+                          f"decision rule {dict(calibrated_rule)}, this session uses {self.config.decision_rule()}",
+                          stacklevel=2)
         #: Shared across sessions when passed in, so opening a new session does not reset it.
         self.lockout = lockout if lockout is not None else SpoofLockout(self.config.lockout)
         self._source_spec = source
@@ -98,17 +107,22 @@ class LivenessSession:
 
     def use_source(self, source: Any) -> None:
         """Switch to another source, keeping the loaded engine and detector (e.g. the next
-        recording of a calibration set). The old source is closed."""
+        recording of a calibration set). The old source is closed; the new one opens now if
+        the session is open, else with open()."""
+        self.release_source()
+        self._source_spec = source
+        if self._engine is not None:
+            self.open()
+
+    def release_source(self) -> None:
+        """Close the current source (e.g. to delete its recording), keeping engine and detector."""
         if self._source is not None:
             try:
                 self._source.close()
             except Exception:  # the old source's trouble is not the new one's
                 pass
-        self._source_spec = source
         self._source = self._frames = None
         self._guard.reset()
-        if self._engine is not None:
-            self.open()
 
     def close(self) -> None:
         for part in (self._source, self._pipeline, self._engine):

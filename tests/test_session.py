@@ -232,3 +232,22 @@ def test_check_on_a_recorded_bag(tmp_path):
     with LivenessSession(str(bag), _bundle(tmp_path, bias=5.0)) as session:
         result = session.check(timeout_s=20)
     assert result.decision is Decision.LIVE
+
+
+def test_unlock_example_is_locked_out_by_the_session(capsys):
+    """examples/unlock.py: repeated spoofs lock the session; the lock is enforced, not printed."""
+    import importlib.util
+
+    from sdk.lockout import LockoutConfig, SpoofLockout
+
+    spec = importlib.util.spec_from_file_location("unlock_example", Path(__file__).resolve().parent.parent / "examples" / "unlock.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    lockout = SpoofLockout(LockoutConfig(max_spoofs=2, window_s=60, duration_s=60))
+    assert module.unlock(SimulatorSource("print_flat", 5), lockout) is False
+    out = capsys.readouterr().out
+    assert "rejected as a presentation attack" in out and "locked out" in out
+    assert lockout.locked
+    # A second run, with a new session, is refused at once without scoring.
+    assert module.unlock(SimulatorSource("live", LIVE_SEED), lockout) is False
+    assert "attempt 1: locked out" in capsys.readouterr().out

@@ -91,7 +91,8 @@ class ModelBundle:
     def decision_rule(self) -> Mapping[str, Any] | None:
         """The decision rule (fusion, gates) the operating points were calibrated with, if the
         bundle was made by `sr300-liveness calibrate`; None for points set on crops."""
-        rule = (self.provenance.get("calibration") or {}).get("decision_rule")
+        calibration = self.provenance.get("calibration")
+        rule = calibration.get("decision_rule") if isinstance(calibration, Mapping) else None
         return rule if isinstance(rule, Mapping) else None
 
     @property
