@@ -102,8 +102,15 @@ def score_all(recordings: list[Recording], bundle: ModelBundle, config: Any, rep
             handle.write(json.dumps(row) + "\n")
             handle.flush()
             cached[row["sha256"]] = row
-    by_hash = {**cached}
-    return [by_hash[r.sha256] for r in recordings]
+    # Labels, species and serials are the recordings' (they may have been relabelled since);
+    # only the replay result is reused.
+    rows = []
+    for recording in recordings:
+        row = dict(cached[recording.sha256])
+        row.update(label=recording.label, species=recording.species, path=str(recording.path),
+                   recording=recording.path.name, serial=recording.serial or row.get("serial", ""))
+        rows.append(row)
+    return rows
 
 
 def calibrate(

@@ -36,11 +36,11 @@ HINTS = {
 }
 
 
-def unlock(source: object, lockout: SpoofLockout = LOCKOUT) -> bool:
+def unlock(source: object, lockout: SpoofLockout = LOCKOUT, timeout_s: float = 5.0) -> bool:
     try:
         with LivenessSession(source=source, config=SessionConfig(lockout=lockout.config), lockout=lockout) as session:
             for attempt in range(1, MAX_ATTEMPTS + 1):
-                result = session.check(timeout_s=5.0)
+                result = session.check(timeout_s=timeout_s)
                 if result.decision is Decision.LIVE:
                     print(f"unlocked (score {result.score:.3f} >= {result.threshold:.3f}, model {result.model_version})")
                     return True

@@ -244,10 +244,10 @@ def test_unlock_example_is_locked_out_by_the_session(capsys):
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     lockout = SpoofLockout(LockoutConfig(max_spoofs=2, window_s=60, duration_s=60))
-    assert module.unlock(SimulatorSource("print_flat", 5), lockout) is False
+    assert module.unlock(SimulatorSource("print_flat", 5), lockout, timeout_s=120) is False
     out = capsys.readouterr().out
     assert "rejected as a presentation attack" in out and "locked out" in out
     assert lockout.locked
     # A second run, with a new session, is refused at once without scoring.
-    assert module.unlock(SimulatorSource("live", LIVE_SEED), lockout) is False
+    assert module.unlock(SimulatorSource("live", LIVE_SEED), lockout, timeout_s=120) is False
     assert "attempt 1: locked out" in capsys.readouterr().out
