@@ -36,9 +36,10 @@ HINTS = {
 }
 
 
-def unlock(source: object, lockout: SpoofLockout = LOCKOUT, timeout_s: float = 5.0) -> bool:
+def unlock(source: object, lockout: SpoofLockout = LOCKOUT, timeout_s: float = 5.0, model: object = None) -> bool:
     try:
-        with LivenessSession(source=source, config=SessionConfig(lockout=lockout.config), lockout=lockout) as session:
+        with LivenessSession(source=source, model=model, config=SessionConfig(lockout=lockout.config),
+                             lockout=lockout) as session:
             for attempt in range(1, MAX_ATTEMPTS + 1):
                 result = session.check(timeout_s=timeout_s)
                 if result.decision is Decision.LIVE:

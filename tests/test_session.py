@@ -234,7 +234,7 @@ def test_check_on_a_recorded_bag(tmp_path):
     assert result.decision is Decision.LIVE
 
 
-def test_unlock_example_is_locked_out_by_the_session(capsys):
+def test_unlock_example_is_locked_out_by_the_session(tmp_path, capsys):
     """examples/unlock.py: repeated spoofs lock the session; the lock is enforced, not printed."""
     import importlib.util
 
@@ -244,10 +244,12 @@ def test_unlock_example_is_locked_out_by_the_session(capsys):
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     lockout = SpoofLockout(LockoutConfig(max_spoofs=2, window_s=60, duration_s=60))
-    assert module.unlock(SimulatorSource("print_flat", 5), lockout, timeout_s=120) is False
+    spoof_model = _bundle(tmp_path, bias=-5.0)  # says SPOOF on every face: repeated attempts
+    assert module.unlock(SimulatorSource("live", LIVE_SEED), lockout, timeout_s=120, model=spoof_model) is False
     out = capsys.readouterr().out
     assert "rejected as a presentation attack" in out and "locked out" in out
     assert lockout.locked
     # A second run, with a new session, is refused at once without scoring.
-    assert module.unlock(SimulatorSource("live", LIVE_SEED), lockout, timeout_s=120) is False
+    live_model = _bundle(tmp_path, bias=5.0, name="c")
+    assert module.unlock(SimulatorSource("live", LIVE_SEED), lockout, timeout_s=120, model=live_model) is False
     assert "attempt 1: locked out" in capsys.readouterr().out
