@@ -47,6 +47,8 @@ def _sheet_points(sim, fs, truth):
     ys, xs = np.mgrid[int(b.y0) : int(b.y1), int(b.x0) : int(b.x1)]
     z = d[ys, xs]
     ok = z > 0
+    # Prints may be smaller than the box or cut along the head: keep the sheet (near the median).
+    ok &= np.abs(z - np.median(z[ok])) < 0.03
     xs, ys, z = xs[ok], ys[ok], z[ok]
     return np.stack([(xs - k.ppx) * z / k.fx, (ys - k.ppy) * z / k.fy, z], axis=1)
 

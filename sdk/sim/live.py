@@ -4,23 +4,24 @@ from __future__ import annotations
 import numpy as np
 
 from sdk.sim.content import FrameContent
-from sdk.sim.identity import random_identity
+from sdk.sim.identity import apply_appearance, random_identity
 from sdk.sim.person import PersonRig
 from sdk.sim.render import View
 from sdk.sim.rng import make_rng
 from sdk.sim.scene import random_motion
 
 
-def identity_for(seed: int):
+def identity_for(seed: int, appearance: str | None = None):
     """The identity of a subject seed (the same person in every scenario with that seed)."""
-    return random_identity(make_rng("identity", int(seed)))
+    idn = random_identity(make_rng("identity", int(seed)))
+    return apply_appearance(idn, appearance, make_rng("appearance", int(seed)))
 
 
 class LiveScene:
     def __init__(self, rng: np.random.Generator, seed: int, view: View, distance_range: tuple[float, float],
-                 max_yaw: float, fps: float):
+                 max_yaw: tuple[float, float], fps: float, appearance: str | None = None):
         self.fps = fps
-        self.idn = identity_for(seed)
+        self.idn = identity_for(seed, appearance)
         motion = random_motion(rng, distance_range, max_yaw)
         self.rig = PersonRig(self.idn, motion, view, rng)
 
@@ -42,7 +43,7 @@ class LiveScene:
 
 class EmptyScene:
     def __init__(self, rng: np.random.Generator, seed: int, view: View, distance_range: tuple[float, float],
-                 max_yaw: float, fps: float):
+                 max_yaw: tuple[float, float], fps: float, appearance: str | None = None):
         self.fps = fps
 
     def content(self, index: int) -> FrameContent:

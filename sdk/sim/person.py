@@ -38,8 +38,11 @@ class PersonRig:
         d = min_distance if min_distance is not None else motion.distance - 0.03
         # ~0.75 px between samples at the nearest distance of the sequence (pinholes are filled).
         self.head: HeadModel = build_head(idn, density_px * max(d, 0.15) / view.fx)
-        self.cloth_rgb = tuple(float(v) for v in srgb_to_linear(rng.uniform(0.05, 0.9, 3)))
-        self.cloth_ir = float(rng.uniform(0.25, 0.8))
+        cloth_srgb = rng.uniform(0.05, 0.9, 3)
+        self.cloth_rgb = tuple(float(v) for v in srgb_to_linear(cloth_srgb))
+        # Dark dyed cloth is often dark in NIR too (no depth on black clothes); not always.
+        lum = float(cloth_srgb @ np.array([0.2126, 0.7152, 0.0722]))
+        self.cloth_ir = float(np.clip(0.06 + 0.75 * lum**0.6 + rng.normal(0.0, 0.1), 0.04, 0.9))
         self.eye_z = float(self.head.landmarks["eye_r"][2])
 
     def pose(self, t: float) -> HeadPose:
