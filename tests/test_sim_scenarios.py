@@ -67,14 +67,15 @@ def test_frames_valid_and_deterministic(scenario):
         assert b is not None and 0 <= b.x0 < b.x1 <= 640 and 0 <= b.y0 < b.y1 <= 480
         assert 0.2 < truth.distance_m < 1.2
         # The face box has depth in it (the presented face is in the SR300's range), except on a
-        # screen: glass over an LCD returns almost none of the emitter's pattern.
+        # screen: glass over an LCD returns almost none of the emitter's pattern. (Black toner,
+        # dark hair and distance leave holes too: tests/test_sim_honest.py checks those.)
         x0, x1 = int(b.x0 + b.width / 4), int(b.x1 - b.width / 4)
         y0, y1 = int(b.y0 + b.height / 4), int(b.y1 - b.height / 4)
         valid = (fs.depth[y0:y1, x0:x1] > 0).mean()
         if scenario == "screen_replay":
             assert valid < 0.5
         else:
-            assert valid > 0.5
+            assert valid > 0.25
 
 
 def test_frames_iterator_and_seeds_differ():

@@ -97,13 +97,13 @@ def _print_texture(crop: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarr
     img = cv2.GaussianBlur(crop.astype(np.float32) / 255.0, (0, 0), float(rng.uniform(0.4, 1.3)))
     lin = srgb_to_linear(img).astype(np.float32)
     lum = lin @ np.array([0.2126, 0.7152, 0.0722], np.float32)
-    sat = np.float32(rng.uniform(0.6, 0.9))
+    sat = np.float32(rng.uniform(0.65, 1.15))
     lin = lum[..., None] + (lin - lum[..., None]) * sat
     paper = (rng.uniform(0.72, 0.88) * np.clip(rng.normal(1.0, 0.02, 3), 0.95, 1.05) * np.array([1.0, 0.99, 0.95])).astype(np.float32)
     black = np.float32(rng.uniform(0.015, 0.05))
     lin = black + (paper - black) * np.clip(lin, 0.0, 1.0)
     # Inkjet dyes are nearly transparent in NIR, carbon toner is not: ink strength varies.
-    ink = np.float32(rng.uniform(0.15, 0.85))
+    ink = np.float32(rng.uniform(0.05, 0.35) if rng.random() < 0.5 else rng.uniform(0.7, 1.0))
     ir = np.float32(rng.uniform(0.7, 0.9)) * (1.0 - ink * (1.0 - np.clip(lum, 0, 1) ** 0.5))
     return lin.astype(np.float32), ir.astype(np.float32)
 
@@ -133,7 +133,7 @@ class PrintScene:
 
     def __init__(self, rng: np.random.Generator, seed: int, view: View, distance_range: tuple[float, float],
                  max_yaw: tuple[float, float], fps: float, spec: ScenarioSpec,
-                 appearance: str | None = None):
+                 appearance: str | None = None, accessories: bool = True):
         self.fps, self.view, self.spec = fps, view, spec
         self.idn = identity_for(seed, appearance)  # the attacker
         self.content_idn, self.same_identity = content_identity(rng, seed, appearance)
@@ -153,7 +153,8 @@ class PrintScene:
         yaw_range = (min(lo + self.tilt_limit, hi), max(0.0, hi - self.tilt_limit)) if lo > 0 else (0.0, max(0.0, hi - self.tilt_limit))
         # Motion is drawn for the sheet's distance; the attacker stands `gap` behind it (set below).
         motion = random_motion(rng, distance_range, yaw_range, max_pitch=10.0, max_roll=10.0)
-        self.rig = PersonRig(self.idn, motion, view, rng, min_distance=motion.distance + (0.0 if cut else 0.03))
+        self.rig = PersonRig(self.idn, motion, view, rng, min_distance=motion.distance + (0.0 if cut else 0.03),
+                             accessories=accessories)
         ph = self.photo
         iod = ph.interocular_px
         eye_mid = (ph.landmarks_px["eye_r"] + ph.landmarks_px["eye_l"]) / 2.0
@@ -302,6 +303,9 @@ class PrintScene:
         points = [sheet]
         if self.attacker_visible:
             points.append(rig.head_points(pose, rig.motion.blink(t)))
+            hand = rig.hand_points(pose)
+            if hand is not None:
+                points.append(hand)
         idn = self.idn
         for side, tv, slant in self.fingers:
             s_edge = 0.0 if side < 0 else 1.0
@@ -331,7 +335,7 @@ class ScreenScene:
 
     def __init__(self, rng: np.random.Generator, seed: int, view: View, distance_range: tuple[float, float],
                  max_yaw: tuple[float, float], fps: float, spec: ScenarioSpec,
-                 appearance: str | None = None):
+                 appearance: str | None = None, accessories: bool = True):
         self.fps, self.view = fps, view
         self.idn = identity_for(seed, appearance)  # whose hand holds the device
         self.content_idn, self.same_identity = content_identity(rng, seed, appearance)
@@ -433,12 +437,12 @@ class MaskScene:
 
     def __init__(self, rng: np.random.Generator, seed: int, view: View, distance_range: tuple[float, float],
                  max_yaw: tuple[float, float], fps: float, spec: ScenarioSpec,
-                 appearance: str | None = None):
+                 appearance: str | None = None, accessories: bool = True):
         self.fps = fps
         self.idn = identity_for(seed, appearance)
         self.content_idn, self.same_identity = content_identity(rng, seed, appearance)
         motion = random_motion(rng, distance_range, max_yaw, blinks=False)
-        self.rig = PersonRig(self.idn, motion, view, rng)
+        self.rig = PersonRig(self.idn, motion, view, rng, accessories=accessories)
         b = self.content_idn
         mask_head = build_head(b, 0.75 * max(motion.distance - 0.05, 0.15) / view.fx)
         p = mask_head.pos
@@ -470,6 +474,7 @@ class MaskScene:
         mask = Points(pose.apply(self.mask_pos), pose.rotate(self.mask_nrm), self.mask_rgb, self.mask_ir,
                       np.full(self.mask_ir.shape, MAT_PLASTIC, np.uint8))
         lm_cam = {k: pose.apply(v[None, :])[0] for k, v in self.lm_head.items()}
-        return FrameContent(points=[mask, head], layers=lambda view, pose=pose: rig.body_layers(pose, view),
+        hand = rig.hand_points(pose)
+        return FrameContent(points=[mask, head] + ([hand] if hand is not None else []), layers=lambda view, pose=pose: rig.body_layers(pose, view),
                             contour=pose.apply(self.contour_head), distance_m=float((lm_cam["eye_r"][2] + lm_cam["eye_l"][2]) / 2.0),
                             yaw=pose.yaw, pitch=pose.pitch, roll=pose.roll, landmarks=lm_cam)

@@ -51,7 +51,7 @@ SCALARS: tuple[Scalar, ...] = (
     Scalar("colour_sharpness", False, "variance of the Laplacian of the grey colour crop (centre)"),
     Scalar("colour_border_mean", False, "mean grey level of the crop's outer 12-pixel border"),
     Scalar("ir_border_mean", False, "mean IR level of the crop's outer 12-pixel border"),
-    Scalar("ir_centre_std", False, "IR standard deviation in the central 56x56"),
+    Scalar("ir_centre_std", True, "IR standard deviation in the central 56x56 (inkjet dyes are NIR-transparent: prints look blank in IR)"),
     Scalar("depth_edge_share", False, "share of neighbouring depth-crop pixels switching valid/invalid"),
     Scalar("yaw_deg", False, "|yaw| of the presented face (truth)"),
     Scalar("distance_m", False, "distance of the presented face (median depth in the box)"),

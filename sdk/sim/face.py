@@ -268,6 +268,9 @@ def _hair_coverage(idn: Identity, theta: np.ndarray, x: np.ndarray, y: np.ndarra
     """Where hair covers the head: above a hairline that drops towards the temples and the back."""
     side = _smooth(0.5, 1.25, np.abs(theta))  # 0 at the face, 1 beside and behind it
     line = idn.hairline_y - 0.045 * _smooth(0.035, 0.07, np.abs(x)) - 0.03 * side
+    if idn.long_hair:
+        # Hair down beside the face to the jaw and behind it.
+        line = line - 0.17 * _smooth(0.8, 1.1, np.abs(theta))
     if idn.bald:
         line = np.maximum(line, 0.105 - 0.07 * side)
     return _smooth(-soft / 2, soft / 2, y - line)
@@ -316,7 +319,8 @@ def build_head(idn: Identity, spacing_m: float) -> HeadModel:
             z[sel] = zs
     # Hair volume and ears push the surface outwards, radially.
     radius = np.sqrt(x**2 + y**2 + z**2) + 1e-9
-    grow = 1.0 + (idn.hair_volume * hair_lift + ear) / radius
+    hat_lift = _smooth(idn.hairline_y + 0.0, idn.hairline_y + 0.02, y) * 0.012 if idn.hat else 0.0
+    grow = 1.0 + (idn.hair_volume * hair_lift + ear + hat_lift) / radius
     pos = np.stack([x * grow, y * grow, z * grow], axis=-1)
     # Normals from the grid (theta grows to the right, phi rows go downwards).
     d_theta = np.gradient(pos, axis=1)
@@ -340,6 +344,15 @@ def build_head(idn: Identity, spacing_m: float) -> HeadModel:
     region[sel] = region_s
     mat = np.where(cornea_cov > 0.5, MAT_CORNEA, np.where(hair_cov > 0.5, MAT_HAIR, MAT_SKIN)).astype(np.uint8)
     mat[lens] = MAT_GLASS
+    if idn.hat:
+        # A hat over the scalp: cloth colour and NIR, no hair showing there.
+        hat = _smooth(idn.hairline_y + 0.008, idn.hairline_y + 0.02, y)
+        for arr in (rgb, rgb_c):
+            arr *= (1.0 - hat)[..., None]
+            arr += hat[..., None] * np.asarray(idn.hat_rgb)
+        ir = ir * (1.0 - hat) + hat * idn.hat_ir
+        ir_c = ir_c * (1.0 - hat) + hat * idn.hat_ir
+        mat[hat > 0.5] = MAT_CLOTH
     rgb[lens] *= 0.92
     rgb_c[lens] *= 0.92
     eye_idx = np.flatnonzero(region.reshape(-1))

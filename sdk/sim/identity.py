@@ -71,6 +71,10 @@ class Identity:
     ear_size: float
     beard: float  # 0 none .. 1 full stubble/beard darkness
     blotch_seed: int
+    long_hair: bool = False  # hair down beside the face to the jaw (hides the ears)
+    hat: bool = False  # a knitted hat / cap over the scalp (set per session by the rig)
+    hat_rgb: tuple[float, float, float] = (0.1, 0.1, 0.1)
+    hat_ir: float = 0.3
 
     @property
     def interocular_m(self) -> float:
@@ -124,6 +128,7 @@ def random_identity(rng: np.random.Generator) -> Identity:
         ear_size=float(rng.uniform(0.012, 0.02)),
         beard=float(rng.uniform(0.0, 0.8)) if (male and rng.random() < 0.3) else 0.0,
         blotch_seed=int(rng.integers(2**31)),
+        long_hair=bool(rng.random() < (0.08 if male else 0.55)),
     )
 
 

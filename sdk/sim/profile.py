@@ -47,9 +47,23 @@ class SensorProfile:
         return self.sunlight > 0.0
 
 
-def draw_profile(scenario: str, seed: int, *, sunlight: bool | None = None) -> SensorProfile:
+#: The centre of every range: a nominal SR300 in an ordinary room (physics tests, figures).
+NOMINAL_PROFILE = SensorProfile(
+    ir_gain=1.0, ir_gamma=1.0, ir_noise=1.6, ir_offset=0.0, rgb_noise=1.0, rgb_blur=0.65,
+    white_balance=(1.0, 1.0, 1.0), exposure_bias=1.0, depth_noise=1.0, depth_corr=0.3, hole_threshold=6.0,
+    warp_m=0.0, warp_shape=(0.0, 0.0, 0.0, 0.0), flicker_m=0.0, sunlight=0.0, backlight=False)
+
+
+def draw_profile(scenario: str, seed: int, *, sunlight: bool | None = None, nominal: bool = False) -> SensorProfile:
     """The session's camera response; ``sunlight`` forces strong ambient NIR on (True) or off
-    (False) — held-out families use it — while every other value stays what the seed draws."""
+    (False) — held-out families use it — while every other value stays what the seed draws.
+    ``nominal`` gives NOMINAL_PROFILE (with ``sunlight`` applied)."""
+    if nominal:
+        if sunlight:
+            from dataclasses import replace
+
+            return replace(NOMINAL_PROFILE, sunlight=150.0)
+        return NOMINAL_PROFILE
     rng = make_rng("sensor-profile", scenario, int(seed))
     wb = np.clip(rng.normal(1.0, 0.06, 3), 0.85, 1.15)
     sunlit_draw = rng.random() < SUNLIGHT_RATE

@@ -134,7 +134,7 @@ def to_depth16(z: np.ndarray, cos_v: np.ndarray, noise: np.ndarray, unif: np.nda
         # The pattern must stand out of the ambient NIR; the threshold varies in patches.
         need = np.float32(hole_threshold) * (np.float32(0.6) + np.float32(0.8) * blob)
         if ambient is not None:
-            need = need + np.float32(0.12) * ambient
+            need = need + np.float32(0.3) * ambient
         hole |= signal < need
     if saturated is not None:
         hole |= saturated

@@ -37,7 +37,7 @@ class Simulator:
     def __init__(self, scenario: str, seed: int, *, fps: float = 30.0,
                  distance_range_m: tuple[float, float] | None = None, max_yaw_deg: float | None = None,
                  zero_color_without_depth: bool = True, min_yaw_deg: float = 0.0, sunlight: bool | None = None,
-                 appearance: str | None = None):
+                 appearance: str | None = None, clean: bool = False):
         self.spec: ScenarioSpec = get_scenario(scenario)
         if not (np.isfinite(fps) and fps > 0):
             raise InputValidationError(f"fps must be positive, got {fps}")
@@ -72,14 +72,17 @@ class Simulator:
         rng_scene = make_rng("scene", self.spec.name, self.seed)
         self.background = random_background(rng_bg)
         # The camera's response and the room's NIR: same ranges for every scenario.
-        self.profile: SensorProfile = draw_profile(self.spec.name, self.seed, sunlight=sunlight)
+        # ``clean``: a nominal camera, no sunlight or backlight unless asked, no hand, hat, collar
+        # or chair (physics tests and figures; datasets never use it).
+        self.clean = bool(clean)
+        self.profile: SensorProfile = draw_profile(self.spec.name, self.seed, sunlight=sunlight, nominal=self.clean)
         yaw_range = (min_yaw, yaw)
         if self.spec.kind in ("live", "empty"):
             self.scene = _scene_class(self.spec)(rng_scene, self.seed, self.view, dr, yaw_range, self.fps,
-                                                 appearance=appearance)
+                                                 appearance=appearance, accessories=not self.clean)
         else:
             self.scene = _scene_class(self.spec)(rng_scene, self.seed, self.view, dr, yaw_range, self.fps, self.spec,
-                                                 appearance=appearance)
+                                                 appearance=appearance, accessories=not self.clean)
         idn: Identity | None = getattr(self.scene, "idn", None)
         lighting, noise_level = random_lighting(rng_light, skin_luminance(idn) if idn else 0.3)
         prof = self.profile
