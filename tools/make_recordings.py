@@ -19,8 +19,10 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-#: Subject seeds of calibration recordings: SEED_BASE + 10_000 x scenario index + i.
-CALIBRATION_SEED_BASE = 800_000_000
+#: Subject seeds of calibration recordings: SEED_BASE + 10_000 x scenario index + i. 6e8 keeps them
+#: apart from the HIL suites (sdk/hil/make.py: 8e8..9e8) and from tools/evaluate_recordings.py (9e8+),
+#: so what a bundle is calibrated on is never what it is evaluated on.
+CALIBRATION_SEED_BASE = 600_000_000
 
 
 def jobs_for(scenarios: list[str], live: int, attacks: int, seed_base: int) -> list[tuple[str, int]]:
