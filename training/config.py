@@ -99,6 +99,9 @@ class RuntimeSpec:
     #: CPU threads for torch (0 = leave torch's default).
     threads: int = 0
     progress: bool = True
+    #: Also checkpoint every N optimiser steps inside an epoch (0: at epoch ends only). Not part
+    #: of what must match to resume, so a run may be resumed with another frequency.
+    checkpoint_every_steps: int = 0
 
 
 @dataclass(frozen=True)
@@ -178,6 +181,8 @@ def validate_config(config: TrainConfig) -> None:
         raise InputValidationError("optim.epochs and optim.batch_size must be >= 1 and optim.lr > 0")
     if config.data.live_label not in (0, 1):
         raise InputValidationError("data.live_label must be 0 or 1")
+    if config.runtime.checkpoint_every_steps < 0:
+        raise InputValidationError("runtime.checkpoint_every_steps must be >= 0")
     if config.runtime.amp not in ("auto", "bf16", "fp16", "off"):
         raise InputValidationError("runtime.amp must be auto, bf16, fp16 or off")
 
