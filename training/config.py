@@ -78,6 +78,13 @@ class AugmentSpec:
     brightness: float = PairedAugment.brightness
     contrast: float = PairedAugment.contrast
     saturation: float = PairedAugment.saturation
+    # Physics-friendly augmentation (training.data.augment): off by default.
+    ir_gain: float = PairedAugment.ir_gain
+    ir_gamma: float = PairedAugment.ir_gamma
+    depth_noise: float = PairedAugment.depth_noise
+    depth_dropout: float = PairedAugment.depth_dropout
+    background_fill: float = PairedAugment.background_fill
+    outline_cut: float = PairedAugment.outline_cut
 
 
 @dataclass(frozen=True)

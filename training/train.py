@@ -86,6 +86,8 @@ def make_augment(config: TrainConfig) -> PairedAugment | None:
     return PairedAugment(
         rotation_deg=a.rotation_deg, scale=tuple(a.scale), ratio=tuple(a.ratio), hflip=a.hflip,
         brightness=a.brightness, contrast=a.contrast, saturation=a.saturation,
+        ir_gain=a.ir_gain, ir_gamma=a.ir_gamma, depth_noise=a.depth_noise, depth_dropout=a.depth_dropout,
+        background_fill=a.background_fill, outline_cut=a.outline_cut,
     )
 
 
