@@ -40,6 +40,8 @@ from training.data.folds import fold_paths
 from training.models import create_model
 
 CHECKPOINT_NAME = "checkpoint.pt"
+#: Written beside every checkpoint: where the run is, readable without loading the checkpoint.
+PROGRESS_NAME = "progress.json"
 MODEL_NAME = "model.pt"
 METRICS_NAME = "metrics.csv"
 SCORE_HEADER = ("crop0", "crop0_hflip")
@@ -504,6 +506,9 @@ def _train(
             },
             checkpoint_path,
         )
+        atomic_write_text(out / PROGRESS_NAME, json.dumps({
+            "epoch": epochs_done, "step": step, "steps_per_epoch": steps_per_epoch, "epochs": config.optim.epochs,
+        }) + "\n")
 
     every = max(0, int(config.runtime.checkpoint_every_steps))
     steps_run = 0
