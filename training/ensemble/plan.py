@@ -168,8 +168,8 @@ def make_plan(
             for seed in SEEDS:
                 changes: dict[str, Any] = {
                     "name": member_name(slot, fold, seed),
-                    # Distinct data order and head init per slot as well as per seed.
-                    "seed": 1000 * (slot_index + 1) + seed,
+                    # Distinct data order and init for every member (slot, fold, seed).
+                    "seed": 1000 * (slot_index + 1) + 10 * fold + seed,
                     "data.folds_dir": str(folds_dir), "data.fold_scheme": FOLD_SCHEME, "data.fold": fold,
                     "data.train_list": None, "data.val_list": None,
                     "init.slot": slot, "init.checkpoint": str(checkpoint) if checkpoint else None,
