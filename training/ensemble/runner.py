@@ -94,6 +94,7 @@ def train_ensemble(
     num_cpus: int | None = None,
     cpus_per_member: int = 1,
     only: list[str] | None = None,
+    wait_held_s: float = 60.0,
     log: Callable[[str], None] = print,
     progress: bool = True,
 ) -> dict[str, Any]:
@@ -111,8 +112,15 @@ def train_ensemble(
         raise InputValidationError("--max-parallel must be >= 1")
     todo: list[Member] = []
     skipped: dict[str, str] = {}
+    statuses = {m.name: member_status(run, m)["status"] for m in members}
+    # A member held by a live process on this host is usually a worker of a driver that was just
+    # killed (Ray ends those within seconds): wait for it a little before calling it held.
+    deadline = time.monotonic() + wait_held_s
+    while any(s == "running" for s in statuses.values()) and time.monotonic() < deadline:
+        time.sleep(1.0)
+        statuses = {m.name: member_status(run, m)["status"] for m in members}
     for member in members:
-        status = member_status(run, member)["status"]
+        status = statuses[member.name]
         if status in ("done", "running"):
             skipped[member.name] = status
         else:
