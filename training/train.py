@@ -359,7 +359,14 @@ def _write_metrics(path: Path, history: list[dict[str, Any]]) -> None:
 
 
 def _resume_key(config: dict[str, Any]) -> dict[str, Any]:
-    """The parts of a config that must match to resume (not device, threads, workers, progress bar)."""
+    """The parts of a config that must match to resume (not device, threads, workers, progress bar).
+
+    The saved config goes through config_from_dict first, so a key added to the config since the
+    checkpoint was written compares as its default.
+    """
+    from training.config import config_from_dict
+
+    config = config_from_dict(config).to_dict()
     key = {k: v for k, v in config.items() if k != "runtime"}
     key["data"] = {k: v for k, v in key["data"].items() if k != "num_workers"}
     return key
