@@ -132,3 +132,24 @@ def test_cli_distill(ensemble_run, tmp_path):
     assert code == 0 and (tmp_path / "s" / MODEL_NAME).is_file()
     assert main(["distill", "--ensemble", str(run), "--config", "student_kd", "--root", str(root),
                  "--out", str(tmp_path / "s2"), "--quiet"]) == 3  # typed error: members missing
+
+
+def test_compare_student_ensemble_and_best_member(ensemble_run, tmp_path):
+    from training.compare import compare, render_markdown
+
+    root, run = ensemble_run
+    distill(run, student_config(root, **{"optim.epochs": 1}), tmp_path / "s", require_all=False, log=lambda s: None)
+    report = compare(run, tmp_path / "s" / MODEL_NAME, (root, "val_list.txt"),
+                     {"in_distribution": [(root, "val_list.txt")], "heldout_demo": [(root, "train_list.txt")]},
+                     require_all=False, latency_rounds=3, log=lambda s: None)
+    assert report["n_members"] == 2 and report["best_member"] in {"resnet34-face_fold1_seed1", "resnet34-face_fold1_seed2"}
+    for set_name in ("calibration", "in_distribution", "heldout_demo"):
+        for label in ("student", "ensemble", "best_member"):
+            m = report["results"][set_name][label]
+            assert set(m["tpr_at_fpr"]) == {"1e-2", "1e-3"} and 0 <= m["bpcer"] <= 1
+    assert report["results"]["heldout_demo"]["student"]["n_live"] + report["results"]["heldout_demo"]["student"]["n_attack"] == 24
+    cost = report["cost"]
+    # two members of one architecture: the ensemble costs exactly twice one member
+    assert cost["ensemble"]["flops_per_crop"] == 2 * cost["best_member"]["flops_per_crop"]
+    assert cost["student"]["flops_per_crop"] > 0 and cost["ensemble"]["cpu_latency"]["median_ms"] > 0
+    assert "MFLOPs per crop" in render_markdown(report)
