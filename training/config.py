@@ -109,6 +109,8 @@ class RuntimeSpec:
     #: Also checkpoint every N optimiser steps inside an epoch (0: at epoch ends only). Not part
     #: of what must match to resume, so a run may be resumed with another frequency.
     checkpoint_every_steps: int = 0
+    #: DDP workers per run through Ray Train's TorchTrainer (ensemble members; 1 = a plain task).
+    ddp_workers: int = 1
 
 
 @dataclass(frozen=True)
@@ -216,6 +218,8 @@ def validate_config(config: TrainConfig) -> None:
         raise InputValidationError("distill: temperature must be > 0 and the loss weights >= 0, not both 0")
     if d.mixup_alpha < 0 or not 0 <= d.mixup_prob <= 1:
         raise InputValidationError("distill: mixup_alpha must be >= 0 and mixup_prob in [0, 1]")
+    if config.runtime.ddp_workers < 1:
+        raise InputValidationError("runtime.ddp_workers must be >= 1")
     if config.runtime.checkpoint_every_steps < 0:
         raise InputValidationError("runtime.checkpoint_every_steps must be >= 0")
     if config.runtime.amp not in ("auto", "bf16", "fp16", "off"):

@@ -428,6 +428,26 @@ def train(
         torch.set_num_threads(previous_threads)
 
 
+def distributed_rank_world() -> tuple[int, int]:
+    """(rank, world size) when torch.distributed is initialised (DDP, e.g. under Ray Train), else (0, 1)."""
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+
+def rank_order(order: Sequence[int], batch: int, rank: int, world: int) -> list[int]:
+    """This rank's share of every global batch of ``order``: rank r takes items [r*b, (r+1)*b) of each."""
+    if world == 1:
+        return list(order)
+    per_rank = batch // world
+    out: list[int] = []
+    for start in range(0, len(order) - batch + 1, batch):
+        out += list(order[start + rank * per_rank : start + (rank + 1) * per_rank])
+    return out
+
+
 def _empty_partial() -> dict[str, float]:
     return {"loss_sum": 0.0, "correct": 0, "counted": 0, "seen": 0, "elapsed": 0.0}
 
@@ -451,6 +471,9 @@ def _train(
     random.seed(config.seed)
     np.random.seed(config.seed % (2**32))
     device = resolve_device(config)
+    # Under DDP every rank trains, rank 0 alone writes (checkpoints, metrics, model) and validates.
+    rank, world = distributed_rank_world()
+    main_rank = rank == 0
     train_samples, val_samples = resolve_lists(config)
     if extra_samples and step_loss is cross_entropy_step and any(s.label < 0 for s in extra_samples):
         raise InputValidationError("unlabelled extra samples need a step loss that handles them (distillation)")
@@ -461,9 +484,11 @@ def _train(
     # drop_last avoids a final batch of one (BatchNorm cannot train on it).
     drop_last = len(train_set) > batch
     steps_per_epoch = len(train_set) // batch if drop_last else 1
+    if world > 1 and (batch % world or not drop_last):
+        raise InputValidationError(f"DDP over {world} ranks needs a batch divisible by it and more samples than one batch")
 
     model, init_report = build_model(config, log=log)
-    if init_report is not None:
+    if init_report is not None and main_rank:
         atomic_write_text(out / "init_report.json", json.dumps(init_report, indent=2) + "\n")
     model.to(device)
     optimizer = make_optimizer(model, config)
@@ -488,13 +513,19 @@ def _train(
             partial = json.loads(state["partial"])
         where = f"step {start_step} of epoch {start_epoch + 1}" if start_step else f"epoch {start_epoch}"
         log(f"resumed {checkpoint_path} after {where}")
-    atomic_write_text(out / "config.json", json.dumps(config.to_dict(), indent=2) + "\n")
+    if main_rank:
+        atomic_write_text(out / "config.json", json.dumps(config.to_dict(), indent=2) + "\n")
     parallel: nn.Module = model
-    if device.type == "cuda" and config.runtime.multi_gpu and torch.cuda.device_count() > 1:
+    if world > 1:
+        parallel = nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+    elif device.type == "cuda" and config.runtime.multi_gpu and torch.cuda.device_count() > 1:
         parallel = nn.DataParallel(model)
-    _write_metrics(out / METRICS_NAME, history)
+    if main_rank:
+        _write_metrics(out / METRICS_NAME, history)
 
     def save_checkpoint(epochs_done: int, step: int, running: dict[str, float]) -> None:
+        if not main_rank:
+            return
         atomic_save(
             {
                 "epoch": epochs_done,
@@ -536,11 +567,12 @@ def _train(
         try:
             row = _train_epoch(parallel, optimizer, scheduler, scaler, train_set, config, epoch, device, dtype, batch,
                                drop_last, step_loss, first_step, partial if first_step else _empty_partial(),
-                               after_step)
+                               after_step, rank, world)
         except _StopRequested:
             return TrainResult(out, len(history), history, model)
-        if val_set is not None:
-            views, labels = predict_views(parallel, val_set, batch_size=batch, device=device,
+        if val_set is not None and main_rank:
+            # the plain module: a DDP forward on one rank alone would wait for the others
+            views, labels = predict_views(model if world > 1 else parallel, val_set, batch_size=batch, device=device,
                                           workers=config.data.num_workers, amp=dtype)
             scores = views.mean(axis=1)
             known = labels >= 0
@@ -551,12 +583,13 @@ def _train(
             row.update(val_metrics(scores, labels))
             write_scores(out / "val_scores.csv", views)
         history.append(row)
-        _write_metrics(out / METRICS_NAME, history)
+        if main_rank:
+            _write_metrics(out / METRICS_NAME, history)
         save_checkpoint(epoch + 1, 0, _empty_partial())
         log(json.dumps({k: (round(v, 5) if isinstance(v, float) else v) for k, v in row.items()}))
         epochs_run += 1
     done = len(history)
-    if done >= config.optim.epochs:
+    if done >= config.optim.epochs and main_rank:
         atomic_save(model_payload(model, config, epochs=done, init=config.init.slot, **extra_meta), out / MODEL_NAME)
     return TrainResult(out, done, history, model)
 
@@ -577,6 +610,8 @@ def _train_epoch(
     first_step: int,
     running: dict[str, float],
     after_step: Callable[[int, int, dict[str, float]], None],
+    rank: int = 0,
+    world: int = 1,
 ) -> dict[str, Any]:
     from tqdm import tqdm
 
@@ -584,13 +619,15 @@ def _train_epoch(
     dataset.set_epoch(epoch)
     # A resumed epoch skips the batches it already trained on: same order, same draws.
     order = epoch_order(len(dataset), config.seed, epoch)[first_step * batch:]
-    loader = _loader(dataset, batch, order, config.data.num_workers, drop_last)
+    if world > 1:
+        order = rank_order(order, batch, rank, world)
+    loader = _loader(dataset, batch // world, order, config.data.num_workers, drop_last)
     running = dict(running)
     lr = optimizer.param_groups[0]["lr"] if first_step == 0 else running.get("lr", optimizer.param_groups[0]["lr"])
     running["lr"] = lr
     start = time.perf_counter() - running["elapsed"]
     bar = tqdm(loader, desc=f"epoch {epoch + 1}/{config.optim.epochs}", disable=not config.runtime.progress,
-               file=sys.stderr, leave=False, dynamic_ncols=True, initial=first_step,
+               file=sys.stderr, leave=False, dynamic_ncols=True, initial=first_step, position=rank,
                total=first_step + len(loader))
     step = first_step
     for item in bar:

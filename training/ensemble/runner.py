@@ -26,6 +26,7 @@ from training.ensemble.status import member_status, write_worker_status
 REPO_ROOT = Path(__file__).resolve().parents[2]
 #: Checkpoint this often inside an epoch unless the member's config says otherwise.
 DEFAULT_CHECKPOINT_EVERY = 20
+START_ATTEMPTS = 3
 
 
 def run_member(run: str, name: str, threads: int, device: str | None = None) -> dict[str, Any]:
@@ -65,6 +66,31 @@ def run_member(run: str, name: str, threads: int, device: str | None = None) -> 
         return {"name": name, "state": "failed", "error": message}
 
 
+def run_member_ddp(run: Path, member: Member, *, use_gpu: bool, threads: int) -> dict[str, Any]:
+    """One member with runtime.ddp_workers DDP ranks through Ray Train; never raises."""
+    from training.ensemble.ddp import train_member_ddp
+    from training.train import MODEL_NAME
+
+    folder = member_dir(run, member)
+    config = member.config
+    if config.runtime.checkpoint_every_steps == 0:
+        config = config.replace(**{"runtime.checkpoint_every_steps": DEFAULT_CHECKPOINT_EVERY})
+    write_worker_status(folder, "running", ddp_workers=config.runtime.ddp_workers)
+    started = time.perf_counter()
+    try:
+        train_member_ddp(config, folder, num_workers=config.runtime.ddp_workers, use_gpu=use_gpu, threads=threads)
+        if not (folder / MODEL_NAME).is_file():
+            raise RuntimeError("the DDP run ended without model.pt")
+        seconds = round(time.perf_counter() - started, 1)
+        model_sha = sha256_file(folder / MODEL_NAME)
+        write_worker_status(folder, "done", model_sha256=model_sha, seconds=seconds)
+        return {"name": member.name, "state": "done", "seconds": seconds, "model_sha256": model_sha}
+    except BaseException as error:  # noqa: BLE001 - recorded, reported by the driver
+        message = f"{type(error).__name__}: {error}"
+        write_worker_status(folder, "failed", error=message, traceback=traceback.format_exc()[-4000:])
+        return {"name": member.name, "state": "failed", "error": message}
+
+
 def init_ray(address: str | None = None, num_cpus: int | None = None, quiet: bool = True) -> Any:
     """Join ``address`` or start a light local cluster (no dashboard, small object store)."""
     import ray
@@ -81,8 +107,18 @@ def init_ray(address: str | None = None, num_cpus: int | None = None, quiet: boo
         kwargs["logging_level"] = logging.WARNING
     if address:
         ray.init(address=address, **kwargs)
-    else:
-        ray.init(num_cpus=num_cpus or os.cpu_count() or 1, object_store_memory=96 * 1024 * 1024, **kwargs)
+        return ray
+    # Ray gives its raylet a fixed 30 s to register; on a machine loaded by other jobs that can
+    # pass, so a local start is tried a few times before giving up.
+    for attempt in range(1, START_ATTEMPTS + 1):
+        try:
+            ray.init(num_cpus=num_cpus or os.cpu_count() or 1, object_store_memory=96 * 1024 * 1024, **kwargs)
+            return ray
+        except Exception as error:  # noqa: BLE001 - Ray raises a bare Exception for this
+            ray.shutdown()
+            if attempt == START_ATTEMPTS or "timed out during startup" not in str(error):
+                raise
+            time.sleep(2.0 * attempt)
     return ray
 
 
@@ -137,6 +173,20 @@ def train_ensemble(
     gpus = float(ray.cluster_resources().get("GPU", 0))
     options: dict[str, Any] = {"num_gpus": 1, "num_cpus": cpus_per_member} if gpus >= 1 else {"num_cpus": cpus_per_member}
     threads = cpus_per_member
+    # Members that ask for DDP run one at a time through Ray Train (each takes ddp_workers devices).
+    for member in [m for m in todo if m.config.runtime.ddp_workers > 1]:
+        todo.remove(member)
+        record = run_member_ddp(run, member, use_gpu=gpus >= 1, threads=threads)
+        if record["state"] == "done":
+            summary["trained"].append(member.name)
+            log(f"{member.name}: done with {member.config.runtime.ddp_workers} DDP workers in {record['seconds']} s")
+        else:
+            summary["failed"][member.name] = record["error"]
+            log(f"{member.name}: FAILED {record['error']}")
+        write_plan(run, load_members(run))
+    if not todo:
+        summary["seconds"] = round(time.perf_counter() - started, 1)
+        return summary
     limit = max_parallel or len(todo)
     remote = ray.remote(max_retries=1)(run_member)
     pending = list(todo)
