@@ -153,3 +153,14 @@ def test_compare_student_ensemble_and_best_member(ensemble_run, tmp_path):
     assert cost["ensemble"]["flops_per_crop"] == 2 * cost["best_member"]["flops_per_crop"]
     assert cost["student"]["flops_per_crop"] > 0 and cost["ensemble"]["cpu_latency"]["median_ms"] > 0
     assert "MFLOPs per crop" in render_markdown(report)
+
+
+def test_predict_views_without_flip_is_the_first_view(ensemble_run):
+    from training.train import predict_views
+
+    root, _ = ensemble_run
+    model = create_model("mlfa_resnet18", width=0.0625).eval()
+    both, labels = predict_views(model, root / "val_list.txt", root=root, batch_size=4)
+    one, labels_one = predict_views(model, root / "val_list.txt", root=root, batch_size=4, flip=False)
+    assert one.shape == (6, 1) and both.shape == (6, 2)
+    assert (labels == labels_one).all() and abs(one[:, 0] - both[:, 0]).max() < 1e-6

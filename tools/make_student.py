@@ -102,6 +102,8 @@ def main() -> int:
     parser.add_argument("--student-set", action="append", default=[], metavar="KEY=VALUE")
     parser.add_argument("--num-cpus", type=int, default=2, help="CPUs of the local Ray cluster")
     parser.add_argument("--threads", type=int, default=1, help="torch threads of distillation and comparison")
+    parser.add_argument("--no-tta", action="store_true",
+                        help="compare on the centre crop only (half the scoring time; every model alike)")
     parser.add_argument("--stop-after", choices=("render", "ensemble", "distill", "compare"), default=None)
     parser.add_argument("--out", default=None, help="bundle folder (default: the shipped sdk/bundles/mlfa_student_sim)")
     parser.add_argument("--version", default="2.0.0")
@@ -185,7 +187,8 @@ def main() -> int:
         evaluations = {"in_distribution": [(work / "eval", "test_list.txt"), (work / "eval", "test_extra_list.txt")]}
         for family in data["holdouts"]:
             evaluations[f"holdout:{family}"] = [(work / "holdout" / family, "test_list.txt")]
-        report = compare(run, student_dir / "model.pt", (work / "eval", "val_list.txt"), evaluations, threads=args.threads)
+        report = compare(run, student_dir / "model.pt", (work / "eval", "val_list.txt"), evaluations, threads=args.threads,
+                         tta=not args.no_tta)
         timings["compare_s"] = round(time.perf_counter() - started, 1)
         report["timings"] = timings
         write_report(report_path, report)

@@ -92,6 +92,7 @@ def compare(
     threads: int = 1,
     latency_rounds: int = 15,
     require_all: bool = True,
+    tta: bool = True,
     log: Callable[[str], None] = print,
 ) -> dict[str, Any]:
     """Report for ``evaluations`` {name: [(root, list), ...]} after calibrating on (root, list)."""
@@ -115,7 +116,7 @@ def compare(
                 path = Path(list_path) if Path(list_path).is_absolute() else root / list_path
                 started = time.perf_counter()
                 for name, model in [("student", student), *member_models.items()]:
-                    views, lab = predict_views(model, path, root=root, batch_size=batch_size)
+                    views, lab = predict_views(model, path, root=root, batch_size=batch_size, flip=tta)
                     per_model.setdefault(name, []).append(views.mean(axis=1))
                 set_labels.append(lab)
                 t = attack_types_for(root, path, lab)
@@ -163,8 +164,9 @@ def compare(
         "ensemble_run": str(ensemble_run), "student_model": str(student_model), "n_members": len(member_models),
         "best_member": best, "calibration": {"root": str(calibration[0]), "list": str(calibration[1]),
                                              "target_apcer": CALIBRATION_APCER, "thresholds": thresholds},
-        "results": results, "cost": cost, "threads": threads,
-        "notes": "scores = mean P(live) of the crop and its flip; TPR empirical = largest TPR with FPR <= target "
+        "results": results, "cost": cost, "threads": threads, "tta": tta,
+        "notes": ("scores = mean P(live) of the crop and its flip" if tta else "scores = P(live) of the centre crop (no flip TTA, for every model alike)")
+                 + "; TPR empirical = largest TPR with FPR <= target "
                  "(reference rule), interpolated = ROC interpolation; APCER/BPCER at each model's threshold for "
                  f"APCER {CALIBRATION_APCER:g} on the calibration list; FLOPs = 2 x multiply-adds per crop (one view).",
     }
