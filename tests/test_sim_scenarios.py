@@ -66,9 +66,16 @@ def test_frames_valid_and_deterministic(scenario):
         b = truth.face_box
         assert b is not None and 0 <= b.x0 < b.x1 <= 640 and 0 <= b.y0 < b.y1 <= 480
         assert 0.2 < truth.distance_m < 1.2
-        # The face box has depth in it (the presented face is in the SR300's range).
-        cx, cy = (int(v) for v in b.center)
-        assert (fs.depth[cy - 3 : cy + 4, cx - 3 : cx + 4] > 0).mean() > 0.5
+        # The face box has depth in it (the presented face is in the SR300's range), except on a
+        # screen: glass over an LCD returns almost none of the emitter's pattern. (Black toner,
+        # dark hair and distance leave holes too: tests/test_sim_honest.py checks those.)
+        x0, x1 = int(b.x0 + b.width / 4), int(b.x1 - b.width / 4)
+        y0, y1 = int(b.y0 + b.height / 4), int(b.y1 - b.height / 4)
+        valid = (fs.depth[y0:y1, x0:x1] > 0).mean()
+        if scenario == "screen_replay":
+            assert valid < 0.5
+        else:
+            assert valid > 0.25
 
 
 def test_frames_iterator_and_seeds_differ():
@@ -92,7 +99,7 @@ def test_region_crop_fast_path_is_bit_exact(scenario):
         ref = make_region_crops(full, truth.face_box)
         for name in ("rgb", "ir", "depth"):
             assert np.array_equal(getattr(fast, name), getattr(ref, name)), (scenario, index, name)
-        assert fast.face_depth_m == ref.face_depth_m
+        assert fast.face_depth_m == ref.face_depth_m or (np.isnan(fast.face_depth_m) and np.isnan(ref.face_depth_m))
 
 
 def test_options_validated():
@@ -113,6 +120,6 @@ def test_distance_range_and_yaw_respected(scenario):
             assert abs(truth.yaw_deg) <= 10.0 + 1e-6
 
 
-def test_attack_content_identity_differs_mostly():
-    differs = [not Simulator("print_flat", s).scene.same_identity for s in range(20)]
-    assert sum(differs) >= 14
+def test_attack_content_shows_the_attackers_own_face_about_half_the_time():
+    differs = [not Simulator("print_flat", s).scene.same_identity for s in range(24)]
+    assert 6 <= sum(differs) <= 18

@@ -12,7 +12,7 @@ import numpy as np
 from sdk.sim.content import FrameContent
 from sdk.sim.face import MAT_PAPER, MAT_PLASTIC, MAT_SCREEN, MAT_SKIN, build_head
 from sdk.sim.geometry import transform
-from sdk.sim.identity import Identity, random_identity, srgb_to_linear
+from sdk.sim.identity import Identity, apply_appearance, random_identity, srgb_to_linear
 from sdk.sim.live import identity_for
 from sdk.sim.person import HeadPose, PersonRig
 from sdk.sim.photo import Photo, render_photo
@@ -21,14 +21,17 @@ from sdk.sim.rng import make_rng
 from sdk.sim.scenarios import ScenarioSpec
 from sdk.sim.scene import FLIP, random_motion, rotation
 
-#: Share of attacks whose content shows the attacker's own face.
-SAME_IDENTITY_RATE = 0.1
+#: Share of attacks whose content shows the attacker's own face (CASIA-SURF subjects held
+#: prints of their own face; other attackers show someone else).
+SAME_IDENTITY_RATE = 0.5
 
 
-def content_identity(rng: np.random.Generator, attacker_seed: int) -> tuple[Identity, bool]:
+def content_identity(rng: np.random.Generator, attacker_seed: int, appearance: str | None = None) -> tuple[Identity, bool]:
     if rng.random() < SAME_IDENTITY_RATE:
-        return identity_for(attacker_seed), True
-    return random_identity(make_rng("content-identity", int(rng.integers(2**62)))), False
+        return identity_for(attacker_seed, appearance), True
+    key = int(rng.integers(2**62))
+    idn = random_identity(make_rng("content-identity", key))
+    return apply_appearance(idn, appearance, make_rng("content-appearance", key)), False
 
 
 def _grid(nx: int, ny: int) -> tuple[np.ndarray, np.ndarray]:
@@ -94,60 +97,71 @@ def _print_texture(crop: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarr
     img = cv2.GaussianBlur(crop.astype(np.float32) / 255.0, (0, 0), float(rng.uniform(0.4, 1.3)))
     lin = srgb_to_linear(img).astype(np.float32)
     lum = lin @ np.array([0.2126, 0.7152, 0.0722], np.float32)
-    sat = np.float32(rng.uniform(0.6, 0.9))
+    sat = np.float32(rng.uniform(0.65, 1.15))
     lin = lum[..., None] + (lin - lum[..., None]) * sat
     paper = (rng.uniform(0.72, 0.88) * np.clip(rng.normal(1.0, 0.02, 3), 0.95, 1.05) * np.array([1.0, 0.99, 0.95])).astype(np.float32)
     black = np.float32(rng.uniform(0.015, 0.05))
     lin = black + (paper - black) * np.clip(lin, 0.0, 1.0)
     # Inkjet dyes are nearly transparent in NIR, carbon toner is not: ink strength varies.
-    ink = np.float32(rng.uniform(0.15, 0.85))
+    ink = np.float32(rng.uniform(0.05, 0.35) if rng.random() < 0.5 else rng.uniform(0.7, 1.0))
     ir = np.float32(rng.uniform(0.7, 0.9)) * (1.0 - ink * (1.0 - np.clip(lum, 0, 1) ** 0.5))
     return lin.astype(np.float32), ir.astype(np.float32)
 
 
-def _halftone(s: np.ndarray, t: np.ndarray, width: float, height: float, rng: np.random.Generator) -> np.ndarray:
-    """Faint periodic dot screen (print halftone seen below the camera's resolution)."""
-    pitch = rng.uniform(0.0012, 0.0025)
-    ang = rng.uniform(0, np.pi / 2)
-    x, y = s * width, t * height
-    u = (x * np.cos(ang) + y * np.sin(ang)) / pitch
-    v = (-x * np.sin(ang) + y * np.cos(ang)) / pitch
-    amp = rng.uniform(0.03, 0.12)
-    return (1.0 + amp * np.cos(2 * np.pi * u) * np.cos(2 * np.pi * v)).astype(np.float32)
+def _paper_grain(shape: tuple[int, int], rng: np.random.Generator) -> np.ndarray:
+    """Print texture below the camera's resolution: halftone dots are 0.1-0.2 mm apart (invisible
+    at ~1 mm per pixel), so what remains is a faint, unstructured grain of the paper and ink."""
+    amp = np.float32(rng.uniform(0.005, 0.025))
+    return (1.0 + amp * rng.standard_normal(shape).astype(np.float32)).astype(np.float32)
+
+
+#: Print shapes: a cut-out sheet as printed (rectangle), cut along the photographed head's
+#: contour, or a small photo that does not cover the attacker's head.
+PRINT_SHAPES = ("sheet", "contour", "small")
+PRINT_SHAPE_P = (0.45, 0.35, 0.2)
+#: Share of prints on glossy photo paper (mirror-like glare of the room light and the emitter).
+GLOSSY_RATE = 0.3
 
 
 class PrintScene:
-    """Prints (flat or curved), optionally with eyes / nose / mouth cut out, held by an attacker."""
+    """Prints (flat or curved), optionally with eyes / nose / mouth cut out, held by an attacker.
+
+    The sheet moves with the attacker's head (a cut-out is worn, a whole print is held up in front
+    of it). A cut-out rests on the most protruding feature under its uncut part (nose tip, lips,
+    chin) plus a clearance, so no attacker skin is ever nearer than the paper where it is uncut.
+    """
 
     def __init__(self, rng: np.random.Generator, seed: int, view: View, distance_range: tuple[float, float],
-                 max_yaw: float, fps: float, spec: ScenarioSpec):
+                 max_yaw: tuple[float, float], fps: float, spec: ScenarioSpec,
+                 appearance: str | None = None, accessories: bool = True):
         self.fps, self.view, self.spec = fps, view, spec
-        self.idn = identity_for(seed)  # the attacker
-        self.content_idn, self.same_identity = content_identity(rng, seed)
+        self.idn = identity_for(seed, appearance)  # the attacker
+        self.content_idn, self.same_identity = content_identity(rng, seed, appearance)
         self.photo: Photo = render_photo(self.content_idn, rng)
         cut = spec.cutouts
         self.cutouts = cut
-        # Cut-outs are worn against the face; whole prints are held in front of it, or alone.
+        self.shape = str(rng.choice(PRINT_SHAPES, p=PRINT_SHAPE_P))
+        self.paper_gloss = float(rng.uniform(0.3, 1.0)) if rng.random() < GLOSSY_RATE else 0.0
+        # Cut-outs are worn against the face; whole prints are held in front of it, or stand alone.
         self.attacker_visible = bool(cut) or rng.random() < 0.7
-        if cut:
-            self.gap = float(rng.uniform(0.012, 0.02) if "nose" in cut else self.idn.nose_protrusion + rng.uniform(0.012, 0.02))
-            scale = self.idn.interocular_m * rng.uniform(0.95, 1.05)
-        else:
-            self.gap = float(rng.uniform(0.05, 0.2))
-            scale = self.idn.interocular_m * rng.uniform(0.8, 1.1)
-        # The sheet (the presented face) lies in the requested distance range; the attacker behind it.
-        shifted = (distance_range[0] + self.gap, distance_range[1] + self.gap)
-        # The sheet is tilted a little against the head: keep head yaw + tilt within max_yaw.
-        self.tilt_limit = min(6.0, max_yaw)
-        motion = random_motion(rng, shifted, max(0.0, min(max_yaw, 20.0) - self.tilt_limit), max_pitch=8.0, max_roll=8.0,
-                               still=0.6)
-        self.rig = PersonRig(self.idn, motion, view, rng)
-        # Crop the photo around the face (A4-ish print of a portrait).
+        scale = self.idn.interocular_m * (rng.uniform(0.95, 1.05) if cut else rng.uniform(0.8, 1.1))
+        # The sheet is tilted a little against the head: keep head yaw + tilt within the yaw range.
+        lo, hi = max_yaw
+        self.tilt_limit = min(4.0, hi - lo) if lo > 0 else min(4.0, hi)
+        self.tilt = rng.normal(0.0, 2.0, 3)
+        self.tilt[0] = float(np.clip(self.tilt[0], -self.tilt_limit, self.tilt_limit))
+        yaw_range = (min(lo + self.tilt_limit, hi), max(0.0, hi - self.tilt_limit)) if lo > 0 else (0.0, max(0.0, hi - self.tilt_limit))
+        # Motion is drawn for the sheet's distance; the attacker stands `gap` behind it (set below).
+        motion = random_motion(rng, distance_range, yaw_range, max_pitch=10.0, max_roll=10.0)
+        self.rig = PersonRig(self.idn, motion, view, rng, min_distance=motion.distance + (0.0 if cut else 0.03),
+                             accessories=accessories)
         ph = self.photo
         iod = ph.interocular_px
         eye_mid = (ph.landmarks_px["eye_r"] + ph.landmarks_px["eye_l"]) / 2.0
-        half_w = iod * rng.uniform(1.5, 1.9)
-        top, bottom = iod * rng.uniform(1.4, 1.8), iod * rng.uniform(2.0, 2.6)
+        if self.shape == "small":
+            half_w, top, bottom = iod * rng.uniform(0.95, 1.25), iod * rng.uniform(1.0, 1.4), iod * rng.uniform(1.5, 2.0)
+        else:
+            half_w, top, bottom = iod * rng.uniform(1.5, 1.9), iod * rng.uniform(1.4, 1.8), iod * rng.uniform(2.0, 2.6)
         x0, x1 = int(max(0, eye_mid[0] - half_w)), int(min(ph.image.shape[1], eye_mid[0] + half_w))
         y0, y1 = int(max(0, eye_mid[1] - top)), int(min(ph.image.shape[0], eye_mid[1] + bottom))
         crop = ph.image[y0:y1, x0:x1]
@@ -159,23 +173,45 @@ class PrintScene:
         radius = float(rng.uniform(0.09, 0.25)) if spec.curved else None
         self.sheet = _Sheet(width, height, eye_uv, radius)
         tex_rgb, tex_ir = _print_texture(crop, rng)
-        # Sample the sheet at ~0.6 px at the nearest distance it comes to.
-        spacing = 0.75 * max(motion.distance - self.gap - 0.03, 0.15) / view.fx
+        # Sample the sheet at ~0.75 px at the nearest distance it comes to.
+        spacing = 0.75 * max(motion.distance - 0.03, 0.15) / view.fx
         nx, ny = max(8, int(width / spacing)), max(8, int(height / spacing))
         s, t = _grid(nx, ny)
         rgb = cv2.resize(tex_rgb, (nx, ny), interpolation=cv2.INTER_LINEAR)
         ir = cv2.resize(tex_ir, (nx, ny), interpolation=cv2.INTER_LINEAR)
-        rgb = rgb * _halftone(s, t, width, height, rng)[..., None]
+        rgb = rgb * _paper_grain((ny, nx), rng)[..., None]
         keep = np.ones((ny, nx), bool)
+        if self.shape == "contour":
+            person = cv2.resize(ph.person_mask[y0:y1, x0:x1].astype(np.uint8), (nx, ny), interpolation=cv2.INTER_NEAREST)
+            keep &= person.astype(bool)
         if cut:
-            keep = ~self._holes(s, t, rng)
+            keep &= ~self._holes(s, t, rng)
+        # Cut edges: the white paper core shows along every cut (a few tenths of a millimetre to
+        # a millimetre, wider where the scissors went ragged).
+        edge_px = max(1, int(round(rng.uniform(0.0006, 0.0015) / spacing)))
+        inner = cv2.erode(keep.astype(np.uint8), np.ones((2 * edge_px + 1, 2 * edge_px + 1), np.uint8),
+                          borderType=cv2.BORDER_CONSTANT, borderValue=1).astype(bool)
+        rim = keep & ~inner
+        if self.shape != "sheet" or cut:
+            paper = np.float32(rng.uniform(0.7, 0.9))
+            rgb[rim] = paper
+            ir[rim] = np.float32(0.85)
         pos, nrm = self.sheet.local(s, t)
         k = keep.reshape(-1)
         self.local_pos, self.local_nrm = pos.reshape(-1, 3)[k], nrm.reshape(-1, 3)[k]
         self.rgb, self.ir = rgb.reshape(-1, 3)[k].astype(np.float32), ir.reshape(-1)[k].astype(np.float32)
-        self.tilt = rng.normal(0.0, 3.0, 3)
-        self.tilt[0] = float(np.clip(self.tilt[0], -self.tilt_limit, self.tilt_limit))
-        # Fingers holding the sheet: thumbs at one or both side edges.
+        self.keep = keep
+        # Where the sheet sits against the head: relative rotation and the gap in front of the eyes.
+        self.rel = rotation(*self.tilt)
+        self.eye_mid_head = (self.rig.head.landmarks["eye_r"] + self.rig.head.landmarks["eye_l"]) / 2.0
+        clearance = float(rng.uniform(0.002, 0.008))
+        self.min_gap = self._resting_gap() + clearance
+        if cut:
+            self.gap = self.min_gap
+        else:
+            self.gap = max(self.min_gap, float(rng.uniform(0.05, 0.2)))
+        self.rig.motion = type(motion)(**{**motion.__dict__, "distance": motion.distance + self.gap})
+        # Fingers holding the sheet: thumbs at one or both side edges, the hand behind the edge.
         self.fingers = []
         for side in ([-1, 1] if rng.random() < 0.6 else [int(rng.choice([-1, 1]))]):
             tv = float(rng.uniform(0.45, 0.85))
@@ -189,6 +225,41 @@ class PrintScene:
             uv = (p - self.crop_origin) / self.crop_size
             self.lm_local[name] = self.sheet.local(np.array([uv[0]], np.float32), np.array([uv[1]], np.float32))[0][0]
 
+    def sheet_local_of_head(self, pts_head: np.ndarray) -> np.ndarray:
+        """Head-frame points in the sheet's frame with the sheet at gap 0 (origin at the eyes)."""
+        return (pts_head - self.eye_mid_head) @ self.rel
+
+    def sheet_cover(self, local: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """For sheet-frame points: (covered by uncut paper, the paper's z there at gap 0)."""
+        sh = self.sheet
+        x, y = local[:, 0], local[:, 1]
+        xc = (0.5 - sh.eye_uv[0]) * sh.width
+        if sh.radius is None:
+            x_arc, z = x, np.zeros_like(x)
+        else:
+            r = sh.radius
+            alpha = np.arcsin(np.clip((x - xc) / r, -1.0, 1.0))
+            alpha0 = -xc / r
+            x_arc = xc + r * alpha
+            z = -r * (1.0 - np.cos(alpha)) + r * (1.0 - np.cos(alpha0))
+        s = x_arc / sh.width + sh.eye_uv[0]
+        t = sh.eye_uv[1] - y / sh.height
+        ny, nx = self.keep.shape
+        col = np.floor(s * nx).astype(np.int64)
+        row = np.floor(t * ny).astype(np.int64)
+        inside = (col >= 0) & (col < nx) & (row >= 0) & (row < ny)
+        covered = np.zeros(x.shape, bool)
+        covered[inside] = self.keep[row[inside], col[inside]]
+        return covered, z
+
+    def _resting_gap(self) -> float:
+        """Smallest gap (metres in front of the eyes) at which the uncut paper clears the head."""
+        local = self.sheet_local_of_head(self.rig.head.pos.astype(np.float64))
+        covered, z_paper = self.sheet_cover(local)
+        if not covered.any():
+            return 0.0
+        return float(max(0.0, np.max(local[covered, 2] - z_paper[covered])))
+
     def _holes(self, s: np.ndarray, t: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         ph = self.photo
         px = self.crop_origin[0] + s * self.crop_size[0]
@@ -196,39 +267,46 @@ class PrintScene:
         iod = ph.interocular_px
         lm = ph.landmarks_px
         holes = np.zeros(s.shape, bool)
+        # Hand-cut holes: ragged outlines (a few low harmonics on the ellipse radius).
+        wobble = rng.uniform(-0.06, 0.06, (4, 2))
 
         def ellipse(c: np.ndarray, ax: float, ay: float) -> np.ndarray:
-            return ((px - c[0]) / ax) ** 2 + ((py - c[1]) / ay) ** 2 < 1.0
+            ang = np.arctan2(py - c[1], px - c[0])
+            rr = 1.0 + sum(a * np.cos((k + 2) * ang + b * 10) for k, (a, b) in enumerate(wobble))
+            return ((px - c[0]) / ax) ** 2 + ((py - c[1]) / ay) ** 2 < rr**2
 
         j = lambda: rng.uniform(0.9, 1.15)  # noqa: E731 - hand-cut holes vary
         if "eyes" in self.cutouts:
             holes |= ellipse(lm["eye_r"], 0.34 * iod * j(), 0.19 * iod * j())
             holes |= ellipse(lm["eye_l"], 0.34 * iod * j(), 0.19 * iod * j())
         if "nose" in self.cutouts:
-            c = lm["nose_tip"] + np.array([0.0, -0.12 * iod])
-            holes |= ellipse(c, 0.26 * iod * j(), 0.42 * iod * j())
+            c = lm["nose_tip"] + np.array([0.0, -0.08 * iod])
+            holes |= ellipse(c, 0.28 * iod * j(), 0.46 * iod * j())
         if "mouth" in self.cutouts:
             holes |= ellipse(lm["mouth"], 0.5 * iod * j(), 0.22 * iod * j())
         return holes
 
-    def _sheet_pose(self, pose: HeadPose, lms: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-        r = FLIP @ rotation(pose.yaw + self.tilt[0], pose.pitch + self.tilt[1], pose.roll + self.tilt[2])
-        eye_mid = (lms["eye_r"] + lms["eye_l"]) / 2.0
-        normal_cam = r @ np.array([0.0, 0.0, 1.0])  # towards the camera
-        return r, eye_mid + normal_cam * self.gap
+    def _sheet_pose(self, pose: HeadPose) -> tuple[np.ndarray, np.ndarray]:
+        """Sheet frame -> camera frame: rigid with the head, `gap` in front of the eyes."""
+        m = pose.m @ self.rel
+        anchor = self.eye_mid_head + self.rel @ np.array([0.0, 0.0, self.gap])
+        return m, pose.m @ anchor + pose.t
 
     def content(self, index: int) -> FrameContent:
         t = index / self.fps
         rig = self.rig
         pose = rig.pose(t)
-        lms = rig.landmark_camera(pose)
-        m, c = self._sheet_pose(pose, lms)
+        m, c = self._sheet_pose(pose)
         m32, c32 = m.astype(np.float32), c.astype(np.float32)
         sheet = Points(transform(self.local_pos, m32, c32), transform(self.local_nrm, m32), self.rgb, self.ir,
                        np.full(self.ir.shape, MAT_PAPER, np.uint8))
         points = [sheet]
         if self.attacker_visible:
             points.append(rig.head_points(pose, rig.motion.blink(t)))
+            hand = rig.hand_points(pose)
+            if hand is not None:
+                points.append(hand)
+        idn = self.idn
         for side, tv, slant in self.fingers:
             s_edge = 0.0 if side < 0 else 1.0
             edge, _ = self.sheet.local(np.array([s_edge], np.float32), np.array([tv], np.float32))
@@ -238,8 +316,11 @@ class PrintScene:
             front = np.array([0.0, 0.0, 0.009])
             p0 = e - inward * 0.04 + front
             p1 = e + inward * 0.018 + front
-            idn = self.idn
             points.append(capsule_points(m @ p0 + c, m @ p1 + c, 0.0085, self.finger_spacing, idn.skin_rgb, idn.skin_ir))
+            # The hand the thumb belongs to: a palm behind the sheet's edge, reaching down and out.
+            h0 = e - inward * 0.03 + np.array([0.0, 0.0, -0.015])
+            h1 = h0 + np.array([side * 0.03, -0.08, -0.02])
+            points.append(capsule_points(m @ h1 + c, m @ h0 + c, 0.024, self.finger_spacing * 1.5, idn.skin_rgb, idn.skin_ir))
         contour = transform(self.contour_local, m32, c32)
         lm_cam = {k: m @ v + c for k, v in self.lm_local.items()}
         yaw = float(pose.yaw + self.tilt[0])
@@ -253,10 +334,11 @@ class ScreenScene:
     """A phone or tablet replaying a face: emissive, dark in NIR, flat, with a bezel and moire."""
 
     def __init__(self, rng: np.random.Generator, seed: int, view: View, distance_range: tuple[float, float],
-                 max_yaw: float, fps: float, spec: ScenarioSpec):
+                 max_yaw: tuple[float, float], fps: float, spec: ScenarioSpec,
+                 appearance: str | None = None, accessories: bool = True):
         self.fps, self.view = fps, view
-        self.idn = identity_for(seed)  # whose hand holds the device
-        self.content_idn, self.same_identity = content_identity(rng, seed)
+        self.idn = identity_for(seed, appearance)  # whose hand holds the device
+        self.content_idn, self.same_identity = content_identity(rng, seed, appearance)
         self.photo = render_photo(self.content_idn, rng)
         ph = self.photo
         tablet = rng.random() < 0.4
@@ -280,8 +362,8 @@ class ScreenScene:
         eye_uv_screen = (eye_mid - self.crop_origin) / self.crop_size
         eye_uv = ((bezel + eye_uv_screen[0] * sw) / w_all, (bezel + eye_uv_screen[1] * sh) / h_all)
         self.sheet = _Sheet(w_all, h_all, eye_uv, None)
-        motion = random_motion(rng, (max(distance_range[0], 0.2), min(distance_range[1], 0.7)),
-                               min(max_yaw, 20.0), 10.0, 10.0, still=0.5, blinks=False)
+        # The same pose and distance ranges as live people (a screen can be held anywhere).
+        motion = random_motion(rng, distance_range, max_yaw, 12.0, 12.0, blinks=False)
         self.motion = motion
         spacing = 0.75 * max(motion.distance - 0.03, 0.15) / view.fx
         nx, ny = max(8, int(w_all / spacing)), max(8, int(h_all / spacing))
@@ -354,12 +436,13 @@ class MaskScene:
     """A rigid face-shaped mask (another identity's face, printed) worn by the attacker."""
 
     def __init__(self, rng: np.random.Generator, seed: int, view: View, distance_range: tuple[float, float],
-                 max_yaw: float, fps: float, spec: ScenarioSpec):
+                 max_yaw: tuple[float, float], fps: float, spec: ScenarioSpec,
+                 appearance: str | None = None, accessories: bool = True):
         self.fps = fps
-        self.idn = identity_for(seed)
-        self.content_idn, self.same_identity = content_identity(rng, seed)
-        motion = random_motion(rng, distance_range, max_yaw, still=0.8, blinks=False)
-        self.rig = PersonRig(self.idn, motion, view, rng)
+        self.idn = identity_for(seed, appearance)
+        self.content_idn, self.same_identity = content_identity(rng, seed, appearance)
+        motion = random_motion(rng, distance_range, max_yaw, blinks=False)
+        self.rig = PersonRig(self.idn, motion, view, rng, accessories=accessories)
         b = self.content_idn
         mask_head = build_head(b, 0.75 * max(motion.distance - 0.05, 0.15) / view.fx)
         p = mask_head.pos
@@ -391,6 +474,7 @@ class MaskScene:
         mask = Points(pose.apply(self.mask_pos), pose.rotate(self.mask_nrm), self.mask_rgb, self.mask_ir,
                       np.full(self.mask_ir.shape, MAT_PLASTIC, np.uint8))
         lm_cam = {k: pose.apply(v[None, :])[0] for k, v in self.lm_head.items()}
-        return FrameContent(points=[mask, head], layers=lambda view, pose=pose: rig.body_layers(pose, view),
+        hand = rig.hand_points(pose)
+        return FrameContent(points=[mask, head] + ([hand] if hand is not None else []), layers=lambda view, pose=pose: rig.body_layers(pose, view),
                             contour=pose.apply(self.contour_head), distance_m=float((lm_cam["eye_r"][2] + lm_cam["eye_l"][2]) / 2.0),
                             yaw=pose.yaw, pitch=pose.pitch, roll=pose.roll, landmarks=lm_cam)

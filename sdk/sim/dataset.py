@@ -20,13 +20,15 @@ import cv2
 import numpy as np
 
 from sdk.preprocess import PREPROCESS_VERSION
+from sdk.sim.holdout import HELD_OUT_ATTACKS, HOLDOUT_FAMILIES, TRAINING_OPTIONS, get_holdout, holdout_subjects
 from sdk.sim.scenarios import SCENARIOS
 
 #: Seed ranges per split: subjects never cross splits.
 SPLIT_SEED_BASE = {"Training": 1_000_000, "Val": 2_000_000, "Test": 3_000_000, "TestExtra": 4_000_000}
 TRAIN_ATTACKS = ("cut_eyes_nose_curved", "cut_eyes_nose_mouth_flat", "cut_eyes_nose_mouth_curved")  # 4, 5, 6
 EVAL_ATTACKS = ("cut_eyes_flat", "cut_eyes_curved", "cut_eyes_nose_flat")  # 1, 2, 3
-EXTRA_ATTACKS = ("screen_replay", "mask_3d", "print_flat", "print_curved")
+#: Extra test attacks; held-out attack families (sdk.sim.holdout) are never rendered by default.
+EXTRA_ATTACKS = tuple(a for a in ("screen_replay", "mask_3d", "print_flat", "print_curved") if a not in HELD_OUT_ATTACKS)
 LIST_NAMES = {"Training": "train_list.txt", "Val": "val_list.txt", "Test": "test_list.txt", "TestExtra": "test_extra_list.txt"}
 #: Frames k of a subject are taken this many frames apart (different pose, blink state).
 FRAME_STRIDE = 7
@@ -40,15 +42,35 @@ class Job:
     subject_index: int  # running number inside the split (for paths)
     frames: int
     row_start: int  # first row number of this job inside its split (Val/Test file ids)
+    holdout: str | None = None  # the held-out family it belongs to (None: in-distribution)
+
+    def options(self) -> dict:
+        """Simulator keyword arguments: outside every held-out family unless it is one."""
+        if self.holdout is None:
+            return dict(TRAINING_OPTIONS)
+        return dict(HOLDOUT_FAMILIES[self.holdout].options)
 
 
-def plan(live: int, per_attack: int, frames_per_subject: int, seed: int = 0) -> list[Job]:
+def plan(live: int, per_attack: int, frames_per_subject: int, seed: int = 0, holdout: str | None = None) -> list[Job]:
     """Jobs for ``live`` live subjects and ``per_attack`` subjects per attack type, per split.
 
     Counts are subjects x frames; Val and Test get a third of Training's subjects (CASIA-like).
+    Every session lies outside all held-out families. With ``holdout`` NAME, only that family
+    is rendered, as one Test split of ``live`` live subjects and ``per_attack`` subjects per
+    attack scenario of the family (seeds from ``sdk.sim.holdout.holdout_subjects``).
     """
     jobs: list[Job] = []
     k = max(1, int(frames_per_subject))
+    if holdout is not None:
+        family = get_holdout(holdout)
+        counter = rows = 0
+        for scenario in family.scenarios():
+            n = live if scenario == "live" else per_attack
+            for subject in holdout_subjects(family.name, scenario, n, dataset_seed=seed):
+                jobs.append(Job("Test", scenario, subject.seed, counter, k, rows, family.name))
+                counter += 1
+                rows += k
+        return jobs
     splits = {
         "Training": (live, per_attack, TRAIN_ATTACKS),
         "Val": (max(1, live // 3), max(1, per_attack // 3), EVAL_ATTACKS),
@@ -94,7 +116,7 @@ def run_job(args: tuple[Job, str, str]) -> list[dict]:
 
     job, out_dir, ext = args
     out = Path(out_dir)
-    sim = Simulator(job.scenario, job.subject, distance_range_m=(0.3, 1.0))
+    sim = Simulator(job.scenario, job.subject, **job.options())
     params = [int(cv2.IMWRITE_JPEG_QUALITY), 95] if ext == "jpg" else [int(cv2.IMWRITE_PNG_COMPRESSION), 1]
     rows = []
     for k in range(job.frames):
@@ -113,6 +135,7 @@ def run_job(args: tuple[Job, str, str]) -> list[dict]:
             "label": spec.label, "scenario": job.scenario, "attack_type": spec.attack_type or "",
             "subject": job.subject, "frame_index": index, "distance_m": round(truth.distance_m, 4),
             "yaw_deg": round(truth.yaw_deg, 2), "content_identity_differs": int(not getattr(sim.scene, "same_identity", True)),
+            "holdout": job.holdout or "",
         })
     return rows
 
@@ -130,13 +153,14 @@ def _atomic_write(path: Path, text: str) -> None:
 
 
 def write_dataset(out_dir: str | Path, live: int = 100, per_attack: int = 100, frames_per_subject: int = 10,
-                  seed: int = 0, workers: int = 1, fmt: str = "jpg", progress: bool = True) -> dict:
+                  seed: int = 0, workers: int = 1, fmt: str = "jpg", progress: bool = True,
+                  holdout: str | None = None) -> dict:
     """Render and write the whole tree; returns the manifest."""
     if fmt not in ("jpg", "png"):
         raise ValueError(f"format must be jpg or png, got {fmt!r}")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    jobs = plan(live, per_attack, frames_per_subject, seed)
+    jobs = plan(live, per_attack, frames_per_subject, seed, holdout)
     tasks = [(job, str(out), fmt) for job in jobs]
     total = sum(j.frames for j in jobs)
     rows: list[dict] = []
@@ -164,10 +188,12 @@ def write_dataset(out_dir: str | Path, live: int = 100, per_attack: int = 100, f
         bar.close()
     # Lists, metadata and manifest are written last, atomically: a list never names a missing file.
     for split, name in LIST_NAMES.items():
+        if holdout is not None and split != "Test":
+            continue
         lines = [f"{r['color']} {r['depth']} {r['ir']} {r['label']}" for r in rows if r["split"] == split]
         _atomic_write(out / name, "\n".join(lines) + ("\n" if lines else ""))
     fields = ["split", "color", "depth", "ir", "label", "scenario", "attack_type", "subject", "frame_index",
-              "distance_m", "yaw_deg", "content_identity_differs"]
+              "distance_m", "yaw_deg", "content_identity_differs", "holdout"]
     import io
 
     buf = io.StringIO()
@@ -184,9 +210,15 @@ def write_dataset(out_dir: str | Path, live: int = 100, per_attack: int = 100, f
         "seed": seed,
         "frames_per_subject": frames_per_subject,
         "frame_stride": FRAME_STRIDE,
+        "holdout": holdout,
+        "excluded_holdouts": [] if holdout else list(HOLDOUT_FAMILIES),
+        "simulator_options": {k: (list(v) if isinstance(v, tuple) else v) for k, v in
+                              (TRAINING_OPTIONS if holdout is None else HOLDOUT_FAMILIES[holdout].options).items()},
         "splits": {},
     }
     for split in LIST_NAMES:
+        if holdout is not None and split != "Test":
+            continue
         split_rows = [r for r in rows if r["split"] == split]
         split_jobs = [j for j in jobs if j.split == split]
         manifest["splits"][split] = {

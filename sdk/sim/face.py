@@ -22,6 +22,7 @@ MAT_PAPER = 3
 MAT_SCREEN = 4
 MAT_PLASTIC = 5
 MAT_CLOTH = 6
+MAT_GLASS = 7  # spectacle lenses: transparent, mirror the emitter (NIR glare)
 
 THETA_RANGE = (-1.75, 1.75)  # longitude: +-100 degrees around the face
 PHI_RANGE = (-1.25, 1.50)  # latitude: from under the chin to the crown
@@ -168,6 +169,9 @@ def _paint(idn: Identity, x: np.ndarray, y: np.ndarray, hair_cov: np.ndarray, bl
         jaw = _smooth(idn.mouth_y + 0.018, idn.mouth_y - 0.002, y) * _smooth(0.07, 0.05, ax)
         rgb = rgb * (1.0 - idn.beard * 0.45 * jaw)[..., None] + idn.beard * 0.3 * jaw[..., None] * np.array(idn.hair_rgb)
     ir = np.full_like(x, idn.skin_ir) * (1.0 + 0.01 * blotch)
+    if idn.beard > 0:
+        # Beard hair absorbs the emitter's pattern like scalp hair does.
+        ir = ir * (1.0 - jaw * idn.beard) + jaw * idn.beard * idn.hair_ir
 
     def put(cov: np.ndarray, colour: np.ndarray | tuple, ir_value: float | np.ndarray | None = None) -> None:
         nonlocal rgb, ir
@@ -264,6 +268,9 @@ def _hair_coverage(idn: Identity, theta: np.ndarray, x: np.ndarray, y: np.ndarra
     """Where hair covers the head: above a hairline that drops towards the temples and the back."""
     side = _smooth(0.5, 1.25, np.abs(theta))  # 0 at the face, 1 beside and behind it
     line = idn.hairline_y - 0.045 * _smooth(0.035, 0.07, np.abs(x)) - 0.03 * side
+    if idn.long_hair:
+        # Hair down beside the face to the jaw and behind it.
+        line = line - 0.17 * _smooth(0.8, 1.1, np.abs(theta))
     if idn.bald:
         line = np.maximum(line, 0.105 - 0.07 * side)
     return _smooth(-soft / 2, soft / 2, y - line)
@@ -293,9 +300,27 @@ def build_head(idn: Identity, spacing_m: float) -> HeadModel:
     cornea = np.zeros_like(x)
     cornea[sel] = _cornea(idn, xs, ys) * np.clip(eye_cov_s * 1.5, 0.0, 1.0) * front[sel]
     z = z + relief + cornea
+    lens = np.zeros(x.shape, bool)
+    if idn.glasses:
+        # Real lenses: a convex shell ~1 cm in front of the eyes. They pass the eye's look (no
+        # refraction modelled) but mirror the emitter: a NIR glare spot where they face the camera.
+        lens_s = np.zeros(xs.shape, bool)
+        r2 = np.full(xs.shape, np.inf)
+        for ex, ey in eye_centres(idn):
+            dx, dy = np.abs(xs - ex), np.abs(ys - ey - 0.002)
+            inside = ((dx / 0.0225) ** 4 + (dy / 0.0155) ** 4) < 1.0
+            lens_s |= inside
+            r2 = np.where(inside, (xs - ex) ** 2 + (ys - ey) ** 2, r2)
+        lens[sel] = lens_s
+        if lens_s.any():
+            zs = z[sel]
+            front = float(zs[lens_s].max()) + 0.004
+            zs = np.where(lens_s, front - r2 / (2 * 0.09), zs)
+            z[sel] = zs
     # Hair volume and ears push the surface outwards, radially.
     radius = np.sqrt(x**2 + y**2 + z**2) + 1e-9
-    grow = 1.0 + (idn.hair_volume * hair_lift + ear) / radius
+    hat_lift = _smooth(idn.hairline_y + 0.0, idn.hairline_y + 0.02, y) * 0.012 if idn.hat else 0.0
+    grow = 1.0 + (idn.hair_volume * hair_lift + ear + hat_lift) / radius
     pos = np.stack([x * grow, y * grow, z * grow], axis=-1)
     # Normals from the grid (theta grows to the right, phi rows go downwards).
     d_theta = np.gradient(pos, axis=1)
@@ -318,6 +343,18 @@ def build_head(idn: Identity, spacing_m: float) -> HeadModel:
     region = np.zeros(x.shape, bool)
     region[sel] = region_s
     mat = np.where(cornea_cov > 0.5, MAT_CORNEA, np.where(hair_cov > 0.5, MAT_HAIR, MAT_SKIN)).astype(np.uint8)
+    mat[lens] = MAT_GLASS
+    if idn.hat:
+        # A hat over the scalp: cloth colour and NIR, no hair showing there.
+        hat = _smooth(idn.hairline_y + 0.008, idn.hairline_y + 0.02, y)
+        for arr in (rgb, rgb_c):
+            arr *= (1.0 - hat)[..., None]
+            arr += hat[..., None] * np.asarray(idn.hat_rgb)
+        ir = ir * (1.0 - hat) + hat * idn.hat_ir
+        ir_c = ir_c * (1.0 - hat) + hat * idn.hat_ir
+        mat[hat > 0.5] = MAT_CLOTH
+    rgb[lens] *= 0.92
+    rgb_c[lens] *= 0.92
     eye_idx = np.flatnonzero(region.reshape(-1))
 
     def lm(px: float, py: float) -> np.ndarray:

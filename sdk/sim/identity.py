@@ -26,6 +26,10 @@ _FRAMES = np.array([[0.05, 0.05, 0.05], [0.18, 0.10, 0.06], [0.35, 0.22, 0.12], 
 _IRIS = np.array([[0.25, 0.14, 0.07], [0.12, 0.07, 0.04], [0.30, 0.42, 0.55], [0.30, 0.40, 0.25], [0.42, 0.30, 0.15]])
 
 
+#: NIR albedo range per hair colour index (black, dark brown, brown, fair/red/grey).
+_HAIR_IR = ((0.06, 0.18), (0.12, 0.28), (0.25, 0.4), (0.45, 0.7))
+
+
 def srgb_to_linear(c: np.ndarray | float) -> np.ndarray:
     return np.power(np.asarray(c, dtype=np.float64), 2.2)
 
@@ -67,6 +71,10 @@ class Identity:
     ear_size: float
     beard: float  # 0 none .. 1 full stubble/beard darkness
     blotch_seed: int
+    long_hair: bool = False  # hair down beside the face to the jaw (hides the ears)
+    hat: bool = False  # a knitted hat / cap over the scalp (set per session by the rig)
+    hat_rgb: tuple[float, float, float] = (0.1, 0.1, 0.1)
+    hat_ir: float = 0.3
 
     @property
     def interocular_m(self) -> float:
@@ -110,7 +118,8 @@ def random_identity(rng: np.random.Generator) -> Identity:
         iris_rgb=tuple(float(v) for v in iris),
         brow_rgb=tuple(float(v) for v in brow),
         skin_ir=float(rng.uniform(0.72, 0.86) - 0.08 * tone),
-        hair_ir=float(rng.uniform(0.25, 0.45) + 0.3 * float(hair_i >= 3)),
+        # Black and dark-brown hair return little NIR (coded-light depth fails there); fair hair a lot.
+        hair_ir=float(rng.uniform(*_HAIR_IR[min(hair_i, 3)])),
         hairline_y=float(rng.uniform(0.062, 0.08)),
         hair_volume=float(rng.uniform(0.004, 0.02)),
         bald=bool(rng.random() < (0.12 if male else 0.01)),
@@ -119,4 +128,27 @@ def random_identity(rng: np.random.Generator) -> Identity:
         ear_size=float(rng.uniform(0.012, 0.02)),
         beard=float(rng.uniform(0.0, 0.8)) if (male and rng.random() < 0.3) else 0.0,
         blotch_seed=int(rng.integers(2**31)),
+        long_hair=bool(rng.random() < (0.08 if male else 0.55)),
     )
+
+
+#: Appearance constraints: None (as drawn), "plain" (no glasses, no beard) or
+#: "glasses_or_beard" (at least one of them). Held-out families use them.
+APPEARANCES = (None, "plain", "glasses_or_beard")
+
+
+def apply_appearance(idn: Identity, appearance: str | None, rng: np.random.Generator) -> Identity:
+    """The identity with its glasses and beard constrained; everything else unchanged."""
+    from dataclasses import replace
+
+    if appearance is None:
+        return idn
+    if appearance == "plain":
+        return replace(idn, glasses=False, beard=0.0)
+    if appearance == "glasses_or_beard":
+        if idn.glasses or idn.beard > 0:
+            return idn
+        if rng.random() < 0.6:
+            return replace(idn, glasses=True)
+        return replace(idn, beard=float(rng.uniform(0.3, 0.8)))
+    raise ValueError(f"appearance must be one of {APPEARANCES}, got {appearance!r}")

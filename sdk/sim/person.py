@@ -1,7 +1,7 @@
 """A person in front of the camera: head points, neck and torso layers, pose over time."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -31,15 +31,45 @@ class PersonRig:
     """One identity placed by a Motion, seen by one camera."""
 
     def __init__(self, idn: Identity, motion: Motion, view: View, rng: np.random.Generator, min_distance: float | None = None,
-                 density_px: float = 0.75):
-        self.idn = idn
+                 density_px: float = 0.75, accessories: bool = True):
         self.motion = motion
         self.view = view
+        # Per-session clothing and surroundings, the same distribution for live people and
+        # attackers: hats, scarves / high collars, a hand at the face, a chair back or headrest.
+        acc = rng.random(5)
+        if not accessories:
+            acc[:] = 1.0
+        if acc[0] < 0.15:
+            hat_srgb = rng.uniform(0.03, 0.85, 3)
+            lum = float(hat_srgb @ np.array([0.2126, 0.7152, 0.0722]))
+            idn = replace(idn, hat=True, hat_rgb=tuple(float(v) for v in srgb_to_linear(hat_srgb)),
+                          hat_ir=float(np.clip(0.06 + 0.75 * lum**0.6 + rng.normal(0.0, 0.1), 0.04, 0.9)))
+        self.idn = idn
+        self.collar = None
+        if acc[1] < 0.25:
+            c_srgb = rng.uniform(0.03, 0.9, 3)
+            lum = float(c_srgb @ np.array([0.2126, 0.7152, 0.0722]))
+            self.collar = (float(rng.uniform(0.072, 0.095)), float(rng.uniform(0.085, 0.11)),
+                           tuple(float(v) for v in srgb_to_linear(c_srgb)),
+                           float(np.clip(0.06 + 0.75 * lum**0.6 + rng.normal(0.0, 0.1), 0.04, 0.9)))
+        self.hand = None
+        if acc[2] < 0.15:
+            self.hand = (float(rng.choice([-1.0, 1.0])), float(rng.uniform(-0.02, 0.03)), float(rng.uniform(0.0, 0.02)))
+        self.chair = None
+        if acc[3] < 0.3:
+            ch_srgb = rng.uniform(0.03, 0.7, 3)
+            lum = float(ch_srgb @ np.array([0.2126, 0.7152, 0.0722]))
+            self.chair = (float(rng.uniform(0.01, 0.08)), float(rng.uniform(0.2, 0.3)),
+                          tuple(float(v) for v in srgb_to_linear(ch_srgb)),
+                          float(np.clip(0.06 + 0.75 * lum**0.6 + rng.normal(0.0, 0.1), 0.04, 0.9)))
         d = min_distance if min_distance is not None else motion.distance - 0.03
         # ~0.75 px between samples at the nearest distance of the sequence (pinholes are filled).
         self.head: HeadModel = build_head(idn, density_px * max(d, 0.15) / view.fx)
-        self.cloth_rgb = tuple(float(v) for v in srgb_to_linear(rng.uniform(0.05, 0.9, 3)))
-        self.cloth_ir = float(rng.uniform(0.25, 0.8))
+        cloth_srgb = rng.uniform(0.05, 0.9, 3)
+        self.cloth_rgb = tuple(float(v) for v in srgb_to_linear(cloth_srgb))
+        # Dark dyed cloth is often dark in NIR too (no depth on black clothes); not always.
+        lum = float(cloth_srgb @ np.array([0.2126, 0.7152, 0.0722]))
+        self.cloth_ir = float(np.clip(0.06 + 0.75 * lum**0.6 + rng.normal(0.0, 0.1), 0.04, 0.9))
         self.eye_z = float(self.head.landmarks["eye_r"][2])
 
     def pose(self, t: float) -> HeadPose:
@@ -81,7 +111,38 @@ class PersonRig:
             neck.rgb *= (np.float32(0.3) + np.float32(0.7) * np.clip(y / np.float32(0.06), 0.0, 1.0))[..., None]
         torso = cylinder_layer(view, (cx, cz + 0.07), (0.2, 0.11), 0.0, cy + 1.5, self.cloth_rgb, self.cloth_ir,
                                MAT_CLOTH, top_curve=(cy + 0.17, 0.09))
-        return [neck, torso]
+        layers = [neck, torso]
+        if self.collar is not None:
+            radius, top, rgb, ir = self.collar
+            layers.append(cylinder_layer(view, (cx, cz + 0.01), (radius, radius * 0.85), cy + top, cy + 0.26, rgb, ir, MAT_CLOTH))
+        if self.chair is not None:
+            # A chair back / headrest right behind the head (in the SR300's range).
+            behind, half_w, rgb, ir = self.chair
+            surface = cz + self.idn.half_depth + behind
+            layers.append(cylinder_layer(view, (cx, surface + 0.08), (half_w, 0.08), cy - 0.22, cy + 0.9, rgb, ir, MAT_CLOTH))
+        return layers
+
+    def hand_points(self, pose: HeadPose) -> Points | None:
+        """A hand raised to the face (cheek / jaw), if this session has one."""
+        if self.hand is None:
+            return None
+        from sdk.sim.attacks import capsule_points
+
+        side, lift, fwd = self.hand
+        idn = self.idn
+        spacing = 0.75 * max(self.motion.distance - 0.05, 0.15) / self.view.fx
+        wrist = np.array([side * 0.11, -0.24 + lift, 0.0 + fwd])
+        palm = np.array([side * 0.085, -0.085 + lift, 0.035 + fwd])
+        parts = [capsule_points(pose.apply(wrist[None])[0], pose.apply(palm[None])[0], 0.026, spacing * 1.5,
+                                idn.skin_rgb, idn.skin_ir)]
+        for k in range(4):
+            tip = palm + np.array([side * (0.004 - 0.006 * k), 0.075 - 0.008 * abs(k - 1.5), -0.01 + 0.004 * k])
+            base = palm + np.array([side * (0.006 - 0.006 * k), 0.0, 0.0])
+            parts.append(capsule_points(pose.apply(base[None])[0], pose.apply(tip[None])[0], 0.0085, spacing,
+                                        idn.skin_rgb, idn.skin_ir))
+        from sdk.sim.render import concat_points
+
+        return concat_points(parts)
 
     def contour_camera(self, pose: HeadPose) -> np.ndarray:
         return pose.apply(self.head.contour.astype(np.float32))

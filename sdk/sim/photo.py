@@ -21,6 +21,7 @@ class Photo:
     contour_px: np.ndarray  # (K, 2) photo pixels of the face-box contour points
     landmarks_px: dict[str, np.ndarray]  # name -> (2,) photo pixels
     interocular_px: float
+    person_mask: np.ndarray  # (H, W) bool: the photographed person (head, neck, shoulders)
 
 
 def render_photo(idn: Identity, rng: np.random.Generator) -> Photo:
@@ -36,6 +37,7 @@ def render_photo(idn: Identity, rng: np.random.Generator) -> Photo:
     layers = [l for l in rig.body_layers(pose, view) + [splat(rig.head_points(pose), view)] if l is not None]
     surf = compose(empty_layer(view.shape), layers)
     colour, _, _ = shade(surf, light)
+    person = np.isfinite(surf.z)
     empty = ~np.isfinite(surf.z)
     colour[empty] = backdrop * float(np.clip(light.exposure, 0.6, 3.0)) * 0.6
     colour = cv2.GaussianBlur(colour, (0, 0), 0.7)
@@ -44,4 +46,4 @@ def render_photo(idn: Identity, rng: np.random.Generator) -> Photo:
     contour = view.project(rig.contour_camera(pose))
     lms = {k: view.project(v[None, :])[0] for k, v in rig.landmark_camera(pose).items()}
     iod = float(np.linalg.norm(lms["eye_l"] - lms["eye_r"]))
-    return Photo(image, contour, lms, iod)
+    return Photo(image, contour, lms, iod, person)

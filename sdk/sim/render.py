@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from sdk.sim.geometry import dot3
-from sdk.sim.face import MAT_CLOTH, MAT_CORNEA, MAT_PAPER, MAT_PLASTIC, MAT_SCREEN, MAT_SKIN
+from sdk.sim.face import MAT_CLOTH, MAT_CORNEA, MAT_GLASS, MAT_PAPER, MAT_PLASTIC, MAT_SCREEN, MAT_SKIN
 
 _KEY_NONE = np.iinfo(np.int64).max
 _INDEX_BITS = 24
@@ -203,10 +203,29 @@ class Lighting:
     glare: float = 0.0  # strength of specular glare on paper and plastic
     ir_gain: float = 36.0  # emitter power: NIR level = gain * albedo * cos / r^2
     ir_ambient: float = 4.0  # sunlight/room NIR on an albedo-1 surface
+    paper_gloss: float = 0.0  # glossy photo paper: mirror-like glare of light and emitter
+
+
+#: How much of a material's NIR albedo returns the emitter's pattern diffusely (depth needs it).
+#: Screens are glass over an LCD that absorbs NIR: the pattern mirrors away or is absorbed.
+_PATTERN_RETURN = {MAT_SCREEN: 0.25, MAT_GLASS: 0.8}
+
+
+@dataclass
+class Shading:
+    colour: np.ndarray  # (h, w, 3) linear
+    ir: np.ndarray  # (h, w) NIR level in 8-bit units (emitter + ambient)
+    cos_v: np.ndarray  # (h, w) cosine to the camera
+    signal: np.ndarray  # (h, w) diffuse return of the emitter's pattern (what depth decodes)
 
 
 def shade(layer: Layer, light: Lighting) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(colour linear (h,w,3), IR level (h,w) in 0..255 units, cos to the camera) of a layer."""
+    s = shade_full(layer, light)
+    return s.colour, s.ir, s.cos_v
+
+
+def shade_full(layer: Layer, light: Lighting) -> Shading:
     present = np.isfinite(layer.z)
     pos = layer.pos
     r = np.sqrt(dot3(pos, pos)) + np.float32(1e-6)
@@ -218,16 +237,19 @@ def shade(layer: Layer, light: Lighting) -> tuple[np.ndarray, np.ndarray, np.nda
     irradiance = np.asarray(light.ambient, np.float32) * (0.6 + 0.4 * cos_v[..., None]) + cos_k[..., None] * np.asarray(light.key_rgb, np.float32)
     colour = layer.rgb * irradiance
     mat = layer.mat
-    # Specular highlight of the key light (skin sheen, cornea catch-light, glare on paper/plastic).
+    # Specular highlight of the key light (skin sheen, cornea catch-light, glare on paper/plastic/lenses).
     half = view_dir + key
     half /= (np.sqrt(dot3(half, half)) + np.float32(1e-6))[..., None]
     cos_h = np.clip(dot3(n, half), 0.0, 1.0)
+    paper_w = np.float32(light.glare + 2.0 * light.paper_gloss)
     spec_w = np.select(
-        [mat == MAT_SKIN, mat == MAT_CORNEA, mat == MAT_PAPER, mat == MAT_PLASTIC],
-        [np.float32(0.05), np.float32(0.8), np.float32(light.glare), np.float32(0.12 + light.glare)],
+        [mat == MAT_SKIN, mat == MAT_CORNEA, mat == MAT_PAPER, mat == MAT_PLASTIC, mat == MAT_GLASS],
+        [np.float32(0.05), np.float32(0.8), paper_w, np.float32(0.12 + light.glare), np.float32(0.6 + light.glare)],
         np.float32(0.0),
     ).astype(np.float32)
-    spec_p = np.where(mat == MAT_CORNEA, np.float32(800.0), np.where(mat == MAT_PAPER, np.float32(60.0), np.float32(25.0)))
+    paper_p = np.float32(60.0 + 340.0 * light.paper_gloss)
+    spec_p = np.select([mat == MAT_CORNEA, mat == MAT_PAPER, mat == MAT_GLASS],
+                       [np.float32(800.0), paper_p, np.float32(300.0)], np.float32(25.0)).astype(np.float32)
     spec = spec_w * cos_h**spec_p
     colour = colour + spec[..., None] * np.asarray(light.key_rgb, np.float32)
     screen = mat == MAT_SCREEN
@@ -235,14 +257,26 @@ def shade(layer: Layer, light: Lighting) -> tuple[np.ndarray, np.ndarray, np.nda
         # Emissive: not lit by the room; the camera's exposure applies, the light does not.
         colour[screen] = layer.rgb[screen] / np.float32(max(light.exposure, 1e-3))
     colour *= np.float32(light.exposure)
-    # NIR from the SR300's own emitter: Lambertian, inverse square; corneas and glass mirror it.
-    ir = layer.ir * (np.float32(light.ir_gain) * cos_v / (r * r) + np.float32(light.ir_ambient) * (0.5 + 0.5 * cos_k))
-    glint_w = np.where(mat == MAT_CORNEA, np.float32(8.0), np.where(screen, np.float32(6.0), np.float32(0.0)))
-    glint_p = np.where(screen, np.float32(40000.0), np.float32(80.0))
-    ir = ir + glint_w * np.float32(light.ir_gain) * cos_v**glint_p / (r * r)
+    # NIR from the SR300's own emitter: Lambertian, inverse square; corneas, glass and glossy
+    # paper mirror it back (a glint) when they face the camera.
+    emit = layer.ir * (np.float32(light.ir_gain) * cos_v / (r * r))
+    ambient = layer.ir * (np.float32(light.ir_ambient) * (0.5 + 0.5 * cos_k))
+    glint_w = np.select([mat == MAT_CORNEA, screen, mat == MAT_GLASS, mat == MAT_PAPER],
+                        [np.float32(8.0), np.float32(6.0), np.float32(10.0), np.float32(6.0 * light.paper_gloss)],
+                        np.float32(0.0)).astype(np.float32)
+    glint_p = np.select([screen, mat == MAT_GLASS, mat == MAT_PAPER],
+                        [np.float32(40000.0), np.float32(3000.0), np.float32(6000.0)], np.float32(80.0)).astype(np.float32)
+    glint = glint_w * np.float32(light.ir_gain) * cos_v**glint_p / (r * r)
+    ir = emit + ambient + glint
+    signal = emit.copy()
+    for code, share in _PATTERN_RETURN.items():
+        sel = mat == code
+        if sel.any():
+            signal[sel] *= np.float32(share)
     colour[~present] = 0.0
     ir[~present] = 0.0
-    return colour, ir, cos_v
+    signal[~present] = 0.0
+    return Shading(colour, ir, cos_v, signal)
 
 
 # ---- analytic layers -------------------------------------------------------------------------

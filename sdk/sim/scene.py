@@ -122,13 +122,16 @@ class Motion:
         return float(np.clip(best * 1.6, 0.0, 1.0))
 
 
-def random_motion(rng: np.random.Generator, distance_range: tuple[float, float], max_yaw: float,
+def random_motion(rng: np.random.Generator, distance_range: tuple[float, float], max_yaw: float | tuple[float, float],
                   max_pitch: float = 12.0, max_roll: float = 12.0, still: float = 1.0,
                   blinks: bool = True, centre_spread: float = 0.5) -> Motion:
+    """``max_yaw`` is the largest |yaw| of any frame, or a (min, max) range of |yaw| for every frame."""
+    min_yaw, max_yaw = (0.0, float(max_yaw)) if np.isscalar(max_yaw) else (float(max_yaw[0]), float(max_yaw[1]))
     amp = (rng.uniform(0.5, 3.0), rng.uniform(0.3, 2.0), rng.uniform(0.2, 1.5),
            rng.uniform(0.0, 0.008), rng.uniform(0.0, 0.006), rng.uniform(0.0, 0.012))
     amp = tuple(float(a * still) for a in amp)
     yaw_lim = max(0.0, max_yaw - amp[0])
+    yaw_low = min(yaw_lim, min_yaw + amp[0]) if min_yaw > 0 else 0.0
     distance = float(rng.uniform(*distance_range))
     # Keep the head in the picture: less room to wander when it is close.
     head_px = 475.0 * 0.24 / distance
@@ -142,7 +145,7 @@ def random_motion(rng: np.random.Generator, distance_range: tuple[float, float],
             blink_times.append(float(t))
             t += rng.uniform(1.2, 5.0)
     return Motion(
-        yaw=float(rng.uniform(-yaw_lim, yaw_lim)),
+        yaw=float(rng.uniform(-yaw_lim, yaw_lim)) if min_yaw <= 0 else float(rng.choice([-1.0, 1.0]) * rng.uniform(yaw_low, yaw_lim)),
         pitch=float(rng.uniform(-max_pitch, max_pitch)),
         roll=float(rng.uniform(-max_roll, max_roll)),
         distance=distance,

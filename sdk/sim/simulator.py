@@ -1,6 +1,7 @@
 """The virtual SR300: a scenario and a seed in, deterministic FrameSets and ground truth out."""
 from __future__ import annotations
 
+import dataclasses
 from typing import Iterator
 
 import cv2
@@ -11,7 +12,8 @@ from sdk.preprocess import make_region_crops, square_region
 from sdk.sim import camera
 from sdk.sim.content import FrameContent
 from sdk.sim.identity import Identity
-from sdk.sim.render import Layer, View, compose, concat_points, crop_layer, shade, splat, union_box, wall_layer
+from sdk.sim.profile import SensorProfile, draw_profile
+from sdk.sim.render import Layer, Shading, View, compose, concat_points, crop_layer, shade_full, splat, union_box, wall_layer
 from sdk.sim.rng import make_rng
 from sdk.sim.scenarios import ScenarioSpec, get_scenario
 from sdk.sim.scene import random_background, random_lighting, skin_luminance
@@ -34,7 +36,8 @@ class Simulator:
 
     def __init__(self, scenario: str, seed: int, *, fps: float = 30.0,
                  distance_range_m: tuple[float, float] | None = None, max_yaw_deg: float | None = None,
-                 zero_color_without_depth: bool = True):
+                 zero_color_without_depth: bool = True, min_yaw_deg: float = 0.0, sunlight: bool | None = None,
+                 appearance: str | None = None, clean: bool = False):
         self.spec: ScenarioSpec = get_scenario(scenario)
         if not (np.isfinite(fps) and fps > 0):
             raise InputValidationError(f"fps must be positive, got {fps}")
@@ -44,6 +47,14 @@ class Simulator:
         yaw = float(DEFAULT_MAX_YAW if max_yaw_deg is None else max_yaw_deg)
         if not 0.0 <= yaw <= 60.0:
             raise InputValidationError(f"max_yaw_deg must lie in 0..60, got {max_yaw_deg}")
+        min_yaw = float(min_yaw_deg)
+        if not 0.0 <= min_yaw <= yaw:
+            raise InputValidationError(f"min_yaw_deg must lie in 0..max_yaw_deg, got {min_yaw_deg}")
+        from sdk.sim.identity import APPEARANCES
+
+        if appearance not in APPEARANCES:
+            raise InputValidationError(f"appearance must be one of {APPEARANCES}, got {appearance!r}")
+        self.appearance = appearance
         self.seed = int(seed)
         self.fps = float(fps)
         # rs.align(rs.stream.depth) leaves colour black wherever depth has no value; False keeps
@@ -51,6 +62,7 @@ class Simulator:
         self.zero_color_without_depth = bool(zero_color_without_depth)
         self.distance_range_m = dr
         self.max_yaw_deg = yaw
+        self.min_yaw_deg = min_yaw
         self.view = View(camera.DEPTH_INTRINSICS.fx, camera.DEPTH_INTRINSICS.fy, camera.DEPTH_INTRINSICS.ppx,
                          camera.DEPTH_INTRINSICS.ppy, camera.WIDTH, camera.HEIGHT)
         self._device = camera.device_info(self.seed)
@@ -59,11 +71,29 @@ class Simulator:
         rng_light = make_rng("lighting", self.spec.name, self.seed)
         rng_scene = make_rng("scene", self.spec.name, self.seed)
         self.background = random_background(rng_bg)
-        self.scene = _scene_class(self.spec)(rng_scene, self.seed, self.view, dr, yaw, self.fps, self.spec) \
-            if self.spec.kind not in ("live", "empty") else _scene_class(self.spec)(rng_scene, self.seed, self.view, dr, yaw, self.fps)
+        # The camera's response and the room's NIR: same ranges for every scenario.
+        # ``clean``: a nominal camera, no sunlight or backlight unless asked, no hand, hat, collar
+        # or chair (physics tests and figures; datasets never use it).
+        self.clean = bool(clean)
+        self.profile: SensorProfile = draw_profile(self.spec.name, self.seed, sunlight=sunlight, nominal=self.clean)
+        yaw_range = (min_yaw, yaw)
+        if self.spec.kind in ("live", "empty"):
+            self.scene = _scene_class(self.spec)(rng_scene, self.seed, self.view, dr, yaw_range, self.fps,
+                                                 appearance=appearance, accessories=not self.clean)
+        else:
+            self.scene = _scene_class(self.spec)(rng_scene, self.seed, self.view, dr, yaw_range, self.fps, self.spec,
+                                                 appearance=appearance, accessories=not self.clean)
         idn: Identity | None = getattr(self.scene, "idn", None)
-        self.lighting, self.noise_level = random_lighting(rng_light, skin_luminance(idn) if idn else 0.3)
-        self._bg: tuple[Layer, np.ndarray, np.ndarray, np.ndarray] | None = None
+        lighting, noise_level = random_lighting(rng_light, skin_luminance(idn) if idn else 0.3)
+        prof = self.profile
+        # Auto-exposure meters a bright window behind the subject: the face comes out dark.
+        exposure = lighting.exposure * prof.exposure_bias * (0.45 if prof.backlight else 1.0)
+        self.lighting = dataclasses.replace(
+            lighting, exposure=float(exposure), ir_gain=float(lighting.ir_gain * prof.ir_gain),
+            ir_ambient=float(lighting.ir_ambient + prof.sunlight),
+            paper_gloss=float(getattr(self.scene, "paper_gloss", 0.0)))
+        self.noise_level = float(noise_level * prof.rgb_noise)
+        self._bg: tuple[Layer, Shading] | None = None
 
     # ---- the API others code against -----------------------------------------------------
     @property
@@ -152,7 +182,7 @@ class Simulator:
                           attack_type=self.spec.attack_type, distance_m=float(content.distance_m),
                           yaw_deg=float(content.yaw), pitch_deg=float(content.pitch), roll_deg=float(content.roll))
 
-    def _background(self) -> tuple[Layer, np.ndarray, np.ndarray, np.ndarray]:
+    def _background(self) -> tuple[Layer, Shading]:
         """The static room as a full-frame layer and its shading (built once per sequence)."""
         if self._bg is None:
             bg = self.background
@@ -160,15 +190,28 @@ class Simulator:
                 layer = wall_layer(self.view, bg.wall_distance, bg.wall_normal, bg.image, bg.wall_ir)
             else:  # far beyond the SR300's range: no depth, colour zeroed like rs.align does
                 layer = wall_layer(self.view, 6.0, (0.0, 0.0, 1.0), bg.image, bg.wall_ir)
-            colour, ir, cos_v = shade(layer, self.lighting)
-            self._bg = (layer, colour, ir, cos_v)
+            shading = shade_full(layer, self.lighting)
+            if self.profile.backlight:
+                # A bright window behind the subject: over-exposed colour, saturated NIR, no depth.
+                rng = make_rng("backlight", self.spec.name, self.seed)
+                x0 = int(rng.integers(-200, 400))
+                y0 = int(rng.integers(-200, 200))
+                w, h = int(rng.integers(250, 640)), int(rng.integers(250, 480))
+                win = np.zeros((camera.HEIGHT, camera.WIDTH), bool)
+                win[max(0, y0):max(0, y0 + h), max(0, x0):max(0, x0 + w)] = True
+                shading.colour[win] = np.float32(rng.uniform(2.0, 6.0))
+                shading.ir[win] = np.float32(rng.uniform(200.0, 400.0))
+                shading.signal[win] = 0.0
+            self._bg = (layer, shading)
         return self._bg
 
     def _render_window(self, index: int, content: FrameContent, view: View) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         rng = make_rng("frame", self.spec.name, self.seed, int(index))
-        offsets = sensor.draw_offsets(rng, 7, camera.HEIGHT, camera.WIDTH)
+        offsets = sensor.draw_offsets(rng, 8, camera.HEIGHT, camera.WIDTH)
+        flicker = float(rng.standard_normal()) * self.profile.flicker_m
+        prof = self.profile
         big = view.window(view.x0 - _MARGIN, view.y0 - _MARGIN, view.x1 + _MARGIN, view.y1 + _MARGIN)
-        bg_layer, bg_colour, bg_ir, bg_cos = self._background()
+        bg_layer, bg = self._background()
         rows, cols = slice(big.y0, big.y1), slice(big.x0, big.x1)
         base = crop_layer(bg_layer, big.y0, big.y1, big.x0, big.x1)
         base.box = (0, big.shape[0], 0, big.shape[1])
@@ -178,33 +221,51 @@ class Simulator:
             if splatted is not None:
                 layers.append(splatted)
         surf = compose(base, layers)
-        colour_lin, ir_level, cos_v = bg_colour[rows, cols].copy(), bg_ir[rows, cols].copy(), bg_cos[rows, cols].copy()
+        colour_lin, ir_level = bg.colour[rows, cols].copy(), bg.ir[rows, cols].copy()
+        cos_v, signal = bg.cos_v[rows, cols].copy(), bg.signal[rows, cols].copy()
         ub = union_box(layers)
         if ub is not None:
             r0, r1, c0, c1 = ub
-            part = crop_layer(surf, r0, r1, c0, c1)
-            c_part, i_part, v_part = shade(part, self.lighting)
-            colour_lin[r0:r1, c0:c1] = c_part
-            ir_level[r0:r1, c0:c1] = i_part
-            cos_v[r0:r1, c0:c1] = v_part
-        # Lens blur (sigma ~0.65 px) softens splat edges as a real camera would.
-        colour_lin = cv2.GaussianBlur(colour_lin, (5, 5), 0.65)
+            part = shade_full(crop_layer(surf, r0, r1, c0, c1), self.lighting)
+            colour_lin[r0:r1, c0:c1] = part.colour
+            ir_level[r0:r1, c0:c1] = part.ir
+            cos_v[r0:r1, c0:c1] = part.cos_v
+            signal[r0:r1, c0:c1] = part.signal
+        # Lens blur softens splat edges as a real camera would (its width varies by camera).
+        colour_lin = cv2.GaussianBlur(colour_lin, (0, 0), prof.rgb_blur)
+        edges = sensor.depth_edges(surf.z)
         # Crop the margin away: everything below is strictly per pixel.
         cy0, cx0 = view.y0 - big.y0, view.x0 - big.x0
         sl = (slice(cy0, cy0 + view.shape[0]), slice(cx0, cx0 + view.shape[1]))
         colour_lin, ir_level, cos_v, z = colour_lin[sl], ir_level[sl], cos_v[sl], surf.z[sl]
+        signal, edges = signal[sl], edges[sl]
         if content.moire is not None:
             colour_lin = _apply_moire(colour_lin, surf.mat[sl], view, content.moire)
         win = (view.y0, view.y1, view.x0, view.x1)
         noise_rgb = [sensor.bank_window(offsets[c], *win) for c in range(3)]
-        colour = sensor.to_srgb8(colour_lin, noise_rgb, self.noise_level)
-        ir = sensor.to_ir8(ir_level, sensor.bank_window(offsets[3], *win))
-        depth = sensor.to_depth16(z, cos_v, sensor.bank_window(offsets[4], *win),
-                                  sensor.bank_window(offsets[5], *win, uniform=True),
-                                  sensor.bank_window(offsets[6], *win, blob=True))
+        colour = sensor.to_srgb8(colour_lin, noise_rgb, self.noise_level, prof.white_balance)
+        ir = sensor.to_ir8(ir_level, sensor.bank_window(offsets[3], *win), prof.ir_noise, prof.ir_gamma, prof.ir_offset)
+        depth = sensor.to_depth16(
+            z, cos_v, sensor.bank_window(offsets[4], *win), sensor.bank_window(offsets[5], *win, uniform=True),
+            sensor.bank_window(offsets[6], *win, blob=True), corr=sensor.bank_window(offsets[7], *win, correlated=True),
+            signal=signal, ambient=ir_level - signal, saturated=ir_level >= np.float32(sensor.SATURATION_LEVEL),
+            edges=edges, warp=self._warp(view, z), flicker=flicker, noise_scale=prof.depth_noise,
+            corr_share=prof.depth_corr, hole_threshold=prof.hole_threshold)
         if self.zero_color_without_depth:
             colour[depth == 0] = 0
         return colour, ir, depth
+
+    def _warp(self, view: View, z: np.ndarray) -> np.ndarray:
+        """Low-frequency depth warp of this camera (metres) at the window's pixels."""
+        bowl, kx, ky, phase = self.profile.warp_shape
+        u = np.arange(view.x0, view.x1, dtype=np.float32)[None, :]
+        v = np.arange(view.y0, view.y1, dtype=np.float32)[:, None]
+        r2 = ((u - np.float32(self.view.ppx)) ** 2 + (v - np.float32(self.view.ppy)) ** 2) / np.float32(320.0**2 + 240.0**2)
+        wave = np.cos(np.float32(kx) * u + np.float32(ky) * v + np.float32(phase))
+        shape = np.float32(bowl) * r2 + np.float32(1.0 - abs(bowl)) * wave
+        # Calibration errors show more at close range (relative to the baseline) in metres.
+        scale = np.clip(np.float32(0.3) / np.where(np.isfinite(z), z, np.float32(1.0)), 0.3, 1.5)
+        return (np.float32(self.profile.warp_m) * shape * scale).astype(np.float32)
 
 
 def _apply_moire(colour: np.ndarray, mat: np.ndarray, view: View, moire: tuple[float, float, float, float]) -> np.ndarray:
