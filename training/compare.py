@@ -33,13 +33,22 @@ CALIBRATION_APCER = 1e-2
 FPR_TARGETS = (1e-2, 1e-3)
 
 
+_FLOPS: dict[str, int] = {}
+
+
 def flops_per_crop(model: nn.Module) -> int:
+    """FLOPs of one crop; counted once per architecture (name + options), counting is slow."""
     from torch.utils.flop_counter import FlopCounterMode
 
-    x = [torch.rand(1, 3, 112, 112) * 255 for _ in range(3)]
-    with torch.no_grad(), FlopCounterMode(display=False) as counter:
-        model.eval()(*x)
-    return int(counter.get_total_flops())
+    inner = getattr(model, "module", model)
+    key = json.dumps([getattr(inner.config, "name", type(inner).__name__), getattr(inner, "options", None)],
+                     sort_keys=True, default=str)
+    if key not in _FLOPS:
+        x = [torch.rand(1, 3, 112, 112) * 255 for _ in range(3)]
+        with torch.no_grad(), FlopCounterMode(display=False) as counter:
+            model.eval()(*x)
+        _FLOPS[key] = int(counter.get_total_flops())
+    return _FLOPS[key]
 
 
 def parameters(model: nn.Module) -> int:
