@@ -164,3 +164,11 @@ def test_predict_views_without_flip_is_the_first_view(ensemble_run):
     one, labels_one = predict_views(model, root / "val_list.txt", root=root, batch_size=4, flip=False)
     assert one.shape == (6, 1) and both.shape == (6, 2)
     assert (labels == labels_one).all() and abs(one[:, 0] - both[:, 0]).max() < 1e-6
+
+
+def test_compare_subsets_lists_the_same_way_every_run():
+    from training.compare import _subset_rows
+
+    assert list(_subset_rows(5, None)) == [0, 1, 2, 3, 4] and list(_subset_rows(5, 9)) == [0, 1, 2, 3, 4]
+    a = _subset_rows(100, 10)
+    assert len(a) == 10 and list(a) == sorted(a) and list(a) == list(_subset_rows(100, 10))

@@ -24,8 +24,9 @@ import torch.nn as nn
 from calibration.metrics import evaluate
 from calibration.threshold import threshold_for_apcer
 from sdk.errors import InputValidationError
+from training.data.casia import read_list
 from training.ensemble.plan import member_dir
-from training.ensemble.score import attack_types_for
+from training.ship import _metadata_scenarios
 from training.ensemble.teacher import done_members
 from training.train import load_trained_model, predict_views
 
@@ -78,6 +79,13 @@ def latencies_ms(models: Mapping[str, Sequence[nn.Module]], rounds: int = 15, th
             for name, t in times.items()}
 
 
+def _subset_rows(n: int, limit: int | None) -> np.ndarray:
+    """Indices of at most ``limit`` rows, a seeded draw in list order (the same in every run)."""
+    if limit is None or n <= limit:
+        return np.arange(n)
+    return np.sort(np.random.default_rng(0).permutation(n)[:limit])
+
+
 def _metrics(scores: np.ndarray, labels: np.ndarray, types: np.ndarray | None, threshold: float) -> dict[str, Any]:
     keep = labels >= 0
     result = evaluate(scores[keep], labels[keep], min(threshold, 1.0), attack_types=types[keep] if types is not None else None,
@@ -102,6 +110,7 @@ def compare(
     latency_rounds: int = 15,
     require_all: bool = True,
     tta: bool = True,
+    max_per_list: int | None = None,
     log: Callable[[str], None] = print,
 ) -> dict[str, Any]:
     """Report for ``evaluations`` {name: [(root, list), ...]} after calibrating on (root, list)."""
@@ -124,12 +133,17 @@ def compare(
                 root = Path(root)
                 path = Path(list_path) if Path(list_path).is_absolute() else root / list_path
                 started = time.perf_counter()
+                rows = read_list(path)
+                keep = _subset_rows(len(rows), max_per_list)
+                rows = [rows[i] for i in keep]
                 for name, model in [("student", student), *member_models.items()]:
-                    views, lab = predict_views(model, path, root=root, batch_size=batch_size, flip=tta)
+                    views, lab = predict_views(model, rows, root=root, batch_size=batch_size, flip=tta)
                     per_model.setdefault(name, []).append(views.mean(axis=1))
                 set_labels.append(lab)
-                t = attack_types_for(root, path, lab)
-                set_types.append(t if t is not None else np.array(["attack" if v == 0 else "" for v in lab], dtype=object))
+                scenarios = np.array(_metadata_scenarios(root, path), dtype=object)[keep]
+                named = all(scenarios[lab == 0])  # every attack row named by a synth-dataset metadata.csv
+                set_types.append(np.array([(sc if named else "attack") if v == 0 else "" for sc, v in zip(scenarios, lab)],
+                                          dtype=object))
                 log(f"scored {path} ({len(lab)} crops) with the student and {len(member_models)} members "
                     f"in {time.perf_counter() - started:.0f} s")
             scores[set_name] = {k: np.concatenate(v) for k, v in per_model.items()}
@@ -173,7 +187,7 @@ def compare(
         "ensemble_run": str(ensemble_run), "student_model": str(student_model), "n_members": len(member_models),
         "best_member": best, "calibration": {"root": str(calibration[0]), "list": str(calibration[1]),
                                              "target_apcer": CALIBRATION_APCER, "thresholds": thresholds},
-        "results": results, "cost": cost, "threads": threads, "tta": tta,
+        "results": results, "cost": cost, "threads": threads, "tta": tta, "max_per_list": max_per_list,
         "notes": ("scores = mean P(live) of the crop and its flip" if tta else "scores = P(live) of the centre crop (no flip TTA, for every model alike)")
                  + "; TPR empirical = largest TPR with FPR <= target "
                  "(reference rule), interpolated = ROC interpolation; APCER/BPCER at each model's threshold for "
