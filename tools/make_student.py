@@ -57,33 +57,35 @@ def write_lines(path: Path, lines: list[str]) -> str:
     return str(path.relative_to(path.parents[1]))
 
 
-def render(work: Path, args: argparse.Namespace, timings: dict) -> dict:
+def render(work: Path, args: argparse.Namespace) -> dict:
+    """Render the datasets that are missing (each is written whole, lists last); returns their manifests."""
     from sdk.sim.dataset import write_dataset
 
+    wanted = set(args.render.split(",")) if args.render else None
     supports_holdout = "holdout" in inspect.signature(write_dataset).parameters
     sizes = {"members": (args.live, args.per_attack), "unlabeled": (max(3, args.live // 2), max(3, args.per_attack // 2)),
              "eval": (max(3, args.eval_live), max(3, args.eval_per_attack))}
     manifests = {}
-    started = time.perf_counter()
     for name, seed in DATASETS.items():
         folder = work / name
+        if wanted is not None and name not in wanted:
+            continue
         if not (folder / "manifest.json").is_file():
             live, per_attack = sizes[name]
             write_dataset(folder, live=live, per_attack=per_attack, frames_per_subject=args.frames_per_subject,
                           seed=seed, workers=args.workers)
         manifests[name] = json.loads((folder / "manifest.json").read_text())
     holdouts = {}
-    if supports_holdout:
+    if supports_holdout and (wanted is None or "holdout" in wanted):
         from sdk.sim.holdout import HOLDOUT_FAMILIES
 
         for family in HOLDOUT_FAMILIES:
             folder = work / "holdout" / family
             if not (folder / "manifest.json").is_file():
                 write_dataset(folder, live=args.holdout_live, per_attack=args.holdout_per_attack,
-                              frames_per_subject=args.frames_per_subject, seed=DATASETS["eval"], workers=args.workers,
+                              frames_per_subject=args.holdout_frames, seed=DATASETS["eval"], workers=args.workers,
                               holdout=family)
             holdouts[family] = json.loads((folder / "manifest.json").read_text())
-    timings["render_s"] = round(time.perf_counter() - started, 1)
     return {"datasets": manifests, "holdouts": holdouts, "holdout_supported": supports_holdout}
 
 
@@ -95,8 +97,11 @@ def main() -> int:
     parser.add_argument("--eval-live", type=int, default=36, help="live subjects of the eval dataset (Val/Test get a third)")
     parser.add_argument("--eval-per-attack", type=int, default=12)
     parser.add_argument("--frames-per-subject", type=int, default=3)
-    parser.add_argument("--holdout-live", type=int, default=20)
-    parser.add_argument("--holdout-per-attack", type=int, default=4)
+    parser.add_argument("--holdout-live", type=int, default=8)
+    parser.add_argument("--holdout-per-attack", type=int, default=2)
+    parser.add_argument("--holdout-frames", type=int, default=2, help="frames per subject of the held-out sets")
+    parser.add_argument("--render", default=None,
+                        help="render only these datasets now (comma list of members,eval,unlabeled,holdout)")
     parser.add_argument("--workers", type=int, default=2, help="rendering processes")
     parser.add_argument("--ensemble-preset", default="ci_small")
     parser.add_argument("--member-set", action="append", default=[], metavar="KEY=VALUE",
@@ -121,17 +126,22 @@ def main() -> int:
     work = Path(args.work).resolve()
     work.mkdir(parents=True, exist_ok=True)
     timings_path = work / "timings.json"
-    timings = json.loads(timings_path.read_text()) if timings_path.is_file() else {}
+    timings: dict = {}
 
-    def save_timings() -> None:
-        atomic_write_text(timings_path, json.dumps(timings, indent=2) + "\n")
+    def record(key: str, seconds: float) -> None:
+        """Add seconds to one stage in timings.json (re-read first: two invocations may share a work folder)."""
+        current = json.loads(timings_path.read_text()) if timings_path.is_file() else {}
+        current[key] = round(current.get(key, 0.0) + seconds, 1)
+        atomic_write_text(timings_path, json.dumps(current, indent=2) + "\n")
+        timings.clear()
+        timings.update(current)
 
-    # 1. data
-    if "render_s" not in timings or not (work / "data.json").is_file():
-        data = render(work, args, timings)
+    # 1. data (only what is missing; rendering time adds up over reruns)
+    started = time.perf_counter()
+    data = render(work, args)
+    record("render_s", time.perf_counter() - started)
+    if not args.render:
         atomic_write_text(work / "data.json", json.dumps(data, indent=2) + "\n")
-        save_timings()
-    data = json.loads((work / "data.json").read_text())
     lists = work / "lists"
     members_train = write_lines(lists / "members_folds.txt", rooted_lines(work, "members", "train_list.txt"))
     members_extra = write_lines(lists / "members_extra.txt", [line for n in EVERY_LIST[1:]
@@ -161,8 +171,7 @@ def main() -> int:
             summary = train_ensemble(run, num_cpus=args.num_cpus, cpus_per_member=1)
         finally:
             shutdown_ray()
-        timings["ensemble_train_s"] = round(timings.get("ensemble_train_s", 0) + time.perf_counter() - started, 1)
-        save_timings()
+        record("ensemble_train_s", time.perf_counter() - started)
         if summary["failed"]:
             print(f"members failed: {summary['failed']}", file=sys.stderr)
             return 1
@@ -180,8 +189,7 @@ def main() -> int:
     if not (student_dir / "model.pt").is_file():
         started = time.perf_counter()
         distill(run, student_config, student_dir, resume=(student_dir / "checkpoint.pt").is_file())
-        timings["distill_s"] = round(timings.get("distill_s", 0) + time.perf_counter() - started, 1)
-        save_timings()
+        record("distill_s", time.perf_counter() - started)
     if args.stop_after == "distill":
         return 0
 
@@ -196,10 +204,9 @@ def main() -> int:
             evaluations[f"holdout:{family}"] = [(work / "holdout" / family, "test_list.txt")]
         report = compare(run, student_dir / "model.pt", (work / "eval", "val_list.txt"), evaluations, threads=args.threads,
                          tta=not args.no_tta, max_per_list=args.max_per_list)
-        timings["compare_s"] = round(time.perf_counter() - started, 1)
-        report["timings"] = timings
+        record("compare_s", time.perf_counter() - started)
+        report["timings"] = dict(timings)
         write_report(report_path, report)
-        save_timings()
     report = json.loads(report_path.read_text())
     print(render_markdown(report))
     if args.stop_after == "compare":
@@ -233,8 +240,7 @@ def main() -> int:
                                         calibration_list="val_list.txt",
                                         test_lists=["test_list.txt", "test_extra_list.txt"],
                                         name="mlfa_student_sim", version=args.version, provenance=provenance)
-    timings["package_s"] = round(time.perf_counter() - started, 1)
-    save_timings()
+    record("package_s", time.perf_counter() - started)
     write_ship_report(work / "shipped_report.json", {**ship_report, "timings": timings})
     doc = REPO / "docs" / "shipped_model.md"
     doc.write_text(render_doc(report, ship_report, timings, provenance), encoding="utf-8")
