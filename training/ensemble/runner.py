@@ -29,9 +29,23 @@ DEFAULT_CHECKPOINT_EVERY = 20
 START_ATTEMPTS = 3
 
 
-def run_member(run: str, name: str, threads: int, device: str | None = None) -> dict[str, Any]:
+def _match_priority(niceness: int | None) -> None:
+    """Ray starts workers at niceness 15 (to keep its own daemons responsive); on a machine shared
+    with other jobs that starves the training, so a member runs at the driver's priority."""
+    if niceness is None:
+        return
+    try:
+        if os.getpriority(os.PRIO_PROCESS, 0) > niceness:
+            os.setpriority(os.PRIO_PROCESS, 0, niceness)
+    except (OSError, AttributeError):  # not allowed to raise it back (unprivileged user), or no such call
+        pass
+
+
+def run_member(run: str, name: str, threads: int, device: str | None = None, niceness: int | None = None) -> dict[str, Any]:
     """Train (or resume) one member in this process; never raises (the error goes into status.json)."""
     from training.train import MODEL_NAME, train
+
+    _match_priority(niceness)
 
     run_path = Path(run)
     member = next(m for m in load_members(run_path) if m.name == name)
@@ -108,6 +122,10 @@ def init_ray(address: str | None = None, num_cpus: int | None = None, quiet: boo
     if address:
         ray.init(address=address, **kwargs)
         return ray
+    # Ray starts its workers at niceness 15; on a shared machine that starves them (see
+    # _match_priority): a local cluster's workers start at the driver's niceness instead.
+    if hasattr(os, "getpriority"):
+        os.environ.setdefault("RAY_worker_niceness", str(os.getpriority(os.PRIO_PROCESS, 0)))
     # Ray gives its raylet a fixed 30 s to register; on a machine loaded by other jobs that can
     # pass, so a local start is tried a few times before giving up.
     for attempt in range(1, START_ATTEMPTS + 1):
@@ -188,6 +206,7 @@ def train_ensemble(
         summary["seconds"] = round(time.perf_counter() - started, 1)
         return summary
     limit = max_parallel or len(todo)
+    driver_niceness = os.getpriority(os.PRIO_PROCESS, 0) if hasattr(os, "getpriority") else None
     remote = ray.remote(max_retries=1)(run_member)
     pending = list(todo)
     in_flight: dict[Any, str] = {}
@@ -196,7 +215,8 @@ def train_ensemble(
         while pending or in_flight:
             while pending and len(in_flight) < limit:
                 member = pending.pop(0)
-                ref = remote.options(**options, name=f"member:{member.name}").remote(str(run), member.name, threads)
+                ref = remote.options(**options, name=f"member:{member.name}").remote(str(run), member.name, threads,
+                                                                                    None, driver_niceness)
                 in_flight[ref] = member.name
             ready, _ = ray.wait(list(in_flight), num_returns=1)
             for ref in ready:
