@@ -104,9 +104,11 @@ def main() -> int:
                         help="render only these datasets now (comma list of members,eval,unlabeled,holdout)")
     parser.add_argument("--workers", type=int, default=2, help="rendering processes")
     parser.add_argument("--ensemble-preset", default="ci_small")
+    parser.add_argument("--run-name", default="ensemble", help="ensemble run folder inside --work")
     parser.add_argument("--member-set", action="append", default=[], metavar="KEY=VALUE",
                         help="training config override for every member (repeatable)")
     parser.add_argument("--student-preset", default="student_kd")
+    parser.add_argument("--student-name", default="student", help="distillation run folder inside --work")
     parser.add_argument("--student-set", action="append", default=[], metavar="KEY=VALUE")
     parser.add_argument("--num-cpus", type=int, default=2, help="CPUs of the local Ray cluster")
     parser.add_argument("--threads", type=int, default=1, help="torch threads of distillation and comparison")
@@ -161,7 +163,7 @@ def main() -> int:
     from training.ensemble.runner import shutdown_ray, train_ensemble
     from training.ensemble.status import ensemble_status
 
-    run = work / "ensemble"
+    run = work / args.run_name
     member_overrides = dict(parse_override(t) for t in args.member_set)
     make_plan(args.ensemble_preset, work, run, train_list=members_train, extra_train=[members_extra],
               overrides=member_overrides)
@@ -181,7 +183,7 @@ def main() -> int:
     # 3. distillation
     from training.distill import distill
 
-    student_dir = work / "student"
+    student_dir = work / args.student_name
     student_config = load_config(args.student_preset).replace(**{
         "data.root": str(work), "data.train_list": student_train, "data.val_list": student_val,
         "distill.unlabeled_lists": [unlabeled], "runtime.threads": args.threads, "runtime.progress": False,
@@ -196,7 +198,7 @@ def main() -> int:
     # 4. comparison (one run: scores, cost, latency)
     from training.compare import compare, render_markdown, write_report
 
-    report_path = work / "compare.json"
+    report_path = work / f"compare_{args.student_name}.json"
     if not report_path.is_file():
         started = time.perf_counter()
         evaluations = {"in_distribution": [(work / "eval", "test_list.txt"), (work / "eval", "test_extra_list.txt")]}
