@@ -172,3 +172,17 @@ def test_compare_subsets_lists_the_same_way_every_run():
     assert list(_subset_rows(5, None)) == [0, 1, 2, 3, 4] and list(_subset_rows(5, 9)) == [0, 1, 2, 3, 4]
     a = _subset_rows(100, 10)
     assert len(a) == 10 and list(a) == sorted(a) and list(a) == list(_subset_rows(100, 10))
+
+
+def test_compare_scores_match_predict_views(ensemble_run):
+    from training.compare import _load_inputs, _tta_scores
+    from training.data.casia import read_list
+    from training.train import predict_views
+
+    root, _ = ensemble_run
+    model = create_model("mlfa_resnet18", width=0.0625).eval()
+    inputs, labels = _load_inputs(root, read_list(root / "val_list.txt"))
+    views, expected_labels = predict_views(model, root / "val_list.txt", root=root, batch_size=4)
+    assert (labels == expected_labels).all()
+    assert abs(_tta_scores(model, inputs, 4, True) - views.mean(axis=1)).max() < 1e-6
+    assert abs(_tta_scores(model, inputs, 4, False) - views[:, 0]).max() < 1e-6

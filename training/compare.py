@@ -28,7 +28,7 @@ from training.data.casia import read_list
 from training.ensemble.plan import member_dir
 from training.ship import _metadata_scenarios
 from training.ensemble.teacher import done_members
-from training.train import load_trained_model, predict_views
+from training.train import load_trained_model
 
 CALIBRATION_APCER = 1e-2
 FPR_TARGETS = (1e-2, 1e-3)
@@ -77,6 +77,31 @@ def latencies_ms(models: Mapping[str, Sequence[nn.Module]], rounds: int = 15, th
         torch.set_num_threads(previous)
     return {name: {"median_ms": float(np.median(t)), "p90_ms": float(np.percentile(t, 90)), "rounds": rounds}
             for name, t in times.items()}
+
+
+def _load_inputs(root: Path, rows: Sequence[Any]) -> tuple[list[torch.Tensor], np.ndarray]:
+    """The test-time crops of ``rows`` as three N x 3 x 112 x 112 tensors, and the labels."""
+    from sdk.preprocess import MODALITIES
+    from training.data.casia import CasiaDataset
+
+    dataset = CasiaDataset(root, list(rows))
+    items = [dataset[i] for i in range(len(dataset))]
+    return [torch.stack([item[m] for item in items]) for m in MODALITIES], dataset.labels()
+
+
+@torch.no_grad()
+def _tta_scores(model: nn.Module, inputs: list[torch.Tensor], batch_size: int, flip: bool) -> np.ndarray:
+    """Mean P(live) over the crop (and its horizontal flip) of every row, as predict_views computes it."""
+    model.eval()
+    live = getattr(model, "config").live_class
+    out = []
+    for start in range(0, int(inputs[0].shape[0]), batch_size):
+        batch = [x[start:start + batch_size] for x in inputs]
+        views = [torch.softmax(model(*batch).float(), dim=1)[:, live]]
+        if flip:
+            views.append(torch.softmax(model(*[torch.flip(x, dims=[-1]) for x in batch]).float(), dim=1)[:, live])
+        out.append(torch.stack(views, dim=1).mean(dim=1))
+    return torch.cat(out).numpy().astype(np.float64)
 
 
 def _subset_rows(n: int, limit: int | None) -> np.ndarray:
@@ -136,9 +161,10 @@ def compare(
                 rows = read_list(path)
                 keep = _subset_rows(len(rows), max_per_list)
                 rows = [rows[i] for i in keep]
+                # Decode the crops once; every model then scores the same tensors.
+                inputs, lab = _load_inputs(root, rows)
                 for name, model in [("student", student), *member_models.items()]:
-                    views, lab = predict_views(model, rows, root=root, batch_size=batch_size, flip=tta)
-                    per_model.setdefault(name, []).append(views.mean(axis=1))
+                    per_model.setdefault(name, []).append(_tta_scores(model, inputs, batch_size, tta))
                 set_labels.append(lab)
                 scenarios = np.array(_metadata_scenarios(root, path), dtype=object)[keep]
                 named = all(scenarios[lab == 0])  # every attack row named by a synth-dataset metadata.csv
