@@ -172,6 +172,9 @@ def test_compare_subsets_lists_the_same_way_every_run():
     assert list(_subset_rows(5, None)) == [0, 1, 2, 3, 4] and list(_subset_rows(5, 9)) == [0, 1, 2, 3, 4]
     a = _subset_rows(100, 10)
     assert len(a) == 10 and list(a) == sorted(a) and list(a) == list(_subset_rows(100, 10))
+    labels = [1] * 5 + [0] * 95  # a rare class keeps at least one row
+    b = _subset_rows(100, 3, labels)
+    assert {labels[i] for i in b} == {0, 1} and len(b) <= 4
 
 
 def test_compare_scores_match_predict_views(ensemble_run):

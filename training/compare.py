@@ -104,15 +104,31 @@ def _tta_scores(model: nn.Module, inputs: list[torch.Tensor], batch_size: int, f
     return torch.cat(out).numpy().astype(np.float64)
 
 
-def _subset_rows(n: int, limit: int | None) -> np.ndarray:
-    """Indices of at most ``limit`` rows, a seeded draw in list order (the same in every run)."""
+def _subset_rows(n: int, limit: int | None, labels: Sequence[int] | None = None) -> np.ndarray:
+    """Indices of at most ``limit`` rows, a seeded draw in list order (the same in every run).
+
+    With ``labels`` the draw is stratified: each label keeps its share (at least one row), so a
+    small subset never loses the live or the attack class.
+    """
     if limit is None or n <= limit:
         return np.arange(n)
-    return np.sort(np.random.default_rng(0).permutation(n)[:limit])
+    rng = np.random.default_rng(0)
+    if labels is None:
+        return np.sort(rng.permutation(n)[:limit])
+    labels = np.asarray(labels)
+    picked = []
+    for value in np.unique(labels):
+        rows = np.flatnonzero(labels == value)
+        share = max(1, int(round(limit * rows.size / n)))
+        picked.append(rng.permutation(rows)[:share])
+    return np.sort(np.concatenate(picked))
 
 
 def _metrics(scores: np.ndarray, labels: np.ndarray, types: np.ndarray | None, threshold: float) -> dict[str, Any]:
     keep = labels >= 0
+    if len(set(labels[keep].tolist())) < 2:
+        return {"error": "needs live and attack samples", "n_live": int((labels == 1).sum()),
+                "n_attack": int((labels == 0).sum())}
     result = evaluate(scores[keep], labels[keep], min(threshold, 1.0), attack_types=types[keep] if types is not None else None,
                       fpr_targets=FPR_TARGETS)
     data = result.to_json_dict()
@@ -159,7 +175,7 @@ def compare(
                 path = Path(list_path) if Path(list_path).is_absolute() else root / list_path
                 started = time.perf_counter()
                 rows = read_list(path)
-                keep = _subset_rows(len(rows), max_per_list)
+                keep = _subset_rows(len(rows), max_per_list, [r.label for r in rows])
                 rows = [rows[i] for i in keep]
                 # Decode the crops once; every model then scores the same tensors.
                 inputs, lab = _load_inputs(root, rows)
@@ -244,6 +260,9 @@ def render_markdown(report: Mapping[str, Any]) -> str:
                   "| --- | --- | --- | --- | --- | --- | --- |"]
         for label in ("student", "ensemble", "best_member"):
             m = by_model[label]
+            if "error" in m:
+                lines.append(f"| {label} | {m['error']} | | | | | |")
+                continue
             per = ", ".join(f"{k} {v['n_accepted']}/{v['n_attack']}" for k, v in m["apcer_per_attack_type"].items())
             lines.append(f"| {label} | {m['tpr_at_fpr']['1e-2']['empirical']:.4f} | {m['tpr_at_fpr']['1e-3']['empirical']:.4f} | "
                          f"{m['tpr_at_fpr']['1e-3']['interpolated']:.4f} | {m['threshold']:.4f} | "
