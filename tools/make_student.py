@@ -244,19 +244,23 @@ def main() -> int:
                                         name="mlfa_student_sim", version=args.version, provenance=provenance)
     record("package_s", time.perf_counter() - started)
     write_ship_report(work / "shipped_report.json", {**ship_report, "timings": timings})
-    doc = REPO / "docs" / "shipped_model.md"
-    doc.write_text(render_doc(report, ship_report, timings, provenance), encoding="utf-8")
+    shipped = out.resolve() == (SHIPPED_DIR / DEFAULT_BUNDLE).resolve()
+    # The shipped model's document only when the shipped bundle was replaced; else the run's own.
+    doc = REPO / "docs" / ("shipped_model.md" if shipped else "student_run.md")
+    doc.write_text(render_doc(report, ship_report, timings, provenance, shipped=shipped, bundle=str(out)), encoding="utf-8")
     print(json.dumps({"bundle": str(bundle.path), "timings": timings, "doc": str(doc)}, indent=2))
     return 0
 
 
-def render_doc(report: dict, ship: dict, timings: dict, provenance: dict) -> str:
+def render_doc(report: dict, ship: dict, timings: dict, provenance: dict, *, shipped: bool = True, bundle: str = "") -> str:
     from training.compare import render_markdown
 
     members = provenance["members"]
     student = provenance["distillation"]["config"]
+    title = ("# The shipped model: `sdk/bundles/mlfa_student_sim` (distilled student)" if shipped else
+             f"# A distilled student (bundle `{bundle}`, not the shipped default)")
     lines = [
-        "# The shipped model: `sdk/bundles/mlfa_student_sim` (distilled student)",
+        title,
         "",
         "A student distilled from the CI-sized 24-member ensemble ([ensemble.md](ensemble.md)), made by",
         "`tools/make_student.py` on the 2-core x86_64 VM (CPU only, shared with six other jobs: every time",
