@@ -87,9 +87,10 @@ def test_two_rank_ddp_run_trains_and_resumes_mid_epoch(tree, tmp_path):
     assert json.loads((tmp_path / "full" / "config.json").read_text())["seed"] == 2
 
 
-@pytest.mark.slow
 def test_ray_train_torchtrainer_cpu_path(tree, tmp_path):
-    """The member DDP path as the paper presets use it on GPU nodes, here with 2 CPU workers (gloo)."""
+    """The member DDP path as the paper presets use it on GPU nodes, here with 2 CPU workers (gloo).
+
+    34 s on the shared 2-core VM: small enough for CI."""
     ray = pytest.importorskip("ray", reason="needs ray[train] (the ensemble extra)")
     from training.ensemble.ddp import train_member_ddp
     from training.ensemble.runner import init_ray
