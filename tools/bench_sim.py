@@ -1,6 +1,7 @@
 """Simulator figures: render time per frame, region-crop time, dataset throughput, BlazeFace recall/IoU.
 
-    python tools/bench_sim.py [--frames 30] [--detect 300] [--dataset-subjects 4] [--workers 2]
+    python tools/bench_sim.py [--frames 30] [--detect 300] [--dataset-subjects 4] [--workers 2] [--bags 3]
+    python tools/bench_sim.py --skip-render --detect 0 --bags 0 --dataset-triplets 10000   # the full 10k run
 
 Prints one line per figure (and a JSON summary at the end) for docs/simulator.md.
 """
@@ -67,6 +68,26 @@ def bench_detect(n: int, model: str) -> dict:
             "misses": misses[:20]}
 
 
+def bench_bag(scenario: str, seed: int, frames: int = 30) -> dict:
+    """Wall time of `synth-bag` (render + librealsense recorder + sidecar) for one bag."""
+    from sdk.cli.cmd_synth_bag import synth_bag
+
+    with tempfile.TemporaryDirectory() as tmp:
+        t0 = time.perf_counter()
+        synth_bag(scenario, seed, frames, Path(tmp) / "b.bag")
+        return {"scenario": scenario, "seed": seed, "frames": frames, "seconds": time.perf_counter() - t0}
+
+
+def subjects_for(triplets: int, frames: int) -> int:
+    """Smallest --live = --per-attack count whose default dataset has >= ``triplets`` triplets."""
+    from sdk.sim.dataset import plan
+
+    n = 1
+    while sum(j.frames for j in plan(n, n, frames)) < triplets:
+        n += 1
+    return n
+
+
 def bench_dataset(subjects: int, frames: int, workers: int) -> dict:
     from sdk.sim.dataset import write_dataset
 
@@ -87,13 +108,25 @@ def main() -> int:
     parser.add_argument("--dataset-subjects", type=int, default=4, help="subjects per scenario (0 = skip)")
     parser.add_argument("--frames-per-subject", type=int, default=10)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--bags", type=int, default=3, help="30-frame synth-bag runs per scenario timed (0 = skip)")
+    parser.add_argument("--dataset-triplets", type=int, default=0,
+                        help="render a full dataset of at least this many triplets (overrides --dataset-subjects)")
+    parser.add_argument("--skip-render", action="store_true", help="skip the per-frame render timings")
     args = parser.parse_args()
     summary: dict = {"render": []}
-    for scenario in ("live", "print_flat", "cut_eyes_nose_mouth_curved", "screen_replay", "mask_3d", "empty"):
+    if args.dataset_triplets:
+        args.dataset_subjects = subjects_for(args.dataset_triplets, args.frames_per_subject)
+    for scenario in (() if args.skip_render else
+                     ("live", "print_flat", "cut_eyes_nose_mouth_curved", "screen_replay", "mask_3d", "empty")):
         r = bench_render(scenario, args.frames)
         summary["render"].append(r)
         print(f"{scenario:28s} setup+first {r['setup_and_first_ms']:7.1f} ms  frame {r['frame_ms']:6.1f} ms  "
               f"region crop {r['region_crop_ms']:6.1f} ms", flush=True)
+    for scenario in ("live", "cut_eyes_nose_flat", "screen_replay") if args.bags else ():
+        for k in range(args.bags):
+            b = bench_bag(scenario, 500 + k)
+            summary.setdefault("bags", []).append(b)
+            print(f"synth-bag {scenario} seed {b['seed']}: 30 frames in {b['seconds']:.2f} s", flush=True)
     if args.detect:
         for model in ("face_detection_short_range.tflite", "face_detection_full_range_sparse.tflite"):
             d = bench_detect(args.detect, model)

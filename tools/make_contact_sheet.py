@@ -25,8 +25,17 @@ def depth_colour(depth: np.ndarray, scale: float) -> np.ndarray:
     return out
 
 
-def tile(scenario: str, seed: int, frame: int, width: int) -> np.ndarray:
-    sim = Simulator(scenario, seed, distance_range_m=(0.35, 0.75))
+#: Extra rows: nuisances every class shares (label, scenario, seed offset, Simulator options).
+EXTRAS = (
+    ("sunlight", "live", 0, {"sunlight": True}),
+    ("glasses or beard", "live", 1, {"appearance": "glasses_or_beard"}),
+    ("turned > 20 deg", "cut_eyes_nose_flat", 2, {"min_yaw_deg": 20.0}),
+    ("sunlight", "print_flat", 3, {"sunlight": True}),
+)
+
+
+def tile(scenario: str, seed: int, frame: int, width: int, note: str = "", **options) -> np.ndarray:
+    sim = Simulator(scenario, seed, distance_range_m=(0.35, 0.75), **options)
     fs, truth = sim.render(frame)
     colour = cv2.cvtColor(np.ascontiguousarray(fs.color), cv2.COLOR_RGB2BGR)
     if truth.face_box is not None:
@@ -36,7 +45,9 @@ def tile(scenario: str, seed: int, frame: int, width: int) -> np.ndarray:
     row = np.hstack([colour, ir, depth_colour(fs.depth, fs.depth_scale)])
     h = int(row.shape[0] * width / row.shape[1])
     row = cv2.resize(row, (width, h), interpolation=cv2.INTER_AREA)
-    label = f"{scenario}  (label {truth.label}, type {truth.attack_type}, {truth.distance_m:.2f} m)"
+    extra = getattr(sim.scene, "shape", None)
+    label = (f"{scenario}{' [' + note + ']' if note else ''}  (label {truth.label}, type {truth.attack_type}, "
+             f"{truth.distance_m:.2f} m{', ' + extra + ' print' if extra else ''})")
     cv2.rectangle(row, (0, 0), (width, 18), (0, 0, 0), -1)
     cv2.putText(row, label, (4, 13), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (255, 255, 255), 1, cv2.LINE_AA)
     return row
@@ -50,6 +61,8 @@ def main() -> int:
     parser.add_argument("--width", type=int, default=720, help="width of each row in pixels")
     args = parser.parse_args()
     rows = [tile(name, args.seed + i, args.frame, args.width) for i, name in enumerate(list_scenarios())]
+    rows += [tile(scenario, args.seed + 100 + k, args.frame, args.width, note, **options)
+             for note, scenario, k, options in EXTRAS]
     sheet = np.vstack(rows)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     if not cv2.imwrite(args.out, sheet, [int(cv2.IMWRITE_PNG_COMPRESSION), 9]):

@@ -118,7 +118,7 @@ def _paper_grain(shape: tuple[int, int], rng: np.random.Generator) -> np.ndarray
 #: Print shapes: a cut-out sheet as printed (rectangle), cut along the photographed head's
 #: contour, or a small photo that does not cover the attacker's head.
 PRINT_SHAPES = ("sheet", "contour", "small")
-PRINT_SHAPE_P = (0.45, 0.35, 0.2)
+PRINT_SHAPE_P = (0.3, 0.45, 0.25)
 #: Share of prints on glossy photo paper (mirror-like glare of the room light and the emitter).
 GLOSSY_RATE = 0.3
 

@@ -200,20 +200,24 @@ class AuditResult:
         }
 
     def markdown(self) -> str:
-        table = self.table()
-        short = {a: a.replace("cut_", "c_").replace("_curved", "_cv").replace("_flat", "_fl") for a in AUDIT_ATTACKS}
-        lines = ["| scalar | physics | " + " | ".join(short[a] for a in AUDIT_ATTACKS) + " | max |",
-                 "| --- | --- | " + " | ".join("---" for _ in AUDIT_ATTACKS) + " | --- |"]
-        for s in SCALARS:
-            vals = [table[s.name][a] for a in AUDIT_ATTACKS]
-            finite = [v for v in vals if np.isfinite(v)]
-            cells = [("-" if not np.isfinite(v) else f"{v:.2f}") for v in vals]
-            top = max(finite) if finite else float("nan")
-            lines.append(f"| {s.name} | {'yes' if s.physics else 'no'} | " + " | ".join(cells) + f" | {top:.2f} |")
-        det = ", ".join(f"{k} {self.detected.get(k, 0)}/{self.rendered.get(k, 0)}" for k in ["live", *AUDIT_ATTACKS])
-        lines.append("")
-        lines.append(f"Faces found by the detector (used / rendered): {det}.")
-        return "\n".join(lines)
+        return report_markdown(self.to_dict())
+
+
+def report_markdown(report: dict) -> str:
+    """The audit table (markdown) of a ``to_dict()`` / ``--json`` report."""
+    short = {a: a.replace("cut_", "c_").replace("_curved", "_cv").replace("_flat", "_fl") for a in AUDIT_ATTACKS}
+    lines = ["| scalar | physics | " + " | ".join(short[a] for a in AUDIT_ATTACKS) + " | max |",
+             "| --- | --- | " + " | ".join("---" for _ in AUDIT_ATTACKS) + " | --- |"]
+    for s in report["scalars"]:
+        vals = [s["auc"].get(a) for a in AUDIT_ATTACKS]
+        finite = [v for v in vals if v is not None]
+        cells = ["-" if v is None else f"{v:.2f}" for v in vals]
+        top = f"{max(finite):.2f}" if finite else "-"
+        lines.append(f"| {s['name']} | {'yes' if s['physics'] else 'no'} | " + " | ".join(cells) + f" | {top} |")
+    det = ", ".join(f"{k} {report['detected'].get(k, 0)}/{report['rendered'].get(k, 0)}" for k in ["live", *AUDIT_ATTACKS])
+    lines.append("")
+    lines.append(f"Faces found by the detector (used / rendered): {det}.")
+    return "\n".join(lines)
 
 
 def _session_job(args: tuple[str, int, int]) -> tuple[str, dict[str, float] | None]:
