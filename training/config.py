@@ -78,6 +78,13 @@ class AugmentSpec:
     brightness: float = PairedAugment.brightness
     contrast: float = PairedAugment.contrast
     saturation: float = PairedAugment.saturation
+    # Physics-friendly augmentation (training.data.augment): off by default.
+    ir_gain: float = PairedAugment.ir_gain
+    ir_gamma: float = PairedAugment.ir_gamma
+    depth_noise: float = PairedAugment.depth_noise
+    depth_dropout: float = PairedAugment.depth_dropout
+    background_fill: float = PairedAugment.background_fill
+    outline_cut: float = PairedAugment.outline_cut
 
 
 @dataclass(frozen=True)
@@ -99,6 +106,33 @@ class RuntimeSpec:
     #: CPU threads for torch (0 = leave torch's default).
     threads: int = 0
     progress: bool = True
+    #: Also checkpoint every N optimiser steps inside an epoch (0: at epoch ends only). Not part
+    #: of what must match to resume, so a run may be resumed with another frequency.
+    checkpoint_every_steps: int = 0
+    #: DDP workers per run through Ray Train's TorchTrainer (ensemble members; 1 = a plain task).
+    ddp_workers: int = 1
+
+
+@dataclass(frozen=True)
+class DistillSpec:
+    """Knowledge distillation from an ensemble run (used by `sr300-liveness distill` only).
+
+    Loss = kd_weight * T^2 * KL(teacher_T || student_T) + ce_weight * CE(student, label), the
+    teacher being the mean of the members' softmax(logits / T), run live on the same augmented
+    (and mixed) crops as the student. Unlabelled lists add renders with KD loss only.
+    """
+
+    #: The ensemble run folder (set by the distill command; part of what must match to resume).
+    teacher: str | None = None
+    temperature: float = 4.0
+    kd_weight: float = 0.9
+    ce_weight: float = 0.1
+    #: Mixup of the three inputs with lambda ~ Beta(alpha, alpha) on a share of the batches (0: off).
+    mixup_alpha: float = 0.0
+    mixup_prob: float = 0.5
+    #: Extra renders (lists relative to data.root) whose labels are ignored: KD loss only.
+    unlabeled_lists: tuple[str, ...] = ()
+    max_unlabeled_samples: int | None = None
 
 
 @dataclass(frozen=True)
@@ -111,6 +145,7 @@ class TrainConfig:
     augment: AugmentSpec = field(default_factory=AugmentSpec)
     init: InitSpec = field(default_factory=InitSpec)
     runtime: RuntimeSpec = field(default_factory=RuntimeSpec)
+    distill: DistillSpec = field(default_factory=DistillSpec)
 
     def to_dict(self) -> dict[str, Any]:
         return json.loads(json.dumps(dataclasses.asdict(self)))
@@ -133,7 +168,7 @@ class TrainConfig:
 
 _SECTIONS = {
     "model": ModelSpec, "data": DataSpec, "optim": OptimSpec, "augment": AugmentSpec,
-    "init": InitSpec, "runtime": RuntimeSpec,
+    "init": InitSpec, "runtime": RuntimeSpec, "distill": DistillSpec,
 }
 
 
@@ -178,6 +213,15 @@ def validate_config(config: TrainConfig) -> None:
         raise InputValidationError("optim.epochs and optim.batch_size must be >= 1 and optim.lr > 0")
     if config.data.live_label not in (0, 1):
         raise InputValidationError("data.live_label must be 0 or 1")
+    d = config.distill
+    if d.temperature <= 0 or d.kd_weight < 0 or d.ce_weight < 0 or d.kd_weight + d.ce_weight <= 0:
+        raise InputValidationError("distill: temperature must be > 0 and the loss weights >= 0, not both 0")
+    if d.mixup_alpha < 0 or not 0 <= d.mixup_prob <= 1:
+        raise InputValidationError("distill: mixup_alpha must be >= 0 and mixup_prob in [0, 1]")
+    if config.runtime.ddp_workers < 1:
+        raise InputValidationError("runtime.ddp_workers must be >= 1")
+    if config.runtime.checkpoint_every_steps < 0:
+        raise InputValidationError("runtime.checkpoint_every_steps must be >= 0")
     if config.runtime.amp not in ("auto", "bf16", "fp16", "off"):
         raise InputValidationError("runtime.amp must be auto, bf16, fp16 or off")
 

@@ -4,10 +4,13 @@
 
 Recipe (design.md section 2): Adam over EVERY parameter (the reference optimiser skipped the
 classifier head; not reproduced), cosine LR over all iterations, 2-class cross-entropy with
-label 1 = live. Checkpoints are written atomically after every epoch with model, optimiser,
-scheduler and RNG state; the shuffling order and the augmentation of every sample are derived
-from (seed, epoch, index), so a run killed at any point and resumed from its last checkpoint
-ends with the same weights as an uninterrupted run.
+label 1 = live. Checkpoints are written atomically (temporary file, fsync, rename, directory
+fsync) after every epoch and, with ``runtime.checkpoint_every_steps`` = N, every N optimiser
+steps inside an epoch, with model, optimiser, scheduler, RNG state and the epoch's running
+totals. The shuffling order is a function of (seed, epoch) and the augmentation of every sample
+of (seed, epoch, index), so a run killed at any point (kill -9 included) and resumed from its
+last checkpoint skips the batches it already trained on and ends with the same weights as an
+uninterrupted run. The loss is pluggable (``step_loss``): distillation reuses this loop.
 """
 from __future__ import annotations
 
@@ -37,6 +40,8 @@ from training.data.folds import fold_paths
 from training.models import create_model
 
 CHECKPOINT_NAME = "checkpoint.pt"
+#: Written beside every checkpoint: where the run is, readable without loading the checkpoint.
+PROGRESS_NAME = "progress.json"
 MODEL_NAME = "model.pt"
 METRICS_NAME = "metrics.csv"
 SCORE_HEADER = ("crop0", "crop0_hflip")
@@ -83,6 +88,8 @@ def make_augment(config: TrainConfig) -> PairedAugment | None:
     return PairedAugment(
         rotation_deg=a.rotation_deg, scale=tuple(a.scale), ratio=tuple(a.ratio), hflip=a.hflip,
         brightness=a.brightness, contrast=a.contrast, saturation=a.saturation,
+        ir_gain=a.ir_gain, ir_gamma=a.ir_gamma, depth_noise=a.depth_noise, depth_dropout=a.depth_dropout,
+        background_fill=a.background_fill, outline_cut=a.outline_cut,
     )
 
 
@@ -168,15 +175,44 @@ def _set_rng_state(state: dict[str, Any]) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
-def atomic_save(obj: Any, path: Path) -> None:
-    """torch.save to a temporary file in the same folder, fsync, then rename over the target."""
+def fsync_dir(folder: Path) -> None:
+    """fsync a directory so that a rename inside it survives a power cut (no-op where unsupported)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def _atomic_write_bytes(path: Path, write: Callable[[Any], None]) -> None:
     path = Path(path)
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    with open(tmp, "wb") as handle:
-        torch.save(obj, handle)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "wb") as handle:
+            write(handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    fsync_dir(path.parent)
+
+
+def atomic_save(obj: Any, path: Path) -> None:
+    """torch.save to a temporary file in the same folder, fsync, rename over the target, fsync the folder."""
+    _atomic_write_bytes(Path(path), lambda handle: torch.save(obj, handle))
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """Text file written the same way as checkpoints (a reader never sees half a file)."""
+    data = text.encode("utf-8")
+    _atomic_write_bytes(Path(path), lambda handle: handle.write(data))
 
 
 def _unwrap(model: nn.Module) -> nn.Module:
@@ -246,8 +282,12 @@ def predict_views(
     device: torch.device | str = "cpu",
     workers: int = 0,
     amp: torch.dtype | None = None,
+    flip: bool = True,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """(N x 2 P(live) for the centre crop and its horizontal flip, labels) for a list or dataset."""
+    """(N x 2 P(live) for the centre crop and its horizontal flip, labels) for a list or dataset.
+
+    ``flip=False`` scores the centre crop only (N x 1): half the cost, for large comparisons.
+    """
     dataset = data if isinstance(data, CasiaDataset) else CasiaDataset(root, data, live_label=live_label)
     if dataset.augment is not None:
         raise InputValidationError("predict needs a dataset without training augmentation")
@@ -259,8 +299,8 @@ def predict_views(
         for batch in _loader(dataset, batch_size, None, workers, False):
             inputs = [batch[m].to(device, non_blocking=True) for m in MODALITIES]
             pair = []
-            for flip in (False, True):
-                x = [torch.flip(t, dims=[-1]) for t in inputs] if flip else inputs
+            for flipped in ((False, True) if flip else (False,)):
+                x = [torch.flip(t, dims=[-1]) for t in inputs] if flipped else inputs
                 with torch.autocast(device.type, dtype=amp, enabled=amp is not None):
                     logits = model(*x)
                 pair.append(torch.softmax(logits.float(), dim=1)[:, _unwrap(model).config.live_class])
@@ -319,16 +359,47 @@ def _write_metrics(path: Path, history: list[dict[str, Any]]) -> None:
     writer = csv.DictWriter(buffer, fieldnames=columns)
     writer.writeheader()
     writer.writerows(history)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(buffer.getvalue(), encoding="utf-8")
-    os.replace(tmp, path)
+    atomic_write_text(path, buffer.getvalue())
 
 
 def _resume_key(config: dict[str, Any]) -> dict[str, Any]:
-    """The parts of a config that must match to resume (not device, threads, workers, progress bar)."""
+    """The parts of a config that must match to resume (not device, threads, workers, progress bar).
+
+    The saved config goes through config_from_dict first, so a key added to the config since the
+    checkpoint was written compares as its default.
+    """
+    from training.config import config_from_dict
+
+    config = config_from_dict(config).to_dict()
     key = {k: v for k, v in config.items() if k != "runtime"}
     key["data"] = {k: v for k, v in key["data"].items() if k != "num_workers"}
     return key
+
+
+@dataclass
+class StepOutput:
+    """What one training step reports: the loss to minimise and accuracy counts for the log."""
+
+    loss: torch.Tensor
+    correct: int
+    counted: int
+
+
+#: (model, inputs [rgb, ir, depth], batch item, epoch, step) -> StepOutput. Must be a function of
+#: its arguments only (random draws from (seed, epoch, step)), so that resumed runs match.
+StepLoss = Callable[[nn.Module, list[torch.Tensor], dict[str, Any], int, int], StepOutput]
+
+
+def cross_entropy_step(model: nn.Module, inputs: list[torch.Tensor], item: dict[str, Any], epoch: int, step: int) -> StepOutput:
+    """The supervised recipe: 2-class cross-entropy, label 1 = live."""
+    target = item["label"].to(inputs[0].device)
+    logits = model(*inputs)
+    loss = F.cross_entropy(logits.float(), target)
+    return StepOutput(loss, int((logits.argmax(dim=1) == target).sum()), int(target.numel()))
+
+
+class _StopRequested(Exception):
+    """Raised inside the loop when ``stop_after_steps`` is reached (tests: a simulated kill)."""
 
 
 def train(
@@ -337,17 +408,52 @@ def train(
     *,
     resume: bool = False,
     stop_after_epochs: int | None = None,
+    stop_after_steps: int | None = None,
     log: Callable[[str], None] = print,
+    step_loss: StepLoss | None = None,
+    extra_samples: Sequence[Sample] = (),
+    extra_meta: dict[str, Any] | None = None,
 ) -> TrainResult:
-    """Run (or resume) training; ``stop_after_epochs`` ends this call early (tests: a simulated kill)."""
+    """Run (or resume) training.
+
+    ``stop_after_epochs`` / ``stop_after_steps`` end this call early, right after a checkpoint
+    (tests: a simulated kill). ``step_loss`` replaces cross-entropy (distillation);
+    ``extra_samples`` are appended to the training list (unlabelled renders: label -1, which only
+    a ``step_loss`` that handles them may be given); ``extra_meta`` goes into model.pt's meta.
+    """
     previous_threads = torch.get_num_threads()
     if config.runtime.threads > 0:
         torch.set_num_threads(config.runtime.threads)
     try:
-        return _train(config, Path(out_dir), resume, stop_after_epochs, log)
+        return _train(config, Path(out_dir), resume, stop_after_epochs, stop_after_steps, log,
+                      step_loss or cross_entropy_step, list(extra_samples), extra_meta or {})
     finally:
         # The thread count is process-wide: give the caller back what it had.
         torch.set_num_threads(previous_threads)
+
+
+def distributed_rank_world() -> tuple[int, int]:
+    """(rank, world size) when torch.distributed is initialised (DDP, e.g. under Ray Train), else (0, 1)."""
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+
+def rank_order(order: Sequence[int], batch: int, rank: int, world: int) -> list[int]:
+    """This rank's share of every global batch of ``order``: rank r takes items [r*b, (r+1)*b) of each."""
+    if world == 1:
+        return list(order)
+    per_rank = batch // world
+    out: list[int] = []
+    for start in range(0, len(order) - batch + 1, batch):
+        out += list(order[start + rank * per_rank : start + (rank + 1) * per_rank])
+    return out
+
+
+def _empty_partial() -> dict[str, float]:
+    return {"loss_sum": 0.0, "correct": 0, "counted": 0, "seen": 0, "elapsed": 0.0}
 
 
 def _train(
@@ -355,7 +461,11 @@ def _train(
     out: Path,
     resume: bool,
     stop_after_epochs: int | None,
+    stop_after_steps: int | None,
     log: Callable[[str], None],
+    step_loss: StepLoss,
+    extra_samples: list[Sample],
+    extra_meta: dict[str, Any],
 ) -> TrainResult:
     out.mkdir(parents=True, exist_ok=True)
     checkpoint_path = out / CHECKPOINT_NAME
@@ -365,24 +475,32 @@ def _train(
     random.seed(config.seed)
     np.random.seed(config.seed % (2**32))
     device = resolve_device(config)
+    # Under DDP every rank trains, rank 0 alone writes (checkpoints, metrics, model) and validates.
+    rank, world = distributed_rank_world()
+    main_rank = rank == 0
     train_samples, val_samples = resolve_lists(config)
+    if extra_samples and step_loss is cross_entropy_step and any(s.label < 0 for s in extra_samples):
+        raise InputValidationError("unlabelled extra samples need a step loss that handles them (distillation)")
+    train_samples = train_samples + extra_samples
     train_set = CasiaDataset(config.data.root, train_samples, augment=make_augment(config), seed=config.seed)
     val_set = CasiaDataset(config.data.root, val_samples) if val_samples else None
     batch = min(config.optim.batch_size, len(train_set))
     # drop_last avoids a final batch of one (BatchNorm cannot train on it).
     drop_last = len(train_set) > batch
     steps_per_epoch = len(train_set) // batch if drop_last else 1
+    if world > 1 and (batch % world or not drop_last):
+        raise InputValidationError(f"DDP over {world} ranks needs a batch divisible by it and more samples than one batch")
 
     model, init_report = build_model(config, log=log)
-    if init_report is not None:
-        (out / "init_report.json").write_text(json.dumps(init_report, indent=2) + "\n", encoding="utf-8")
+    if init_report is not None and main_rank:
+        atomic_write_text(out / "init_report.json", json.dumps(init_report, indent=2) + "\n")
     model.to(device)
     optimizer = make_optimizer(model, config)
     scheduler = make_scheduler(optimizer, config, steps_per_epoch)
     dtype = amp_dtype(config, device)
     scaler = torch.amp.GradScaler(device.type, enabled=(dtype == torch.float16))
     history: list[dict[str, Any]] = []
-    start_epoch = 0
+    start_epoch, start_step, partial = 0, 0, _empty_partial()
     if resume and checkpoint_path.exists():
         state = torch.load(checkpoint_path, map_location="cpu", weights_only=True)
         if _resume_key(json.loads(state["config"])) != _resume_key(config.to_dict()):
@@ -394,34 +512,31 @@ def _train(
         _set_rng_state(state["rng"])
         history = json.loads(state["history"])
         start_epoch = int(state["epoch"])
-        log(f"resumed {checkpoint_path} after epoch {start_epoch}")
-    (out / "config.json").write_text(json.dumps(config.to_dict(), indent=2) + "\n", encoding="utf-8")
+        start_step = int(state.get("step", 0))
+        if start_step:
+            partial = json.loads(state["partial"])
+        where = f"step {start_step} of epoch {start_epoch + 1}" if start_step else f"epoch {start_epoch}"
+        log(f"resumed {checkpoint_path} after {where}")
+    if main_rank:
+        atomic_write_text(out / "config.json", json.dumps(config.to_dict(), indent=2) + "\n")
     parallel: nn.Module = model
-    if device.type == "cuda" and config.runtime.multi_gpu and torch.cuda.device_count() > 1:
+    if world > 1:
+        parallel = nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+    elif device.type == "cuda" and config.runtime.multi_gpu and torch.cuda.device_count() > 1:
         parallel = nn.DataParallel(model)
-    _write_metrics(out / METRICS_NAME, history)
-
-    epochs_run = 0
-    for epoch in range(start_epoch, config.optim.epochs):
-        if stop_after_epochs is not None and epochs_run >= stop_after_epochs:
-            break
-        row = _train_epoch(parallel, optimizer, scheduler, scaler, train_set, config, epoch, device, dtype, batch, drop_last)
-        if val_set is not None:
-            views, labels = predict_views(parallel, val_set, batch_size=batch, device=device,
-                                          workers=config.data.num_workers, amp=dtype)
-            scores = views.mean(axis=1)
-            known = labels >= 0
-            if known.any():
-                p = np.clip(views[known, 0], 1e-7, 1 - 1e-7)
-                y = labels[known]
-                row["val_loss"] = float(-np.mean(np.where(y == 1, np.log(p), np.log(1 - p))))
-            row.update(val_metrics(scores, labels))
-            write_scores(out / "val_scores.csv", views)
-        history.append(row)
+    if main_rank:
         _write_metrics(out / METRICS_NAME, history)
+
+    def save_checkpoint(epochs_done: int, step: int, running: dict[str, float]) -> None:
+        if not main_rank:
+            return
         atomic_save(
             {
-                "epoch": epoch + 1,
+                "epoch": epochs_done,
+                # optimiser steps done inside epoch `epochs_done` (0: at an epoch boundary)
+                "step": step,
+                "steps_per_epoch": steps_per_epoch,
+                "partial": json.dumps(running),
                 "model": model.state_dict(),
                 "model_meta": json.dumps({"model_name": model.config.name, "model_options": model.options}),
                 "optimizer": optimizer.state_dict(),
@@ -433,11 +548,53 @@ def _train(
             },
             checkpoint_path,
         )
+        atomic_write_text(out / PROGRESS_NAME, json.dumps({
+            "epoch": epochs_done, "step": step, "steps_per_epoch": steps_per_epoch, "epochs": config.optim.epochs,
+        }) + "\n")
+
+    every = max(0, int(config.runtime.checkpoint_every_steps))
+    steps_run = 0
+
+    def after_step(epoch: int, step: int, running: dict[str, float]) -> None:
+        nonlocal steps_run
+        steps_run += 1
+        if every and step % every == 0 and step < steps_per_epoch:
+            save_checkpoint(epoch, step, running)
+            if stop_after_steps is not None and steps_run >= stop_after_steps:
+                raise _StopRequested
+
+    epochs_run = 0
+    for epoch in range(start_epoch, config.optim.epochs):
+        if stop_after_epochs is not None and epochs_run >= stop_after_epochs:
+            break
+        first_step = start_step if epoch == start_epoch else 0
+        try:
+            row = _train_epoch(parallel, optimizer, scheduler, scaler, train_set, config, epoch, device, dtype, batch,
+                               drop_last, step_loss, first_step, partial if first_step else _empty_partial(),
+                               after_step, rank, world)
+        except _StopRequested:
+            return TrainResult(out, len(history), history, model)
+        if val_set is not None and main_rank:
+            # the plain module: a DDP forward on one rank alone would wait for the others
+            views, labels = predict_views(model if world > 1 else parallel, val_set, batch_size=batch, device=device,
+                                          workers=config.data.num_workers, amp=dtype)
+            scores = views.mean(axis=1)
+            known = labels >= 0
+            if known.any():
+                p = np.clip(views[known, 0], 1e-7, 1 - 1e-7)
+                y = labels[known]
+                row["val_loss"] = float(-np.mean(np.where(y == 1, np.log(p), np.log(1 - p))))
+            row.update(val_metrics(scores, labels))
+            write_scores(out / "val_scores.csv", views)
+        history.append(row)
+        if main_rank:
+            _write_metrics(out / METRICS_NAME, history)
+        save_checkpoint(epoch + 1, 0, _empty_partial())
         log(json.dumps({k: (round(v, 5) if isinstance(v, float) else v) for k, v in row.items()}))
         epochs_run += 1
     done = len(history)
-    if done >= config.optim.epochs:
-        atomic_save(model_payload(model, config, epochs=done, init=config.init.slot), out / MODEL_NAME)
+    if done >= config.optim.epochs and main_rank:
+        atomic_save(model_payload(model, config, epochs=done, init=config.init.slot, **extra_meta), out / MODEL_NAME)
     return TrainResult(out, done, history, model)
 
 
@@ -453,43 +610,59 @@ def _train_epoch(
     dtype: torch.dtype | None,
     batch: int,
     drop_last: bool,
+    step_loss: StepLoss,
+    first_step: int,
+    running: dict[str, float],
+    after_step: Callable[[int, int, dict[str, float]], None],
+    rank: int = 0,
+    world: int = 1,
 ) -> dict[str, Any]:
     from tqdm import tqdm
 
     model.train()
     dataset.set_epoch(epoch)
-    loader = _loader(dataset, batch, epoch_order(len(dataset), config.seed, epoch), config.data.num_workers, drop_last)
-    total_loss, total_correct, seen = 0.0, 0, 0
-    lr = optimizer.param_groups[0]["lr"]
-    start = time.perf_counter()
+    # A resumed epoch skips the batches it already trained on: same order, same draws.
+    order = epoch_order(len(dataset), config.seed, epoch)[first_step * batch:]
+    if world > 1:
+        order = rank_order(order, batch, rank, world)
+    loader = _loader(dataset, batch // world, order, config.data.num_workers, drop_last)
+    running = dict(running)
+    lr = optimizer.param_groups[0]["lr"] if first_step == 0 else running.get("lr", optimizer.param_groups[0]["lr"])
+    running["lr"] = lr
+    start = time.perf_counter() - running["elapsed"]
     bar = tqdm(loader, desc=f"epoch {epoch + 1}/{config.optim.epochs}", disable=not config.runtime.progress,
-               file=sys.stderr, leave=False, dynamic_ncols=True)
+               file=sys.stderr, leave=False, dynamic_ncols=True, initial=first_step, position=rank,
+               total=first_step + len(loader))
+    step = first_step
     for item in bar:
         inputs = [item[m].to(device, non_blocking=True) for m in MODALITIES]
-        target = item["label"].to(device)
         with torch.autocast(device.type, dtype=dtype, enabled=dtype is not None):
-            logits = model(*inputs)
-            loss = F.cross_entropy(logits.float(), target)
+            result = step_loss(model, inputs, item, epoch, step)
+        loss = result.loss.float()
         optimizer.zero_grad(set_to_none=True)
         scaler.scale(loss).backward()
         scaler.step(optimizer)
         scaler.update()
         scheduler.step()
-        n = target.numel()
-        total_loss += float(loss.detach()) * n
-        total_correct += int((logits.argmax(dim=1) == target).sum())
-        seen += n
-        elapsed = time.perf_counter() - start
-        bar.set_postfix(loss=f"{total_loss / seen:.4f}", samples_s=f"{seen / max(elapsed, 1e-9):.1f}")
+        n = int(inputs[0].shape[0])
+        running["loss_sum"] += float(loss.detach()) * n
+        running["correct"] += result.correct
+        running["counted"] += result.counted
+        running["seen"] += n
+        running["elapsed"] = time.perf_counter() - start
+        step += 1
+        bar.set_postfix(loss=f"{running['loss_sum'] / running['seen']:.4f}",
+                        samples_s=f"{running['seen'] / max(running['elapsed'], 1e-9):.1f}")
+        after_step(epoch, step, running)
     bar.close()
-    elapsed = time.perf_counter() - start
-    if seen == 0:
+    if running["seen"] == 0:
         raise InputValidationError("an epoch saw no batches (dataset smaller than one batch?)")
+    elapsed = running["elapsed"]
     return {
         "epoch": epoch + 1,
         "lr": lr,
-        "train_loss": total_loss / seen,
-        "train_acc": total_correct / seen,
-        "samples_per_s": seen / elapsed,
+        "train_loss": running["loss_sum"] / running["seen"],
+        "train_acc": running["correct"] / max(1, running["counted"]),
+        "samples_per_s": running["seen"] / max(elapsed, 1e-9),
         "epoch_time_s": elapsed,
     }

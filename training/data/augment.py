@@ -4,6 +4,18 @@ The reference configs used rotation, resize 125 + random resized crop 112 and ho
 applied identically to RGB, depth and IR (the modalities are pixel-registered, so different
 geometry per modality would teach the network misalignment). Colour jitter touches RGB only.
 Inputs are the 125x125 region crops; outputs are 112x112 uint8 crops ready for to_chw3.
+
+Physics-friendly augmentation (all off by default; the distillation and ensemble presets turn
+them on). They push a network toward what a real SR300 measures (depth relief, NIR response)
+and away from one renderer's exact appearance:
+  * IR gain and gamma jitter: the camera's NIR response, emitter power and exposure vary.
+  * Depth noise: extra Gaussian noise on valid depth and random dropouts (holes).
+  * Background fill: depth that is empty (0: holes, or more than 10 cm behind the face) is,
+    with probability ``background_fill``, replaced by a near background (a wall or headrest a
+    few centimetres behind the head), so that "an empty depth border" stops meaning live.
+  * Outline randomisation: with probability ``outline_cut`` depth outside a random head-sized
+    ellipse is set to 0, so a head outline is no longer only a live-face cue.
+Both depth-border augmentations are applied regardless of the label.
 """
 from __future__ import annotations
 
@@ -30,6 +42,12 @@ class AugmentParams:
     brightness: float
     contrast: float
     saturation: float
+    ir_gain: float = 1.0
+    ir_gamma: float = 1.0
+    depth_noise_std: float = 0.0
+    background_level: float = -1.0  # < 0: no background fill
+    outline: tuple[float, float, float, float] | None = None  # ellipse cx, cy, rx, ry (fractions)
+    noise_seed: int = 0
 
 
 @dataclass(frozen=True)
@@ -41,6 +59,16 @@ class PairedAugment:
     brightness: float = 0.2
     contrast: float = 0.2
     saturation: float = 0.2
+    #: IR gain drawn from [1 - ir_gain, 1 + ir_gain]; gamma from [1/(1 + ir_gamma), 1 + ir_gamma].
+    ir_gain: float = 0.0
+    ir_gamma: float = 0.0
+    #: Extra depth noise: std drawn from [0, depth_noise] grey levels on valid pixels, plus
+    #: dropouts of up to depth_dropout of them.
+    depth_noise: float = 0.0
+    depth_dropout: float = 0.0
+    #: Probabilities of the two depth-border augmentations (see the module docstring).
+    background_fill: float = 0.0
+    outline_cut: float = 0.0
     out_size: int = CROP_SIZE
 
     def sample(self, side: int, rng: np.random.Generator) -> AugmentParams:
@@ -59,11 +87,37 @@ class PairedAugment:
         if crop is None:
             crop = (0, 0, side, side)
         jitter = lambda amount: float(rng.uniform(1 - amount, 1 + amount)) if amount > 0 else 1.0  # noqa: E731
-        return AugmentParams(
+        params = AugmentParams(
             angle_deg=angle, crop_x=crop[0], crop_y=crop[1], crop_w=crop[2], crop_h=crop[3],
             flip=bool(rng.random() < self.hflip), brightness=jitter(self.brightness),
             contrast=jitter(self.contrast), saturation=jitter(self.saturation),
         )
+        if not self.physics_enabled:
+            # No further draws: configs without physics augmentation keep their exact old streams.
+            return params
+        gamma = 1.0
+        if self.ir_gamma > 0:
+            gamma = float(math.exp(rng.uniform(-math.log1p(self.ir_gamma), math.log1p(self.ir_gamma))))
+        background = -1.0
+        if self.background_fill > 0 and rng.random() < self.background_fill:
+            # 0-70 grey levels: 10 cm down to ~5 cm behind the face median (which sits at ~128).
+            background = float(rng.uniform(0.0, 70.0))
+        outline = None
+        if self.outline_cut > 0 and rng.random() < self.outline_cut:
+            outline = (float(rng.uniform(0.45, 0.55)), float(rng.uniform(0.45, 0.6)),
+                       float(rng.uniform(0.3, 0.45)), float(rng.uniform(0.38, 0.55)))
+        return AugmentParams(
+            **{**params.__dict__,
+               "ir_gain": jitter(self.ir_gain), "ir_gamma": gamma,
+               "depth_noise_std": float(rng.uniform(0.0, self.depth_noise)) if self.depth_noise > 0 else 0.0,
+               "background_level": background, "outline": outline,
+               "noise_seed": int(rng.integers(0, 2**31 - 1))},
+        )
+
+    @property
+    def physics_enabled(self) -> bool:
+        return any(v > 0 for v in (self.ir_gain, self.ir_gamma, self.depth_noise, self.depth_dropout,
+                                    self.background_fill, self.outline_cut))
 
     def apply(self, image: np.ndarray, params: AugmentParams, colour: bool) -> np.ndarray:
         side = image.shape[0]
@@ -81,7 +135,46 @@ class PairedAugment:
 
     def __call__(self, crops: dict[str, np.ndarray], rng: np.random.Generator) -> dict[str, np.ndarray]:
         params = self.sample(crops["rgb"].shape[0], rng)
-        return {m: self.apply(crops[m], params, colour=(m == "rgb")) for m in MODALITIES}
+        out = {m: self.apply(crops[m], params, colour=(m == "rgb")) for m in MODALITIES}
+        if self.physics_enabled:
+            noise = np.random.default_rng(params.noise_seed)
+            out["ir"] = ir_response(out["ir"], params.ir_gain, params.ir_gamma)
+            out["depth"] = self._depth(out["depth"], params, noise)
+        return out
+
+    def _depth(self, depth: np.ndarray, p: AugmentParams, noise: np.random.Generator) -> np.ndarray:
+        x = depth.astype(np.float32)
+        empty = depth == 0
+        if p.background_level >= 0:
+            # A near, slightly tilted background plane with sensor noise where depth was empty.
+            h, w = x.shape
+            yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+            tilt = noise.uniform(-0.15, 0.15, 2).astype(np.float32)
+            plane = p.background_level + tilt[0] * (xx - w / 2) + tilt[1] * (yy - h / 2)
+            plane += noise.normal(0.0, 2.0, x.shape).astype(np.float32)
+            x = np.where(empty, np.clip(plane, 1.0, 110.0), x)
+        valid = x > 0
+        if p.depth_noise_std > 0:
+            x = np.where(valid, x + noise.normal(0.0, p.depth_noise_std, x.shape).astype(np.float32), x)
+            x = np.where(valid, np.clip(x, 1.0, 255.0), 0.0)
+        if self.depth_dropout > 0:
+            drop = noise.random(x.shape) < noise.uniform(0.0, self.depth_dropout)
+            x[drop] = 0.0
+        if p.outline is not None:
+            h, w = x.shape
+            cx, cy, rx, ry = p.outline
+            yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+            outside = ((xx - cx * w) / (rx * w)) ** 2 + ((yy - cy * h) / (ry * h)) ** 2 > 1.0
+            x[outside] = 0.0
+        return np.clip(np.round(x), 0, 255).astype(np.uint8)
+
+
+def ir_response(ir: np.ndarray, gain: float, gamma: float) -> np.ndarray:
+    """IR crop through another camera response: 255 * gain * (ir / 255) ** gamma, clipped."""
+    if gain == 1.0 and gamma == 1.0:
+        return ir
+    x = (ir.astype(np.float32) / 255.0) ** np.float32(gamma) * np.float32(gain)
+    return np.clip(np.round(x * 255.0), 0, 255).astype(np.uint8)
 
 
 def _colour_jitter(rgb: np.ndarray, p: AugmentParams) -> np.ndarray:

@@ -1,0 +1,191 @@
+"""Distillation: the loss, the live teacher on the student's own crops, a resumable student run, the CLI."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+torch = pytest.importorskip("torch", reason="training needs torch (the train extra)")
+
+from sdk.errors import InputValidationError  # noqa: E402
+from training.config import load_config  # noqa: E402
+from training.data.fixtures import write_casia_tree  # noqa: E402
+from training.distill import DistillStep, distill, distillation_loss  # noqa: E402
+from training.ensemble.plan import make_plan, member_dir  # noqa: E402
+from training.ensemble.teacher import EnsembleTeacher  # noqa: E402
+from training.models import create_model  # noqa: E402
+from training.train import MODEL_NAME, load_trained_model, train  # noqa: E402
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+TINY = {"optim.epochs": 1, "optim.batch_size": 4, "model.options.width": 0.0625, "data.max_train_samples": 12,
+        "data.max_val_samples": 4, "runtime.progress": False}
+
+
+@pytest.fixture(scope="module")
+def ensemble_run(tmp_path_factory) -> tuple[Path, Path]:
+    """A data tree and an ensemble run with two of its 24 members trained (a few steps each)."""
+    base = tmp_path_factory.mktemp("distill")
+    root = base / "data"
+    write_casia_tree(root, live_subjects=6, attack_subjects=2, frames=2, val_samples=6)
+    run = base / "run"
+    members = make_plan("cpu_tiny", root, run, overrides=TINY)
+    for member in members[:2]:
+        train(member.config.replace(**{"runtime.threads": 1}), member_dir(run, member), log=lambda s: None)
+    return root, run
+
+
+def student_config(root: Path, **overrides):
+    config = load_config("student_kd").replace(**{
+        "data.root": str(root), "data.val_list": "val_list.txt", "optim.epochs": 2, "optim.batch_size": 4,
+        "runtime.threads": 1, "runtime.progress": False, "runtime.checkpoint_every_steps": 2, "seed": 3,
+        "distill.mixup_alpha": 0.4, "distill.mixup_prob": 0.5, "distill.unlabeled_lists": ["val_list.txt"],
+    })
+    return config.replace(**overrides) if overrides else config
+
+
+def test_distillation_loss_is_zero_when_the_student_matches_the_teacher():
+    teacher = torch.tensor([[0.9, 0.1], [0.3, 0.7]])
+    temperature = 4.0
+    matching = temperature * torch.log(teacher)  # softmax(logits / T) == teacher
+    assert distillation_loss(matching, teacher, temperature).item() == pytest.approx(0.0, abs=1e-6)
+    assert distillation_loss(torch.zeros(2, 2), teacher, temperature).item() > 0.0
+
+
+def test_teacher_is_the_mean_of_member_probabilities():
+    nets = [create_model("mlfa_resnet18", width=0.0625).eval() for _ in range(3)]
+    teacher = EnsembleTeacher(nets)
+    x = [torch.rand(2, 3, 112, 112) * 255 for _ in range(3)]
+    with torch.no_grad():
+        expected = torch.stack([torch.softmax(n(*x) / 2.0, dim=1) for n in nets]).mean(dim=0)
+        assert torch.allclose(teacher(*x, temperature=2.0), expected, atol=1e-6)
+    teacher.train()
+    assert not any(m.training for m in teacher.modules())  # a teacher never updates its BatchNorm
+
+
+class _Spy(torch.nn.Module):
+    """Records the inputs it is called with; behaves as a tiny MLFA network."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.net = create_model("mlfa_resnet18", width=0.0625)
+        self.config = self.net.config
+        self.seen: list[torch.Tensor] = []
+
+    def forward(self, rgb, ir, depth, temperature: float | None = None):
+        self.seen.append(rgb.detach().clone())
+        logits = self.net(rgb, ir, depth)
+        return torch.softmax(logits / temperature, dim=1) if temperature is not None else logits
+
+
+def test_teacher_runs_live_on_the_students_own_mixed_crops(ensemble_run):
+    root, _ = ensemble_run
+    config = student_config(root, **{"distill.mixup_prob": 1.0})
+    teacher, student = _Spy(), _Spy()
+    step = DistillStep(teacher, config)
+    inputs = [torch.rand(4, 3, 112, 112) * 255 for _ in range(3)]
+    item = {"label": torch.tensor([1, 0, -1, 1])}
+    out = step(student, inputs, item, epoch=0, step=5)
+    assert torch.isfinite(out.loss) and out.counted == 4
+    assert len(teacher.seen) == 1 and torch.equal(teacher.seen[0], student.seen[0])
+    assert not torch.equal(student.seen[0], inputs[0])  # the batch really was mixed
+    # same (seed, epoch, step): the same mix, so a resumed run repeats it exactly
+    again = step(student, inputs, item, epoch=0, step=5)
+    assert torch.equal(student.seen[-1], student.seen[0]) and again.loss.item() == pytest.approx(out.loss.item())
+
+
+def test_distill_needs_a_complete_ensemble_unless_told(ensemble_run, tmp_path):
+    root, run = ensemble_run
+    with pytest.raises(InputValidationError, match="not trained"):
+        distill(run, student_config(root), tmp_path / "student", log=lambda s: None)
+
+
+def test_distilled_student_resumes_mid_epoch_to_the_same_weights(ensemble_run, tmp_path):
+    root, run = ensemble_run
+    config = student_config(root)
+    full = distill(run, config, tmp_path / "full", require_all=False, log=lambda s: None)
+    assert (tmp_path / "full" / MODEL_NAME).is_file()
+    teacher = json.loads((tmp_path / "full" / "teacher.json").read_text())
+    assert teacher["n_members"] == 2 and all(len(m["model_sha256"]) == 64 for m in teacher["members"])
+    assert {"name", "init", "fold", "seed", "config", "model_sha256"} <= set(teacher["members"][0])
+    # 12 labelled + 6 unlabelled renders = 18 samples -> 4 steps of 4 per epoch
+    assert full.history[0]["train_loss"] > 0 and "val_acer" in full.history[-1]
+    cut = distill(run, config, tmp_path / "cut", require_all=False, stop_after_steps=2, log=lambda s: None)
+    assert cut.epochs_done == 0
+    resumed = distill(run, config, tmp_path / "cut", require_all=False, resume=True, log=lambda s: None)
+    a, b = full.model.state_dict(), resumed.model.state_dict()
+    for key in a:
+        assert torch.equal(a[key], b[key]), key
+    meta = json.loads(torch.load(tmp_path / "full" / MODEL_NAME, weights_only=True)["meta"])
+    assert meta["n_teacher_members"] == 2 and meta["config"]["distill"]["teacher"] == str(run.resolve())
+    assert load_trained_model(tmp_path / "full" / MODEL_NAME).config.name == "mlfa_resnet18"
+
+
+def test_cli_distill(ensemble_run, tmp_path):
+    from sdk.cli import main
+
+    root, run = ensemble_run
+    code = main(["distill", "--ensemble", str(run), "--config", "student_kd", "--root", str(root),
+                 "--out", str(tmp_path / "s"), "--partial", "--quiet", "--set", "optim.epochs=1",
+                 "--set", "optim.batch_size=4", "--set", "runtime.threads=1", "--set", "data.max_train_samples=8",
+                 "--set", "data.val_list=null"])
+    assert code == 0 and (tmp_path / "s" / MODEL_NAME).is_file()
+    assert main(["distill", "--ensemble", str(run), "--config", "student_kd", "--root", str(root),
+                 "--out", str(tmp_path / "s2"), "--quiet"]) == 3  # typed error: members missing
+
+
+def test_compare_student_ensemble_and_best_member(ensemble_run, tmp_path):
+    from training.compare import compare, render_markdown
+
+    root, run = ensemble_run
+    distill(run, student_config(root, **{"optim.epochs": 1}), tmp_path / "s", require_all=False, log=lambda s: None)
+    report = compare(run, tmp_path / "s" / MODEL_NAME, (root, "val_list.txt"),
+                     {"in_distribution": [(root, "val_list.txt")], "heldout_demo": [(root, "train_list.txt")]},
+                     require_all=False, latency_rounds=3, log=lambda s: None)
+    assert report["n_members"] == 2 and report["best_member"] in {"resnet34-face_fold1_seed1", "resnet34-face_fold1_seed2"}
+    for set_name in ("calibration", "in_distribution", "heldout_demo"):
+        for label in ("student", "ensemble", "best_member"):
+            m = report["results"][set_name][label]
+            assert set(m["tpr_at_fpr"]) == {"1e-2", "1e-3"} and 0 <= m["bpcer"] <= 1
+    assert report["results"]["heldout_demo"]["student"]["n_live"] + report["results"]["heldout_demo"]["student"]["n_attack"] == 24
+    cost = report["cost"]
+    # two members of one architecture: the ensemble costs exactly twice one member
+    assert cost["ensemble"]["flops_per_crop"] == 2 * cost["best_member"]["flops_per_crop"]
+    assert cost["student"]["flops_per_crop"] > 0 and cost["ensemble"]["cpu_latency"]["median_ms"] > 0
+    assert "MFLOPs per crop" in render_markdown(report)
+
+
+def test_predict_views_without_flip_is_the_first_view(ensemble_run):
+    from training.train import predict_views
+
+    root, _ = ensemble_run
+    model = create_model("mlfa_resnet18", width=0.0625).eval()
+    both, labels = predict_views(model, root / "val_list.txt", root=root, batch_size=4)
+    one, labels_one = predict_views(model, root / "val_list.txt", root=root, batch_size=4, flip=False)
+    assert one.shape == (6, 1) and both.shape == (6, 2)
+    assert (labels == labels_one).all() and abs(one[:, 0] - both[:, 0]).max() < 1e-6
+
+
+def test_compare_subsets_lists_the_same_way_every_run():
+    from training.compare import _subset_rows
+
+    assert list(_subset_rows(5, None)) == [0, 1, 2, 3, 4] and list(_subset_rows(5, 9)) == [0, 1, 2, 3, 4]
+    a = _subset_rows(100, 10)
+    assert len(a) == 10 and list(a) == sorted(a) and list(a) == list(_subset_rows(100, 10))
+    labels = [1] * 5 + [0] * 95  # a rare class keeps at least one row
+    b = _subset_rows(100, 3, labels)
+    assert {labels[i] for i in b} == {0, 1} and len(b) <= 4
+
+
+def test_compare_scores_match_predict_views(ensemble_run):
+    from training.compare import _load_inputs, _tta_scores
+    from training.data.casia import read_list
+    from training.train import predict_views
+
+    root, _ = ensemble_run
+    model = create_model("mlfa_resnet18", width=0.0625).eval()
+    inputs, labels = _load_inputs(root, read_list(root / "val_list.txt"))
+    views, expected_labels = predict_views(model, root / "val_list.txt", root=root, batch_size=4)
+    assert (labels == expected_labels).all()
+    assert abs(_tta_scores(model, inputs, 4, True) - views.mean(axis=1)).max() < 1e-6
+    assert abs(_tta_scores(model, inputs, 4, False) - views[:, 0]).max() < 1e-6

@@ -1,0 +1,96 @@
+"""Physics-friendly augmentation: IR response, depth noise, background fill, outline randomisation."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from training.data.augment import PairedAugment, ir_response
+
+GEOMETRY_OFF = dict(rotation_deg=0.0, scale=(1.0, 1.0), ratio=(1.0, 1.0), hflip=0.0,
+                    brightness=0.0, contrast=0.0, saturation=0.0)
+
+
+def head_crops(side: int = 125) -> dict[str, np.ndarray]:
+    """A live-like crop: a face ellipse with depth relief, empty (0) depth around it."""
+    yy, xx = np.mgrid[0:side, 0:side]
+    inside = ((xx - side / 2) / (side * 0.33)) ** 2 + ((yy - side / 2) / (side * 0.42)) ** 2 <= 1
+    depth = np.where(inside, 128, 0).astype(np.uint8)
+    ir = np.where(inside, 120, 30).astype(np.uint8)
+    rgb = np.dstack([np.where(inside, 180, 60)] * 3).astype(np.uint8)
+    return {"rgb": rgb, "ir": ir, "depth": depth}
+
+
+def test_ir_response_gain_and_gamma():
+    ir = np.arange(256, dtype=np.uint8).reshape(16, 16)
+    assert np.array_equal(ir_response(ir, 1.0, 1.0), ir)
+    brighter = ir_response(ir, 1.3, 1.0)
+    assert brighter.dtype == np.uint8 and (brighter >= ir).all() and brighter[8, 0] > ir[8, 0]
+    assert (ir_response(ir, 0.7, 1.0) <= ir).all()
+    # gamma > 1 darkens mid-tones and keeps the ends
+    dark = ir_response(ir, 1.0, 1.5)
+    assert dark[8, 0] < ir[8, 0] and dark[0, 0] == 0 and dark[15, 15] == 255
+
+
+def test_defaults_leave_physics_off_and_draws_unchanged():
+    plain = PairedAugment()
+    assert not plain.physics_enabled
+    crops = head_crops()
+    a = plain(crops, np.random.default_rng(7))
+    b = PairedAugment()(crops, np.random.default_rng(7))
+    assert all(np.array_equal(a[m], b[m]) for m in a)
+
+
+def test_background_fill_removes_the_empty_border_but_not_the_face():
+    augment = PairedAugment(**GEOMETRY_OFF, background_fill=1.0)
+    crops = head_crops()
+    out = augment(crops, np.random.default_rng(1))
+    depth = out["depth"]
+    assert (depth > 0).all()  # no empty depth left
+    assert depth[0, 0] <= 110 and depth[0, 0] < depth[56, 56]  # background stays behind the face
+    assert depth[56, 56] == 128  # the face itself is untouched (no noise configured)
+    assert np.array_equal(out["rgb"], PairedAugment(**GEOMETRY_OFF)(crops, np.random.default_rng(1))["rgb"])
+
+
+def test_outline_cut_empties_depth_outside_a_head_ellipse():
+    augment = PairedAugment(**GEOMETRY_OFF, outline_cut=1.0)
+    flat = {"rgb": np.full((125, 125, 3), 100, np.uint8), "ir": np.full((125, 125), 90, np.uint8),
+            "depth": np.full((125, 125), 128, np.uint8)}  # a print sheet: depth everywhere
+    depth = augment(flat, np.random.default_rng(3))["depth"]
+    assert depth[0, 0] == 0 and depth[-1, -1] == 0 and depth[0, -1] == 0
+    assert depth[56, 56] == 128
+    assert 0.2 < (depth == 0).mean() < 0.8
+
+
+def test_depth_noise_and_dropout_touch_valid_pixels_only():
+    augment = PairedAugment(**GEOMETRY_OFF, depth_noise=6.0, depth_dropout=0.05)
+    crops = head_crops()
+    out = augment(crops, np.random.default_rng(11))["depth"]
+    reference = PairedAugment(**GEOMETRY_OFF)(crops, np.random.default_rng(11))["depth"]
+    empty = reference == 0
+    assert (out[empty] == 0).all()
+    face = ~empty
+    assert (out[face] != reference[face]).any()
+    kept = face & (out > 0)
+    assert kept.mean() > 0.8 * face.mean()  # dropouts are a few per cent
+    assert abs(float(out[kept].astype(float).mean() - reference[kept].astype(float).mean())) < 1.0  # zero-mean noise
+
+
+def test_physics_draws_are_reproducible_and_vary_with_the_seed():
+    augment = PairedAugment(ir_gain=0.3, ir_gamma=0.3, depth_noise=4.0, background_fill=0.5, outline_cut=0.5)
+    crops = head_crops()
+    a = augment(crops, np.random.default_rng([1, 2, 3]))
+    b = augment(crops, np.random.default_rng([1, 2, 3]))
+    c = augment(crops, np.random.default_rng([1, 2, 4]))
+    assert all(np.array_equal(a[m], b[m]) for m in a)
+    assert any(not np.array_equal(a[m], c[m]) for m in a)
+    assert all(a[m].shape[:2] == (112, 112) and a[m].dtype == np.uint8 for m in a)
+
+
+def test_config_passes_physics_settings_to_the_augmentation():
+    pytest.importorskip("torch", reason="training config needs torch")
+    from training.config import TrainConfig
+    from training.train import make_augment
+
+    config = TrainConfig().replace(**{"augment.ir_gain": 0.3, "augment.outline_cut": 0.25})
+    augment = make_augment(config)
+    assert augment.ir_gain == 0.3 and augment.outline_cut == 0.25 and augment.physics_enabled

@@ -1,0 +1,319 @@
+"""The CI-sized real run: render data, train the 24-member ensemble on Ray, distil, compare, ship.
+
+    python tools/make_student.py --work /work/runs/student [--version 2.0.0] [--out BUNDLE]
+
+1. Renders simulator datasets (sdk.sim.dataset.write_dataset) with disjoint subject seeds,
+   every held-out generator family excluded from all of them:
+     members   (seed 11)  the ensemble's data: Training (CASIA types 4-6 + live) is split into
+                          the attack folds; its Val / Test / TestExtra (types 1-3, screens,
+                          prints) go into every member's training split
+     unlabeled (seed 12)  extra renders for distillation (labels ignored: KD loss only)
+     eval      (seed 10)  Val = calibration, Test + TestExtra = in-distribution test
+     holdout/<family>     one test set per held-out family (synth-dataset --holdout NAME)
+2. Plans and trains the ensemble (`ensemble plan/train`, preset --ensemble-preset) on a local
+   Ray cluster, 3. distils the student (`distill`, preset --student-preset), 4. compares student,
+   ensemble and best member side by side (training.compare), 5. packages the student as a bundle
+   (training.ship.package_model: operating points on eval Val, test figures, ONNX checked
+   against torch) with provenance listing all 24 members and the distillation run, 6. writes
+   docs/shipped_model.md from the reports.
+
+Every step skips what is already done: kill it at any point and run the same command again.
+"""
+from __future__ import annotations
+
+import argparse
+import inspect
+import json
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+#: Dataset seeds (each shifts every subject seed by seed x 10,000,000: disjoint subjects).
+DATASETS = {"members": 11, "eval": 10, "unlabeled": 12}
+EVERY_LIST = ("train_list.txt", "val_list.txt", "test_list.txt", "test_extra_list.txt")
+
+
+def rooted_lines(work: Path, folder: str, list_name: str) -> list[str]:
+    """Lines of a list with its image paths made relative to `work`."""
+    path = work / folder / list_name
+    if not path.is_file():
+        return []
+    rows = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        parts = line.split()
+        if parts:
+            rows.append(" ".join([f"{folder}/{p}" for p in parts[:3]] + parts[3:]))
+    return rows
+
+
+def write_lines(path: Path, lines: list[str]) -> str:
+    from training.train import atomic_write_text
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(path, "\n".join(lines) + "\n")
+    return str(path.relative_to(path.parents[1]))
+
+
+def render(work: Path, args: argparse.Namespace) -> dict:
+    """Render the datasets that are missing (each is written whole, lists last); returns their manifests."""
+    from sdk.sim.dataset import write_dataset
+
+    wanted = set(args.render.split(",")) if args.render else None
+    supports_holdout = "holdout" in inspect.signature(write_dataset).parameters
+    sizes = {"members": (args.live, args.per_attack), "unlabeled": (max(3, args.live // 2), max(3, args.per_attack // 2)),
+             "eval": (max(3, args.eval_live), max(3, args.eval_per_attack))}
+    manifests = {}
+    for name, seed in DATASETS.items():
+        folder = work / name
+        if wanted is not None and name not in wanted:
+            continue
+        if not (folder / "manifest.json").is_file():
+            live, per_attack = sizes[name]
+            write_dataset(folder, live=live, per_attack=per_attack, frames_per_subject=args.frames_per_subject,
+                          seed=seed, workers=args.workers)
+        manifests[name] = json.loads((folder / "manifest.json").read_text())
+    holdouts = {}
+    if supports_holdout and (wanted is None or "holdout" in wanted):
+        from sdk.sim.holdout import HOLDOUT_FAMILIES
+
+        for family in HOLDOUT_FAMILIES:
+            folder = work / "holdout" / family
+            if not (folder / "manifest.json").is_file():
+                write_dataset(folder, live=args.holdout_live, per_attack=args.holdout_per_attack,
+                              frames_per_subject=args.holdout_frames, seed=DATASETS["eval"], workers=args.workers,
+                              holdout=family)
+            holdouts[family] = json.loads((folder / "manifest.json").read_text())
+    return {"datasets": manifests, "holdouts": holdouts, "holdout_supported": supports_holdout}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--work", default="/work/runs/student", help="working folder (data, runs, reports)")
+    parser.add_argument("--live", type=int, default=60, help="live subjects of the members' dataset")
+    parser.add_argument("--per-attack", type=int, default=24, help="subjects per attack type of the members' dataset")
+    parser.add_argument("--eval-live", type=int, default=36, help="live subjects of the eval dataset (Val/Test get a third)")
+    parser.add_argument("--eval-per-attack", type=int, default=12)
+    parser.add_argument("--frames-per-subject", type=int, default=3)
+    parser.add_argument("--holdout-live", type=int, default=8)
+    parser.add_argument("--holdout-per-attack", type=int, default=2)
+    parser.add_argument("--holdout-frames", type=int, default=2, help="frames per subject of the held-out sets")
+    parser.add_argument("--render", default=None,
+                        help="render only these datasets now (comma list of members,eval,unlabeled,holdout)")
+    parser.add_argument("--workers", type=int, default=2, help="rendering processes")
+    parser.add_argument("--ensemble-preset", default="ci_small")
+    parser.add_argument("--run-name", default="ensemble", help="ensemble run folder inside --work")
+    parser.add_argument("--member-set", action="append", default=[], metavar="KEY=VALUE",
+                        help="training config override for every member (repeatable)")
+    parser.add_argument("--student-preset", default="student_kd")
+    parser.add_argument("--student-name", default="student", help="distillation run folder inside --work")
+    parser.add_argument("--student-set", action="append", default=[], metavar="KEY=VALUE")
+    parser.add_argument("--num-cpus", type=int, default=2, help="CPUs of the local Ray cluster")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads of distillation and comparison")
+    parser.add_argument("--no-tta", action="store_true",
+                        help="compare on the centre crop only (half the scoring time; every model alike)")
+    parser.add_argument("--max-per-list", type=int, default=None,
+                        help="compare on at most N crops per list (a seeded draw; scoring 24 members is slow on a CPU)")
+    parser.add_argument("--stop-after", choices=("render", "ensemble", "distill", "compare"), default=None)
+    parser.add_argument("--out", default=None, help="bundle folder (default: the shipped sdk/bundles/mlfa_student_sim)")
+    parser.add_argument("--version", default="2.0.0")
+    args = parser.parse_args()
+
+    from sdk.engine.bundle import DEFAULT_BUNDLE, SHIPPED_DIR
+    from training.config import load_config, parse_override
+    from training.train import atomic_write_text
+
+    work = Path(args.work).resolve()
+    work.mkdir(parents=True, exist_ok=True)
+    timings_path = work / "timings.json"
+    timings: dict = {}
+
+    def record(key: str, seconds: float) -> None:
+        """Add seconds to one stage in timings.json (re-read first: two invocations may share a work folder)."""
+        current = json.loads(timings_path.read_text()) if timings_path.is_file() else {}
+        current[key] = round(current.get(key, 0.0) + seconds, 1)
+        atomic_write_text(timings_path, json.dumps(current, indent=2) + "\n")
+        timings.clear()
+        timings.update(current)
+
+    # 1. data (only what is missing; rendering time adds up over reruns)
+    started = time.perf_counter()
+    data = render(work, args)
+    record("render_s", time.perf_counter() - started)
+    if not args.render:
+        atomic_write_text(work / "data.json", json.dumps(data, indent=2) + "\n")
+    lists = work / "lists"
+    members_train = write_lines(lists / "members_folds.txt", rooted_lines(work, "members", "train_list.txt"))
+    members_extra = write_lines(lists / "members_extra.txt", [line for n in EVERY_LIST[1:]
+                                                             for line in rooted_lines(work, "members", n)])
+    # eval's Training split has subjects disjoint from eval's Val and Test: labelled student data.
+    student_train = write_lines(lists / "student_train.txt", [line for n in EVERY_LIST
+                                                              for line in rooted_lines(work, "members", n)]
+                                + rooted_lines(work, "eval", "train_list.txt"))
+    unlabeled = write_lines(lists / "unlabeled.txt", [line for n in EVERY_LIST for line in rooted_lines(work, "unlabeled", n)])
+    student_val = write_lines(lists / "student_val.txt", rooted_lines(work, "eval", "val_list.txt"))
+    print(f"data: {json.dumps({k: v['splits'] for k, v in data['datasets'].items()})[:400]} ...")
+    if args.stop_after == "render":
+        return 0
+
+    # 2. ensemble
+    from training.ensemble.plan import load_members, make_plan
+    from training.ensemble.runner import shutdown_ray, train_ensemble
+    from training.ensemble.status import ensemble_status
+
+    run = work / args.run_name
+    member_overrides = dict(parse_override(t) for t in args.member_set)
+    make_plan(args.ensemble_preset, work, run, train_list=members_train, extra_train=[members_extra],
+              overrides=member_overrides)
+    if ensemble_status(run)["counts"].get("done", 0) < 24:
+        started = time.perf_counter()
+        try:
+            summary = train_ensemble(run, num_cpus=args.num_cpus, cpus_per_member=1)
+        finally:
+            shutdown_ray()
+        record("ensemble_train_s", time.perf_counter() - started)
+        if summary["failed"]:
+            print(f"members failed: {summary['failed']}", file=sys.stderr)
+            return 1
+    if args.stop_after == "ensemble":
+        return 0
+
+    # 3. distillation
+    from training.distill import distill
+
+    student_dir = work / args.student_name
+    student_config = load_config(args.student_preset).replace(**{
+        "data.root": str(work), "data.train_list": student_train, "data.val_list": student_val,
+        "distill.unlabeled_lists": [unlabeled], "runtime.threads": args.threads, "runtime.progress": False,
+        **dict(parse_override(t) for t in args.student_set)})
+    if not (student_dir / "model.pt").is_file():
+        started = time.perf_counter()
+        distill(run, student_config, student_dir, resume=(student_dir / "checkpoint.pt").is_file())
+        record("distill_s", time.perf_counter() - started)
+    if args.stop_after == "distill":
+        return 0
+
+    # 4. comparison (one run: scores, cost, latency)
+    from training.compare import compare, render_markdown, write_report
+
+    report_path = work / f"compare_{args.student_name}.json"
+    if not report_path.is_file():
+        started = time.perf_counter()
+        evaluations = {"in_distribution": [(work / "eval", "test_list.txt"), (work / "eval", "test_extra_list.txt")]}
+        for family in data["holdouts"]:
+            evaluations[f"holdout:{family}"] = [(work / "holdout" / family, "test_list.txt")]
+        report = compare(run, student_dir / "model.pt", (work / "eval", "val_list.txt"), evaluations, threads=args.threads,
+                         tta=not args.no_tta, max_per_list=args.max_per_list)
+        record("compare_s", time.perf_counter() - started)
+        report["timings"] = dict(timings)
+        write_report(report_path, report)
+    report = json.loads(report_path.read_text())
+    print(render_markdown(report))
+    if args.stop_after == "compare":
+        return 0
+
+    # 5. the bundle
+    from training.ensemble.teacher import done_members, member_records
+    from training.ship import package_model, write_report as write_ship_report
+
+    members = done_members(run)
+    provenance = {
+        "made_by": "tools/make_student.py",
+        "command": " ".join(["python", *sys.argv]),
+        "data": {"generator": "sdk.sim (synth-dataset)", "seeds": DATASETS,
+                 "datasets": {k: {"seed": v.get("seed"), "splits": v["splits"]} for k, v in data["datasets"].items()},
+                 "holdout_families_excluded_from_training": sorted(data["holdouts"]),
+                 "members_train_lists": [members_train, members_extra], "student_train_list": student_train,
+                 "unlabeled_list": unlabeled},
+        "ensemble": {"run": str(run), "preset": args.ensemble_preset, "overrides": member_overrides,
+                     "n_members": len(members), "members": member_records(run, members)},
+        "distillation": {"run": str(student_dir), "preset": args.student_preset,
+                         "config": json.loads((student_dir / "config.json").read_text())},
+        "members": [{"name": m.name, "init": m.init, "fold": m.fold, "seed": m.seed, "model": m.config.model.name,
+                     "options": dict(m.config.model.options)} for m in members],
+        "comparison": {k: report["results"][k] for k in report["results"] if k != "calibration"},
+        "cost": report["cost"],
+    }
+    started = time.perf_counter()
+    out = Path(args.out) if args.out else SHIPPED_DIR / DEFAULT_BUNDLE
+    bundle, ship_report = package_model(student_dir / "model.pt", out, data_root=work / "eval",
+                                        calibration_list="val_list.txt",
+                                        test_lists=["test_list.txt", "test_extra_list.txt"],
+                                        name="mlfa_student_sim", version=args.version, provenance=provenance)
+    record("package_s", time.perf_counter() - started)
+    write_ship_report(work / "shipped_report.json", {**ship_report, "timings": timings})
+    shipped = out.resolve() == (SHIPPED_DIR / DEFAULT_BUNDLE).resolve()
+    # The shipped model's document only when the shipped bundle was replaced; else the run's own.
+    doc = REPO / "docs" / ("shipped_model.md" if shipped else "student_run.md")
+    doc.write_text(render_doc(report, ship_report, timings, provenance, shipped=shipped, bundle=str(out)), encoding="utf-8")
+    print(json.dumps({"bundle": str(bundle.path), "timings": timings, "doc": str(doc)}, indent=2))
+    return 0
+
+
+def render_doc(report: dict, ship: dict, timings: dict, provenance: dict, *, shipped: bool = True, bundle: str = "") -> str:
+    from training.compare import render_markdown
+
+    members = provenance["members"]
+    student = provenance["distillation"]["config"]
+    title = ("# The shipped model: `sdk/bundles/mlfa_student_sim` (distilled student)" if shipped else
+             f"# A distilled student (bundle `{bundle}`, not the shipped default)")
+    lines = [
+        title,
+        "",
+        "A student distilled from the CI-sized 24-member ensemble ([ensemble.md](ensemble.md)), made by",
+        "`tools/make_student.py` on the 2-core x86_64 VM (CPU only, shared with six other jobs: every time",
+        "below was measured under that load). Remake it with:",
+        "",
+        f"    {provenance['command']}",
+        "",
+        "Time per stage (seconds): " + ", ".join(f"{k} {v}" for k, v in timings.items()) + ".",
+        "",
+        "## Data (simulator, disjoint subject seeds, held-out generator families never rendered for training)",
+        "",
+        "| dataset | split | triplets | live | attack |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    for name, info in provenance["data"]["datasets"].items():
+        for split, s in info["splits"].items():
+            lines.append(f"| {name} (seed {info['seed']}) | {split} | {s['triplets']} | {s['live']} | {s['attack']} |")
+    lines += [
+        "",
+        "Members train on `members` (Training split into the attack folds; Val, Test and TestExtra in every fold's",
+        "training part); the student on all of `members` plus `eval`'s Training split, with `unlabeled` as",
+        "KD-only renders; operating points are set on `eval` Val; the tests are `eval` Test + TestExtra and one",
+        "set per held-out family (" + ", ".join(provenance["data"]["holdout_families_excluded_from_training"]) + ").",
+        "",
+        "## Networks",
+        "",
+        f"Ensemble: {len(members)} members, preset `{provenance['ensemble']['preset']}`: "
+        + ", ".join(sorted({f"`{m['model']}` {m['options']}" for m in members}))
+        + "; init slots without face checkpoints (random init, recorded per member). Every member's name, "
+          "config and SHA-256 is in the bundle's provenance.",
+        f"Student: `{student['model']['name']}` {student['model']['options']}, preset `{provenance['distillation']['preset']}` "
+        f"({student['optim']['epochs']} epochs, T = {student['distill']['temperature']}, "
+        f"{student['distill']['kd_weight']} KD + {student['distill']['ce_weight']} CE, mixup alpha {student['distill']['mixup_alpha']}).",
+        "",
+        "## Student vs ensemble vs best member (one run)",
+        "",
+        render_markdown(report),
+        "## Shipped operating points (set on eval Val)",
+        "",
+        "| name | threshold | APCER | BPCER | attacks / live |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    for name, p in ship["operating_points"].items():
+        lines.append(f"| {name} | {p['threshold']:.6f} | {p['apcer']:.4f} | {p['bpcer']:.4f} | {p['n_attack']} / {p['n_live']} |")
+    test = ship["metrics"].get("test")
+    if test:
+        lines += ["", f"At the shipped threshold on eval Test + TestExtra ({test['n_live']} live, {test['n_attack']} attack "
+                  f"crops): APCER {test['apcer']:.4f} ({test['n_attack_accepted']}/{test['n_attack']}), BPCER "
+                  f"{test['bpcer']:.4f} ({test['n_live_rejected']}/{test['n_live']}).",
+                  "", "These are simulator figures on small test sets: a zero count of n attacks bounds the true "
+                  "rate only below about 3/n (rule of three)."]
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,133 @@
+"""Distil a trained ensemble into one small student (design.md section 7).
+
+    sr300-liveness distill --ensemble RUN --config student_kd --root DIR --out RUN2
+
+* Teacher: the mean of the members' probabilities at temperature T (EnsembleTeacher), run
+  LIVE on the very crops the student sees in that step (after augmentation and mixup):
+  precomputed teacher outputs would pin the student to one augmentation draw per image.
+* Loss: kd_weight * T^2 * KL(teacher_T || student_T) + ce_weight * CE(student, label); the CE
+  term only on labelled rows (unlabelled renders from ``distill.unlabeled_lists`` get KD only;
+  on mixed batches, CE on rows whose two sources are both labelled, weighted by lambda).
+* Mixup (optional): lambda ~ Beta(alpha, alpha), partner permutation and whether the batch is
+  mixed are drawn from (seed, epoch, step), so a killed distillation resumes to the same weights.
+* Everything else is the ordinary training loop (training.train): checkpoints inside epochs,
+  cosine LR, validation metrics, model.pt. RUN2/teacher.json lists every member with its hash.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from sdk.errors import InputValidationError
+from training.config import TrainConfig
+from training.data.casia import Sample, read_list
+from training.ensemble.teacher import EnsembleTeacher, done_members, member_records
+from training.train import StepOutput, TrainResult, _subset, atomic_write_text, resolve_device, train
+
+TEACHER_NAME = "teacher.json"
+
+
+def distillation_loss(student_logits: torch.Tensor, teacher_probs: torch.Tensor, temperature: float) -> torch.Tensor:
+    """T^2 * KL(teacher || student) at temperature T, averaged over the batch (Hinton et al.)."""
+    log_student = F.log_softmax(student_logits.float() / temperature, dim=1)
+    return F.kl_div(log_student, teacher_probs.float(), reduction="batchmean") * (temperature ** 2)
+
+
+class DistillStep:
+    """The step loss of distillation (a training.train.StepLoss)."""
+
+    def __init__(self, teacher: nn.Module, config: TrainConfig) -> None:
+        self.teacher = teacher.eval()
+        self.spec = config.distill
+        self.seed = config.seed
+
+    def _mixup(self, n: int, epoch: int, step: int) -> tuple[float, torch.Tensor] | None:
+        spec = self.spec
+        if spec.mixup_alpha <= 0 or n < 2:
+            return None
+        rng = np.random.default_rng([self.seed, epoch, step, 0x6D1C])
+        if rng.random() >= spec.mixup_prob:
+            return None
+        lam = float(rng.beta(spec.mixup_alpha, spec.mixup_alpha))
+        return lam, torch.from_numpy(rng.permutation(n))
+
+    def __call__(self, model: nn.Module, inputs: list[torch.Tensor], item: dict[str, Any], epoch: int, step: int) -> StepOutput:
+        spec = self.spec
+        labels = item["label"].to(inputs[0].device)
+        mix = self._mixup(int(labels.numel()), epoch, step)
+        if mix is not None:
+            lam, perm = mix
+            perm = perm.to(inputs[0].device)
+            inputs = [lam * x + (1.0 - lam) * x[perm] for x in inputs]
+        with torch.no_grad():
+            teacher_probs = self.teacher(*inputs, temperature=spec.temperature)
+        # The teacher is the expensive part: one pass, its hard decision taken at temperature T.
+        teacher_class = teacher_probs.argmax(dim=1)
+        logits = model(*inputs)
+        loss = spec.kd_weight * distillation_loss(logits, teacher_probs, spec.temperature)
+        if spec.ce_weight > 0:
+            if mix is None:
+                known = labels >= 0
+                if known.any():
+                    loss = loss + spec.ce_weight * F.cross_entropy(logits[known].float(), labels[known])
+            else:
+                lam, perm = mix
+                other = labels[perm.to(labels.device)]
+                known = (labels >= 0) & (other >= 0)
+                if known.any():
+                    ce = lam * F.cross_entropy(logits[known].float(), labels[known]) + \
+                        (1 - lam) * F.cross_entropy(logits[known].float(), other[known])
+                    loss = loss + spec.ce_weight * ce
+        # Accuracy logged against the teacher's hard decision (defined for unlabelled rows too).
+        agree = int((logits.argmax(dim=1) == teacher_class).sum())
+        return StepOutput(loss, agree, int(labels.numel()))
+
+
+def unlabeled_samples(config: TrainConfig) -> list[Sample]:
+    root = Path(config.data.root)
+    samples: list[Sample] = []
+    for name in config.distill.unlabeled_lists:
+        path = Path(name) if Path(name).is_absolute() else root / name
+        samples += [Sample(s.rgb, s.depth, s.ir, -1) for s in read_list(path, config.data.live_label)]
+    return _subset(samples, config.distill.max_unlabeled_samples, config.seed + 17)
+
+
+def distill(
+    ensemble_run: str | Path,
+    config: TrainConfig,
+    out: str | Path,
+    *,
+    resume: bool = False,
+    require_all: bool = True,
+    stop_after_steps: int | None = None,
+    log: Callable[[str], None] = print,
+) -> TrainResult:
+    """Train the student of ``config`` on the ensemble of ``ensemble_run``; returns the train result."""
+    ensemble_run = Path(ensemble_run).resolve()
+    config = config.replace(**{"distill.teacher": str(ensemble_run)})
+    out = Path(out)
+    members = done_members(ensemble_run, require_all=require_all)
+    records = member_records(ensemble_run, members)
+    out.mkdir(parents=True, exist_ok=True)
+    teacher_file = out / TEACHER_NAME
+    if teacher_file.is_file():
+        previous = json.loads(teacher_file.read_text(encoding="utf-8"))
+        if [r["model_sha256"] for r in previous["members"]] != [r["model_sha256"] for r in records]:
+            raise InputValidationError(f"{out} was distilled from other member weights; choose another --out")
+    atomic_write_text(teacher_file, json.dumps({"ensemble_run": str(ensemble_run), "n_members": len(records),
+                                                "members": records}, indent=2) + "\n")
+    device = resolve_device(config)
+    teacher = EnsembleTeacher.from_run(ensemble_run, require_all=require_all, device=device)
+    if config.data.live_label not in (0, 1):
+        raise InputValidationError("data.live_label must be 0 or 1")
+    extra = unlabeled_samples(config)
+    log(f"teacher: {len(members)} members from {ensemble_run}; {len(extra)} unlabelled renders")
+    return train(config, out, resume=resume, stop_after_steps=stop_after_steps, log=log,
+                 step_loss=DistillStep(teacher, config), extra_samples=extra,
+                 extra_meta={"distilled_from": str(ensemble_run), "n_teacher_members": len(members)})
