@@ -92,3 +92,8 @@ class UnknownScenarioError(LivenessError, KeyError):
 
     def __str__(self) -> str:  # KeyError would quote the whole message
         return str(self.args[0]) if self.args else ""
+
+
+# --- reliability (issue 14) ------------------------------------------------------------------
+class StreamChangedError(CaptureError):
+    """The device, depth scale or pixel grid changed in the middle of a stream."""
