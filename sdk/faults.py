@@ -229,7 +229,6 @@ DETECTOR_FAULTS = (
     "no_face",  # finds nothing
     "box_outside",  # the face box lies outside the image
     "box_whole_frame",  # the box covers the whole image
-    "extra_face",  # a second face beside the real one
     "jitter",  # the box jumps by a face width every frame
 )
 
@@ -270,10 +269,6 @@ class FaultyDetector(Detector):
         if fault == "box_outside":
             moved = FaceBox(w + 10.0, h + 10.0, w + 10.0 + box.width, h + 10.0 + box.height, box.score)
             return Detections((Detection(moved),), (), found.stage, found.image_size)
-        if fault == "extra_face":
-            dx = box.width * 1.1 if box.x1 + box.width * 1.1 <= w else -box.width * 1.1
-            twin = FaceBox(box.x0 + dx, box.y0, box.x1 + dx, box.y1, box.score)
-            return Detections((found.accepted[0], Detection(twin)), (), found.stage, found.image_size)
         if fault == "jitter":
             dx = box.width * (1 if self.plan.calls % 2 else -1)
             x0 = min(max(0.0, box.x0 + dx), w - box.width - 1.0)
@@ -292,8 +287,8 @@ BAG_DAMAGE = (
     "unindexed",  # the bag header says no index was written (a recorder that was killed)
     "flip_magic",  # a byte of the '#ROSBAG V2.0' line
     "flip_header",  # a byte inside the bag header record
-    "flip_index",  # a byte inside the index
-    "zero_block",  # 4 KiB of zeros in the middle of the chunks
+    "flip_index",  # a byte inside the header of the index's first record
+    "zero_block",  # 4 KiB of zeros among the chunks (pixels carry no checksum: may play, see docs)
     "empty",  # zero bytes
     "not_a_bag",  # random bytes
 )
@@ -321,7 +316,9 @@ def damage_bag(source: str | os.PathLike[str], out: str | os.PathLike[str], dama
     elif damage == "flip_header":
         data[len(MAGIC) + 4 + int(rng.integers(0, 40))] ^= 0xFF
     elif damage == "flip_index":
-        data[summary.index_pos + int(rng.integers(0, len(data) - summary.index_pos))] ^= 0xFF
+        # a byte of the first index record's header (its op, connection id or topic)
+        header_len = int.from_bytes(data[summary.index_pos : summary.index_pos + 4], "little")
+        data[summary.index_pos + 4 + int(rng.integers(0, header_len))] ^= 0xFF
     elif damage == "zero_block":
         start = int(rng.integers(len(MAGIC) + 4200, max(len(MAGIC) + 4201, summary.index_pos - 4096)))
         data[start : start + 4096] = bytes(min(4096, len(data) - start))
