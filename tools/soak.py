@@ -96,9 +96,11 @@ class SoakLog:
         self._frames_file = open(self.out / "frames.csv", "w", newline="", encoding="utf-8")
         self.samples = csv.writer(self._samples_file)
         self.frames = csv.writer(self._frames_file)
+        self._checks_file = open(self.out / "checks.csv", "w", newline="", encoding="utf-8")
+        self.checks = csv.writer(self._checks_file)
         self.samples.writerow(["t_s", "rss_mb", "open_fds", "threads", "load1", "frames", "checks"])
         self.frames.writerow(["t_s", "latency_ms", "scored"])
-        self._frames_since_flush = 0
+        self.checks.writerow(["t_s", "decision", "reasons", "frames_used", "message"])
 
     def sample(self, row: Sequence[Any]) -> None:
         self.samples.writerow(row)
@@ -108,9 +110,13 @@ class SoakLog:
     def frame(self, row: Sequence[Any]) -> None:
         self.frames.writerow(row)
 
+    def check(self, row: Sequence[Any]) -> None:
+        self.checks.writerow(row)
+        self._checks_file.flush()
+
     def close(self) -> None:
-        self._samples_file.close()
-        self._frames_file.close()
+        for handle in (self._samples_file, self._frames_file, self._checks_file):
+            handle.close()
 
 
 def make_recording(folder: Path, scenario: str, seed: int, frames: int) -> Path:
@@ -184,26 +190,39 @@ def run_soak(
         frames_ms.append(latency)
         log.frame([round(t, 4), round(latency, 3), int(outcome.score is not None)])
 
-    source = BagReplay(recording, loop=True)
     checks = 0
+    restarts: list[dict[str, Any]] = []
+    passes = 0
     bar = tqdm(total=int(duration_s), unit="s", desc="soak", disable=not progress)
+    take_sample(0)
+    next_sample = sample_s
     try:
-        with LivenessSession(source, model, config) as session:
-            take_sample(0)
-            next_sample = sample_s
-            while elapsed() < duration_s:
-                state["last"] = time.monotonic()
-                result = session.check(on_frame=on_frame)
-                checks += 1
-                decisions[result.decision.value] += 1
-                reasons.update(r.value for r in result.reasons)
-                # A looping live recording that stops giving answers is itself a finding.
-                if elapsed() >= next_sample:
-                    take_sample(checks)
-                    next_sample += sample_s
-                bar.n = min(int(elapsed()), int(duration_s))
-                bar.refresh()
-            take_sample(checks)
+        while elapsed() < duration_s:
+            # One session per source: when the source dies (a capture error, or it ends), the
+            # soak does what an integrator would, it opens a new session, and logs the restart.
+            source = BagReplay(recording, loop=True)
+            with LivenessSession(source, model, config) as session:
+                while elapsed() < duration_s:
+                    state["last"] = time.monotonic()
+                    result = session.check(on_frame=on_frame)
+                    checks += 1
+                    decisions[result.decision.value] += 1
+                    reasons.update(r.value for r in result.reasons)
+                    if result.decision.value != "LIVE" or result.message:
+                        log.check([round(elapsed(), 3), result.decision.value, " ".join(r.value for r in result.reasons),
+                                   result.frames_used, result.message[:300]])
+                    if elapsed() >= next_sample:
+                        take_sample(checks)
+                        next_sample += sample_s
+                    bar.n = min(int(elapsed()), int(duration_s))
+                    bar.refresh()
+                    if result.frames_used == 0 or any(r.value in ("DEVICE_ERROR", "INTERNAL_ERROR") for r in result.reasons) \
+                            or "ran out of frames" in result.message:
+                        restarts.append({"t_s": round(elapsed(), 1), "reasons": [r.value for r in result.reasons],
+                                         "message": result.message[:300]})
+                        break
+            passes += source.passes
+        take_sample(checks)
     finally:
         bar.close()
         log.close()
@@ -221,7 +240,9 @@ def run_soak(
         "warmup_s": warmup,
         "checks": checks,
         "frames": int(t.size),
-        "passes_over_recording": source.passes,
+        "passes_over_recording": passes,
+        "session_restarts": len(restarts),
+        "restart_events": restarts[:20],
         "decisions": dict(decisions),
         "reasons": dict(reasons),
         "rss_mb": {"start": samples[0]["rss_mb"], "after_warmup": s_rss[0] if s_rss else None,
@@ -255,7 +276,8 @@ def report_text(report: dict[str, Any]) -> str:
     lines = [
         f"soak: {report['elapsed_s']:.0f} s, {report['checks']} checks, {report['frames']} frames, "
         f"{report['passes_over_recording']} passes over {Path(report['recording']).name}",
-        f"decisions: {report['decisions']}",
+        f"decisions: {report['decisions']}; reasons {report['reasons']}",
+        f"session restarts (source died): {report['session_restarts']} {report['restart_events'][:3]}",
         f"RSS MB: start {report['rss_mb']['start']:.1f}, after warm-up {report['rss_mb']['after_warmup']}, "
         f"end {report['rss_mb']['end']:.1f}, max {report['rss_mb']['max']:.1f}; "
         f"slope {fmt(report['rss_slope_mb_per_h'], 'MB/h')}",
