@@ -97,3 +97,7 @@ class UnknownScenarioError(LivenessError, KeyError):
 # --- reliability (issue 14) ------------------------------------------------------------------
 class StreamChangedError(CaptureError):
     """The device, depth scale or pixel grid changed in the middle of a stream."""
+
+
+class StreamIntegrityError(CaptureError):
+    """Frames no working camera sends: a clock that runs backwards or leaps, a frozen modality."""

@@ -13,7 +13,7 @@ import pytest
 from sdk import Decision, Reason
 from sdk.capture import SimulatorSource
 from sdk.engine.bundle import write_bundle
-from sdk.errors import InputValidationError, StreamChangedError
+from sdk.errors import InputValidationError, StreamChangedError, StreamIntegrityError
 from sdk.faults import FaultPlan, FaultySource
 from sdk.session import LivenessSession, SessionConfig
 from tests.conftest import tiny_onnx_model
@@ -50,6 +50,9 @@ def test_control_without_a_fault_is_live(always_live):
         ("crash", Reason.INTERNAL_ERROR),
         ("depth_scale", Reason.DEVICE_ERROR),
         ("device_swap", Reason.DEVICE_ERROR),
+        ("clock_back", Reason.DEVICE_ERROR),
+        ("freeze_ir", Reason.DEVICE_ERROR),
+        ("freeze_depth", Reason.DEVICE_ERROR),
     ],
 )
 def test_source_fault_mid_check_is_a_device_error(always_live, fault, reason):
@@ -108,9 +111,34 @@ def test_freeze_repeats_the_same_frame():
 
 def test_modality_faults_change_only_that_modality():
     clean = list(SimulatorSource("live", LIVE_SEED, n_frames=4))
-    for fault, name in (("freeze_ir", "ir"), ("constant_depth", "depth"), ("zero_color", "color")):
+    for fault, name in (("freeze_color", "color"), ("constant_depth", "depth"), ("zero_ir", "ir")):
         spoilt = list(FaultySource(SimulatorSource("live", LIVE_SEED, n_frames=4), fault, after=1))
         others = {"color", "ir", "depth"} - {name}
         for a, b in zip(clean[1:], spoilt[1:]):
             assert all(np.array_equal(getattr(a, o), getattr(b, o)) for o in others)
         assert not np.array_equal(getattr(clean[3], name), getattr(spoilt[3], name))
+
+
+def test_frozen_ir_and_backward_clock_are_named():
+    source = FaultySource(SimulatorSource("live", LIVE_SEED), "freeze_ir", after=1)
+    next(source)
+    with pytest.raises(StreamIntegrityError, match="ir image is frozen"):
+        next(source)
+    source = FaultySource(SimulatorSource("live", LIVE_SEED), FaultPlan("clock_back", after=1, times=1))
+    next(source)
+    with pytest.raises(StreamIntegrityError, match="clock ran backwards"):
+        next(source)
+
+
+def test_a_restart_is_not_a_clock_fault():
+    """A looping replay starts its numbering and clock again: that is no fault."""
+    first = list(SimulatorSource("live", LIVE_SEED, n_frames=3))
+
+    class Looping(SimulatorSource):
+        def _next_frameset(self):
+            self._index %= 3
+            return super()._next_frameset()
+
+    loop = Looping("live", LIVE_SEED)
+    got = [next(loop) for _ in range(7)]
+    assert [f.frame_number for f in got][:4] == [f.frame_number for f in first] + [first[0].frame_number]

@@ -5,20 +5,11 @@ import abc
 from dataclasses import dataclass
 from typing import Iterator
 
-from sdk.errors import StreamChangedError
+from sdk.capture.integrity import StreamIntegrity, stream_signature  # noqa: F401 (re-export)
 from sdk.types import DeviceInfo, FrameSet, Stream
 
 #: Frames not arriving for this long is an error (a stalled camera or a stuck file).
 DEFAULT_FRAME_TIMEOUT_S = 5.0
-
-
-def stream_signature(frames: FrameSet) -> tuple[object, ...]:
-    """What cannot change between two FrameSets of one stream: the camera, its depth units and
-    the pixel grid with its intrinsics. A change means the evidence mixes two devices or a
-    device whose calibration moved under the SDK (a depth scale read wrong would make every
-    face look too near or too far), so it is a device error, not data."""
-    return (frames.device.serial, frames.device.name, float(frames.depth_scale), frames.grid,
-            frames.shape, frames.intrinsics)
 
 
 @dataclass(frozen=True)
@@ -41,8 +32,8 @@ class Source(abc.ABC):
     """
 
     _closed: bool = False
-    #: stream_signature of the first FrameSet (None until one was delivered or after a restart)
-    _signature: tuple[object, ...] | None = None
+    #: the checks of sdk.capture.integrity over the FrameSets delivered so far
+    _integrity: StreamIntegrity | None = None
 
     @property
     @abc.abstractmethod
@@ -73,19 +64,11 @@ class Source(abc.ABC):
         return frames
 
     def _check_unchanged(self, frames: FrameSet) -> None:
-        """Raise StreamChangedError when the device, depth scale or grid differs from the
-        first FrameSet's (every Source, wrappers included, goes through this)."""
-        signature = stream_signature(frames)
-        if self._signature is None:
-            self._signature = signature
-            return
-        if signature != self._signature:
-            names = ("serial", "device name", "depth scale", "grid", "shape", "intrinsics")
-            changed = [n for n, a, b in zip(names, self._signature, signature) if a != b]
-            raise StreamChangedError(
-                f"frame {frames.frame_number}: the stream's {', '.join(changed)} changed mid-stream "
-                f"({', '.join(f'{n}: {a!r} -> {b!r}' for n, a, b in zip(names, self._signature, signature) if a != b and n != 'intrinsics')})"
-            )
+        """Raise a CaptureError for a FrameSet no working SR300 could send (sdk.capture.integrity);
+        every Source, wrappers included, goes through this."""
+        if self._integrity is None:
+            self._integrity = StreamIntegrity()
+        self._integrity.check(frames)
 
     def close(self) -> None:
         """Stop streaming and release the device or file. Safe to call more than once."""
