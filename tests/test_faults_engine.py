@@ -52,7 +52,7 @@ def test_engine_fault_mid_check_fails_closed(always_live, fault, reason):
     plan = FaultPlan(fault, after=GOOD_CALLS)
     result = check_with(always_live, plan)
     assert result.decision is Decision.UNCERTAIN and result.reasons == (reason,)
-    assert plan.injected == 1 and result.frames_used == GOOD_CALLS + 1
+    assert plan.injected == 1 and plan.calls == GOOD_CALLS + 1  # the check ended at the faulty call
 
 
 def test_control_without_a_fault_is_live(always_live):
