@@ -17,12 +17,18 @@ EXTRAS = {
     "quantize": ["onnx>=1.16"],
     # The kiosk app: a local web server the browser shows in kiosk mode.
     "kiosk": ["flask>=3"],
-    "tensorrt": ["tensorrt>=10", "pycuda>=2024.1"],
+    # The independent evaluation renderer (calibration/independent): least squares and scikit-image's
+    # real photo (astronaut) and room pictures.
+    "independent": ["scikit-image>=0.22", "scipy>=1.10"],
+    # The device engine: TensorRT (JetPack ships it; elsewhere NVIDIA's index) and CUDA memory through
+    # cuda-python (wheels for CUDA 12 and 13); pycuda also works when it is the one installed.
+    "tensorrt": ["tensorrt>=10", "cuda-python>=12"],
     "dev": ["pytest>=8", "hypothesis>=6", "scikit-image>=0.22", "playwright>=1.40"],
 }
 # Everything that installs on a CPU-only machine (TensorRT cannot: see docs).
 EXTRAS["all"] = (
-    EXTRAS["camera"] + EXTRAS["train"] + EXTRAS["ensemble"] + EXTRAS["quantize"] + EXTRAS["kiosk"] + EXTRAS["dev"]
+    EXTRAS["camera"] + EXTRAS["train"] + EXTRAS["ensemble"] + EXTRAS["quantize"] + EXTRAS["kiosk"]
+    + EXTRAS["independent"] + EXTRAS["dev"]
 )
 
 setup(
@@ -39,7 +45,11 @@ setup(
             "detect/models/LICENSE*",
             "detect/models/NOTICE.md",
             "bundles/*/*",
+            "kiosk/templates/*.html",
+            "kiosk/static/*",
         ],
+        # real face data of the independent evaluation renderer (licences beside it)
+        "calibration": ["independent/data/*"],
     },
     include_package_data=True,
     install_requires=[

@@ -94,10 +94,19 @@ class UnknownScenarioError(LivenessError, KeyError):
         return str(self.args[0]) if self.args else ""
 
 
+# --- hardware-in-the-loop suites -------------------------------------------------------------
+class HilSuiteError(LivenessError, ValueError):
+    """A hardware-in-the-loop suite folder or its suite.json is missing or malformed."""
+
+
+class RecordingIntegrityError(HilSuiteError):
+    """A suite recording (or its sidecar) is missing or its SHA-256 differs from suite.json."""
+
+
 # --- reliability (issue 14) ------------------------------------------------------------------
 class StreamChangedError(CaptureError):
     """The device, depth scale or pixel grid changed in the middle of a stream."""
 
 
 class StreamIntegrityError(CaptureError):
-    """Frames no working camera sends: a clock that runs backwards or leaps, a frozen modality."""
+    """Frames no working camera sends: a clock that runs backwards, a frozen IR or depth image."""

@@ -9,6 +9,11 @@ import pytest
 
 from sdk.types import DeviceInfo, FrameSet, Intrinsics, StreamIntrinsics
 
+# --- hardware-in-the-loop entry point: `pytest tests --hil-suite DIR` (sdk/hil/pytest_plugin.py) --------
+# Give pytest a test path (or write --hil-suite=DIR): in a bare `pytest --hil-suite DIR` pytest takes
+# DIR for the test path while it looks for its ini file and conftests, before it knows the option.
+from sdk.hil.pytest_plugin import hil_bundle, pytest_addoption, pytest_generate_tests  # noqa: F401
+
 REPO = Path(__file__).resolve().parent.parent
 
 

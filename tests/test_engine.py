@@ -106,17 +106,25 @@ def test_engine_rejects_nan_scores(tmp_path):
 
 def test_tensorrt_cache_key_and_atomic_cache(tmp_path):
     options = BuildOptions()
-    key = engine_cache_key("abc", "NVIDIA H100", "9.0", "10.3.0", options)
-    assert key == engine_cache_key("abc", "NVIDIA H100", "9.0", "10.3.0", BuildOptions())
-    assert key != engine_cache_key("abc", "Orin", "8.7", "10.3.0", options)
-    assert key != engine_cache_key("abc", "NVIDIA H100", "9.0", "10.4.0", options)
-    assert key != engine_cache_key("abd", "NVIDIA H100", "9.0", "10.3.0", options)
-    assert key != engine_cache_key("abc", "NVIDIA H100", "9.0", "10.3.0", BuildOptions(fp16=False))
+    key = engine_cache_key("abc", "NVIDIA H100", "9.0", "10.3.0", "fp32", options)
+    assert key == engine_cache_key("abc", "NVIDIA H100", "9.0", "10.3.0", "fp32", BuildOptions())
+    assert key != engine_cache_key("abc", "Orin", "8.7", "10.3.0", "fp32", options)  # GPU name and capability
+    assert key != engine_cache_key("abc", "NVIDIA H100", "8.9", "10.3.0", "fp32", options)  # capability alone
+    assert key != engine_cache_key("abc", "NVIDIA H100", "9.0", "11.4.0", "fp32", options)  # TensorRT version
+    assert key != engine_cache_key("abd", "NVIDIA H100", "9.0", "10.3.0", "fp32", options)  # ONNX hash
+    assert key != engine_cache_key("abc", "NVIDIA H100", "9.0", "10.3.0", "int8", options)  # precision
+    assert key != engine_cache_key("abc", "NVIDIA H100", "9.0", "10.3.0", "fp32", BuildOptions(max_batch=16))
+    assert key != engine_cache_key("abc", "NVIDIA H100", "9.0", "10.3.0", "fp32", BuildOptions(version_compatible=True))
     cache = EngineCache(tmp_path / "cache")
     assert cache.get(key) is None
-    cache.put(key, b"plan-bytes")
+    cache.put(key, b"plan-bytes", meta={"gpu": "NVIDIA H100"})
     assert cache.get(key) == b"plan-bytes"
+    assert json.loads(cache.path(key).with_suffix(".json").read_text())["gpu"] == "NVIDIA H100"
     assert not list((tmp_path / "cache").glob("*.tmp"))
+    with pytest.raises(ValueError):
+        BuildOptions(opt_batch=9, max_batch=8)
+    with pytest.raises(ValueError):
+        BuildOptions(exclude_lean_runtime=True)
 
 
 def test_tensorrt_missing_is_a_clear_error(tiny_bundle):

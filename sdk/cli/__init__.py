@@ -38,6 +38,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
+        if getattr(args, "quiet_native_logs", False) and not getattr(args, "verbose", False):
+            # Native libraries' fd-2 log lines are silenced for the commands that opt in
+            # (sdk/cli/native_logs.py); Python-level errors stay visible.
+            from sdk.cli.native_logs import quiet_native_logs
+
+            with quiet_native_logs():
+                return int(args.handler(args) or 0)
         return int(args.handler(args) or 0)
     except LivenessError as error:
         print(f"sr300-liveness {args.command}: error: {error}", file=sys.stderr)

@@ -26,6 +26,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--warmup", type=int, default=10, help="frames run before timing starts")
     parser.add_argument("--model", default=None, help="model bundle folder (default: the shipped model)")
     parser.add_argument("--engine", default="onnxruntime", choices=["onnxruntime", "tensorrt"])
+    parser.add_argument("--precision", default=None, choices=["fp32", "fp16", "int8"],
+                        help="which graph of the bundle the engine runs (default: model.onnx; quantize makes the others)")
+    parser.add_argument("--device", type=int, default=0, help="CUDA device index for --engine tensorrt (default 0)")
     parser.add_argument("--source", default=None, help="a .bag file to replay (default: a simulator bag made now)")
     parser.add_argument("--no-tta", action="store_true", help="score one view instead of crop + flip")
     parser.add_argument("--threads", type=int, default=0,
@@ -66,6 +69,20 @@ def measure(session, frames: int, warmup: int) -> dict[str, list[float]]:
     return samples
 
 
+def _engine_detail(engine) -> dict:
+    """What actually ran: the graph, its precision, the providers or the GPU and TensorRT version."""
+    detail: dict = {"model": str(getattr(engine, "model_path", "")), "precision": getattr(engine, "precision", None)}
+    if getattr(engine, "providers", None):
+        detail["providers"] = list(engine.providers)
+    gpu = getattr(engine, "gpu", None)
+    if gpu is not None:
+        detail.update(gpu=gpu.name, compute_capability=gpu.compute_capability, device=gpu.index)
+    info = getattr(engine, "plan_info", None)
+    if info is not None:
+        detail.update(tensorrt=info.trt_version, plan=str(info.path), built_now=info.built)
+    return detail
+
+
 def run(args: argparse.Namespace) -> int:
     from sdk.capture import BagReplay, write_bag
     from sdk.engine import ModelBundle
@@ -80,10 +97,16 @@ def run(args: argparse.Namespace) -> int:
             sim = Simulator("live", 424242)
             write_bag(bag, (frames for frames, _ in sim.frames(total)), sim.device_info, sim.intrinsics,
                       sim.depth_scale, sim.depth_to_color)
-        options = {"intra_op_threads": args.threads} if args.threads and args.engine == "onnxruntime" else {}
+        options: dict = {"intra_op_threads": args.threads} if args.threads and args.engine == "onnxruntime" else {}
+        if args.precision:
+            options["precision"] = args.precision
+        if args.engine == "tensorrt":
+            options["device"] = args.device
         config = SessionConfig(engine=args.engine, engine_options=options, tta=not args.no_tta)
         with LivenessSession(BagReplay(bag, loop=True), bundle, config) as session:
             samples = measure(session, args.frames, args.warmup)
+            # the session keeps its engine private; read what ran for the report only
+            detail = _engine_detail(getattr(session, "engine", None) or getattr(session, "_engine", None))
     report: dict = {stage: _summary(values) for stage, values in samples.items()}
     # Run details sit under "meta" so that no detail can shadow a stage key.
     report["meta"] = {
@@ -91,6 +114,7 @@ def run(args: argparse.Namespace) -> int:
         "scored_frames": int(sum(1 for v in samples["engine"] if v > 0)),
         "model": f"{bundle.name} {bundle.version}",
         "engine": args.engine,
+        "engine_detail": detail,
         "tta": not args.no_tta,
         "threads": args.threads or "default",
         "machine": f"{platform.machine()}, {os.cpu_count()} cores",

@@ -6,6 +6,7 @@ from typing import Any, Callable
 
 from sdk.engine.base import Engine
 from sdk.engine.bundle import ModelBundle, OperatingPointSpec, write_bundle
+from sdk.engine.precision import PRECISIONS, parse_engine_spec, resolve_model
 from sdk.errors import EngineError
 
 
@@ -24,11 +25,22 @@ def _tensorrt(model_path: str | os.PathLike[str], **options: Any) -> Engine:
 ENGINES: dict[str, Callable[..., Engine]] = {"onnxruntime": _onnxruntime, "tensorrt": _tensorrt}
 
 
-def create_engine(kind: str, model_path: str | os.PathLike[str], **options: Any) -> Engine:
-    """An engine by name ("onnxruntime" or "tensorrt") over an ONNX file."""
+def create_engine(kind: str, model: str | os.PathLike[str] | ModelBundle, **options: Any) -> Engine:
+    """An engine by name over an ONNX file, or over a verified bundle.
+
+    With a bundle, `kind` may carry a precision ("onnxruntime-int8", "tensorrt-fp16") and the
+    graph is the one the bundle declares for that engine and precision (sdk/engine/precision.py);
+    without one, the bundle's default for the engine.
+    """
+    if isinstance(model, ModelBundle):
+        engine_kind, precision = parse_engine_spec(kind)
+        path, precision = resolve_model(model, engine_kind, precision)
+        options.setdefault("precision", precision)
+        return ENGINES[engine_kind](path, **options)
     if kind not in ENGINES:
         raise EngineError(f"unknown engine {kind!r}; choose one of {sorted(ENGINES)}")
-    return ENGINES[kind](model_path, **options)
+    return ENGINES[kind](model, **options)
 
 
-__all__ = ["ENGINES", "Engine", "ModelBundle", "OperatingPointSpec", "create_engine", "write_bundle"]
+__all__ = ["ENGINES", "PRECISIONS", "Engine", "ModelBundle", "OperatingPointSpec", "create_engine", "resolve_model",
+           "write_bundle"]

@@ -1,4 +1,6 @@
-"""ONNX Runtime engine: the embedded default (CPU; CUDA when onnxruntime-gpu is installed)."""
+"""ONNX Runtime engine: the embedded default (CPU; CUDA when onnxruntime-gpu is installed).
+
+It runs FP32, FP16 (float16 inside, float32 I/O) and INT8 Q/DQ graphs alike."""
 from __future__ import annotations
 
 import os
@@ -20,12 +22,16 @@ class OnnxRuntimeEngine(Engine):
         *,
         providers: Sequence[str] | None = None,
         intra_op_threads: int | None = None,
+        precision: str | None = None,
     ) -> None:
         try:
             import onnxruntime as ort
         except ImportError as error:  # pragma: no cover - onnxruntime is a core dependency
             raise DependencyMissingError("onnxruntime is missing: pip install onnxruntime") from error
-        path = Path(model_path)
+        from sdk.engine.precision import model_for_precision
+
+        # precision="int8" (or fp16/fp32) runs that graph of the model's bundle instead of model.onnx
+        path, self.precision = model_for_precision(model_path, "onnxruntime", precision)
         if not path.is_file():
             raise EngineError(f"{path}: ONNX model file not found")
         available = ort.get_available_providers()
@@ -42,6 +48,7 @@ class OnnxRuntimeEngine(Engine):
         except Exception as error:
             raise EngineError(f"{path}: ONNX Runtime cannot load the model: {error}") from error
         self.providers = tuple(self._session.get_providers())
+        self.model_path = path
         self._input_names = [i.name for i in self._session.get_inputs()]
         self._output_name = self._session.get_outputs()[0].name
 
