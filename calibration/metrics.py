@@ -392,6 +392,28 @@ def samples_needed_for_zero_error_claim(p: float, confidence: float = 0.95) -> i
     return n
 
 
+#: ISO/IEC 30107-3 reports BPCER at these APCERs.
+ISO_APCER_TARGETS = (5e-2, 1e-2)
+
+
+def bpcer_at_apcer(scores: Any, labels: Any, target_apcer: float) -> dict[str, Any]:
+    """ISO/IEC 30107-3 "BPCER at APCER = x": the BPCER at the lowest threshold whose empirical
+    APCER is <= x. ``supported`` says whether the set holds the ~3/x attacks that figure needs."""
+    from calibration.threshold import required_attacks, threshold_for_apcer
+
+    point = threshold_for_apcer(scores, labels, target_apcer)
+    return {
+        "apcer_target": float(target_apcer),
+        "threshold": point.threshold,
+        "apcer": point.apcer,
+        "bpcer": point.bpcer,
+        "bpcer_upper_95": point.bpcer_upper_95,
+        "n_attack": point.n_attack,
+        "n_live": point.n_live,
+        "supported": point.n_attack >= required_attacks(target_apcer),
+    }
+
+
 # --- the full evaluation -----------------------------------------------------------------------
 def target_key(target: float) -> str:
     """JSON key of an FPR target: 1e-2 -> "1e-2", 5e-3 -> "5e-3", 0.015 -> "1.5e-2"."""
@@ -426,6 +448,8 @@ class Evaluation:
     rule_of_three_apcer: float
     apcer_per_attack_type: Mapping[str, AttackTypeRate] = field(default_factory=dict)
     worst_attack_type: str | None = None
+    #: ISO/IEC 30107-3 "BPCER at APCER = x": key target_key(x) -> bpcer_at_apcer(...)
+    bpcer_at_apcer: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 
     @property
     def max_apcer_per_attack_type(self) -> float | None:
@@ -456,6 +480,7 @@ class Evaluation:
             "apcer_per_attack_type": {k: v.to_json_dict() for k, v in self.apcer_per_attack_type.items()},
             "worst_attack_type": self.worst_attack_type,
             "max_apcer_per_attack_type": self.max_apcer_per_attack_type,
+            "bpcer_at_apcer": {k: dict(v) for k, v in self.bpcer_at_apcer.items()},
         }
 
 
@@ -495,4 +520,5 @@ def evaluate(
         rule_of_three_apcer=rule_of_three(n_attack),
         apcer_per_attack_type=per_type,
         worst_attack_type=worst_attack_type(per_type),
+        bpcer_at_apcer={target_key(x): bpcer_at_apcer(s, y, x) for x in ISO_APCER_TARGETS},
     )

@@ -1,7 +1,9 @@
 """The smallest honest device-unlock integration.
 
-Open a session, check, act on the decision and its reasons, and lock out after repeated spoofs
-so that retrying cannot wear the check down. Run it on the virtual SR300:
+Open a session, check, act on the decision and its reasons. The session itself locks out after
+repeated spoofs (SessionConfig.lockout: 3 SPOOF decisions within 60 s lock it for 60 s, answering
+UNCERTAIN / LOCKED_OUT without scoring), so retrying cannot wear the check down; the one
+SpoofLockout here is shared by every session this program opens. Run it on the virtual SR300:
 
     python examples/unlock.py --source print_flat --seed 5
     python examples/unlock.py --source live --seed 7
@@ -14,11 +16,12 @@ import time
 
 from sdk import Decision, Reason
 from sdk.errors import LivenessError
-from sdk.session import LivenessSession
+from sdk.lockout import LockoutConfig, SpoofLockout
+from sdk.session import LivenessSession, SessionConfig
 
-MAX_SPOOFS = 3  # spoof decisions in a row before lock-out
-LOCKOUT_S = 30.0
 MAX_ATTEMPTS = 5
+#: One lock-out for the whole program: opening a new session must not reset it.
+LOCKOUT = SpoofLockout(LockoutConfig(max_spoofs=3, window_s=60.0, duration_s=60.0))
 
 HINTS = {
     Reason.NO_FACE: "look at the camera",
@@ -33,21 +36,22 @@ HINTS = {
 }
 
 
-def unlock(source: object) -> bool:
-    spoofs = 0
+def unlock(source: object, lockout: SpoofLockout = LOCKOUT, timeout_s: float = 5.0, model: object = None) -> bool:
     try:
-        with LivenessSession(source=source) as session:
+        with LivenessSession(source=source, model=model, config=SessionConfig(lockout=lockout.config),
+                             lockout=lockout) as session:
             for attempt in range(1, MAX_ATTEMPTS + 1):
-                result = session.check(timeout_s=5.0)
+                result = session.check(timeout_s=timeout_s)
                 if result.decision is Decision.LIVE:
                     print(f"unlocked (score {result.score:.3f} >= {result.threshold:.3f}, model {result.model_version})")
                     return True
+                if Reason.LOCKED_OUT in result.reasons:
+                    # Enforced by the session: nothing is scored until the lock expires.
+                    print(f"attempt {attempt}: {result.message}")
+                    return False
                 if result.decision is Decision.SPOOF:
-                    spoofs += 1
-                    print(f"attempt {attempt}: rejected as a presentation attack ({', '.join(r.value for r in result.reasons)})")
-                    if spoofs >= MAX_SPOOFS:
-                        print(f"locked out for {LOCKOUT_S:.0f} s after {spoofs} rejected attempts")
-                        return False
+                    print(f"attempt {attempt}: rejected as a presentation attack ({', '.join(r.value for r in result.reasons)})"
+                          + (f"; {result.message}" if "locked out" in result.message else ""))
                     continue
                 # UNCERTAIN: tell the person what to change; never unlock on it.
                 hints = [HINTS[r] for r in result.reasons if r in HINTS]

@@ -103,6 +103,24 @@ class RecordingIntegrityError(HilSuiteError):
     """A suite recording (or its sidecar) is missing or its SHA-256 differs from suite.json."""
 
 
+# --- operating points (appended by the decisions work) ---------------------------------------
+class UnsupportedOperatingPointError(InputValidationError):
+    """A target APCER that the calibration set has too few attack presentations to support
+    (rule of three: claiming APCER <= t with 95 % confidence needs about 3/t attacks)."""
+
+    def __init__(self, name: str, target_apcer: float, n_attack: int, needed: float) -> None:
+        need = "infinitely many" if needed == float("inf") else f"at least {int(needed)}"
+        super().__init__(
+            f"operating point {name!r} (target APCER {target_apcer:g}) needs {need} attack presentations "
+            f"(rule of three: 3/{target_apcer:g}); the calibration set has {n_attack}. Record more attacks "
+            "or choose a larger target APCER"
+        )
+        self.name = name
+        self.target_apcer = target_apcer
+        self.n_attack = n_attack
+        self.needed = needed
+
+
 # --- reliability (issue 14) ------------------------------------------------------------------
 class StreamChangedError(CaptureError):
     """The device, depth scale or pixel grid changed in the middle of a stream."""

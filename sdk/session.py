@@ -11,17 +11,20 @@ from __future__ import annotations
 
 import math
 import time
+import warnings
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator
 
 from sdk.engine import Engine, ModelBundle, create_engine
 from sdk.errors import CaptureError, InvalidScoreError, LivenessError, ModelError
-from sdk.fusion import FusionConfig, TemporalFusion
-from sdk.types import Decision, FaceBox, FrameSet, LivenessResult, Reason
+from sdk.fusion import SPOOF_CUES, CheckDecider, FusionConfig, TemporalFusion, Verdict
+from sdk.lockout import LockoutConfig, SpoofLockout
+from sdk.stream_guard import StreamGuard, StreamGuardConfig
+from sdk.types import Decision, FaceBox, FrameOutcome, FrameSet, LivenessResult, Reason
 
-#: Gate reasons that are themselves evidence of an attack (a face on a phone is physically small).
-SPOOF_CUES = frozenset({Reason.IMPLAUSIBLE_FACE_SIZE})
+__all__ = ["FrameOutcome", "LivenessSession", "SessionConfig", "SPOOF_CUES", "STAGES", "reason_for"]
+
 STAGES = ("capture", "detect", "crops", "quality", "engine", "fusion")
 
 
@@ -44,21 +47,23 @@ class SessionConfig:
     #: Frames with a spoof cue (e.g. implausible physical face size) that end a check as SPOOF.
     spoof_cue_frames: int = 3
     quality: Any = None  # sdk.quality.QualityConfig; None: its defaults
+    #: SPOOF decisions that lock the session for a while (sdk.lockout).
+    lockout: LockoutConfig = field(default_factory=LockoutConfig)
+    #: Stuck-stream detection (sdk.stream_guard).
+    stream_guard: StreamGuardConfig = field(default_factory=StreamGuardConfig)
+    #: MISSING_MODALITY frames in a row that end a check.
+    missing_modality_frames: int = 3
 
-
-@dataclass(frozen=True)
-class FrameOutcome:
-    """What one frame contributed: a score, or the gate reasons it failed."""
-
-    frame_number: int
-    score: float | None
-    reasons: tuple[Reason, ...]
-    face_box: FaceBox | None
-    timings_ms: dict[str, float]
+    def decision_rule(self) -> dict[str, Any]:
+        """What a calibrated threshold depends on (stored in a calibrated bundle's manifest)."""
+        return {"fusion": self.fusion.to_dict(), "spoof_cue_frames": self.spoof_cue_frames,
+                "missing_modality_frames": self.missing_modality_frames, "tta": self.tta,
+                "detector": self.detector, "stream_guard_max_repeats": self.stream_guard.max_repeats}
 
 
 class LivenessSession:
-    def __init__(self, source: Any = None, model: Any = None, config: SessionConfig | None = None) -> None:
+    def __init__(self, source: Any = None, model: Any = None, config: SessionConfig | None = None, *,
+                 lockout: SpoofLockout | None = None) -> None:
         self.config = config or SessionConfig()
         # The model is loaded and verified up front: a broken bundle is a typed error now, not a
         # silent LIVE later.
@@ -68,16 +73,27 @@ class LivenessSession:
         self.threshold = point.threshold if self.config.threshold is None else float(self.config.threshold)
         if not (math.isfinite(self.threshold) and 0.0 < self.threshold <= 1.0):
             raise ModelError(f"threshold must lie in (0, 1], got {self.threshold}")
+        # The bundle's thresholds were calibrated for one decision rule (fusion, gates); with
+        # another they do not mean what the manifest says. Allowed (e.g. for experiments), but said.
+        calibrated_rule = self.bundle.decision_rule
+        self.decision_rule_matches = calibrated_rule is None or dict(calibrated_rule) == self.config.decision_rule()
+        if not self.decision_rule_matches and self.config.threshold is None:
+            warnings.warn(f"{self.bundle.name} {self.bundle.version}: its operating points were calibrated with the "
+                          f"decision rule {dict(calibrated_rule)}, this session uses {self.config.decision_rule()}",
+                          stacklevel=2)
+        #: Shared across sessions when passed in, so opening a new session does not reset it.
+        self.lockout = lockout if lockout is not None else SpoofLockout(self.config.lockout)
         self._source_spec = source
         self._source: Any = None
         self._frames: Iterator[FrameSet] | None = None
         self._engine: Engine | None = None
         self._pipeline: Any = None
+        self._guard = StreamGuard(self.config.stream_guard)
 
     # -- lifecycle --------------------------------------------------------------------------
     def open(self) -> "LivenessSession":
         from sdk.capture import open_source
-        from sdk.detect.pipeline import FacePipeline
+        from sdk.pipeline import FacePipeline
 
         if self._engine is None:
             self._engine = create_engine(self.config.engine, self.bundle.model_path, **self.config.engine_options)
@@ -86,7 +102,27 @@ class LivenessSession:
         if self._source is None:
             self._source = open_source(self._source_spec)
             self._frames = iter(self._source)
+            self._guard.reset()
         return self
+
+    def use_source(self, source: Any) -> None:
+        """Switch to another source, keeping the loaded engine and detector (e.g. the next
+        recording of a calibration set). The old source is closed; the new one opens now if
+        the session is open, else with open()."""
+        self.release_source()
+        self._source_spec = source
+        if self._engine is not None:
+            self.open()
+
+    def release_source(self) -> None:
+        """Close the current source (e.g. to delete its recording), keeping engine and detector."""
+        if self._source is not None:
+            try:
+                self._source.close()
+            except Exception:  # the old source's trouble is not the new one's
+                pass
+        self._source = self._frames = None
+        self._guard.reset()
 
     def close(self) -> None:
         for part in (self._source, self._pipeline, self._engine):
@@ -116,15 +152,59 @@ class LivenessSession:
             raise LivenessError("the session is not open: use it as a context manager or call open()")
         analysis = self._pipeline.analyze(frames)
         timings = dict(analysis.timings_ms)
+        primary = analysis.selection.primary
+        depth_m = primary.depth.depth_m if primary is not None and primary.depth is not None else float("nan")
         if analysis.box is not None and _missing_modalities(frames, analysis.box):
-            return FrameOutcome(frames.frame_number, None, (Reason.MISSING_MODALITY,), analysis.box, timings)
+            return FrameOutcome(frames.frame_number, None, (Reason.MISSING_MODALITY,), analysis.box, timings, depth_m,
+                                f"no signal in the face box: {', '.join(_missing_modalities(frames, analysis.box))}")
         if not analysis.quality.passed or analysis.crops is None:
             reasons = tuple(analysis.quality.reasons) or (Reason.NO_FACE,)
-            return FrameOutcome(frames.frame_number, None, reasons, analysis.box, timings)
+            return FrameOutcome(frames.frame_number, None, reasons, analysis.box, timings, depth_m)
         start = time.perf_counter()
         score = float(self._engine.score_crops([analysis.crops], tta=self.config.tta)[0])
         timings["engine"] = (time.perf_counter() - start) * 1e3
-        return FrameOutcome(frames.frame_number, score, (), analysis.box, timings)
+        return FrameOutcome(frames.frame_number, score, (), analysis.box, timings, depth_m)
+
+    def step(self) -> tuple[FrameSet, FrameOutcome] | None:
+        """The per-frame path of check() and stream(): read a frame, check the stream is not
+        stuck, then process it. None at the end of a finite source."""
+        t0 = time.perf_counter()
+        frames = self.next_frames()
+        capture_ms = (time.perf_counter() - t0) * 1e3
+        if frames is None:
+            return None
+        fault = self._guard.observe(frames)
+        if fault is not None:
+            reason, message = fault
+            return frames, FrameOutcome(frames.frame_number, None, (reason,), None, {"capture": capture_ms},
+                                        message=message)
+        outcome = self.process(frames)
+        timings = dict(outcome.timings_ms)
+        timings["capture"] = timings.get("capture", 0.0) + capture_ms
+        return frames, FrameOutcome(outcome.frame_number, outcome.score, outcome.reasons, outcome.face_box,
+                                    timings, outcome.face_depth_m, outcome.message)
+
+    def outcomes(self, max_frames: int | None = None) -> list[FrameOutcome]:
+        """Every frame's outcome up to ``max_frames`` (default: a check's frame budget) or the
+        end of the source, through exactly check()'s per-frame path; calibration replays the
+        decision rule (sdk.fusion.check_score) over them. Errors propagate."""
+        budget = max_frames or self.config.max_frames or max(1, int(round(self.config.timeout_s * 30)))
+        if self._source is None:
+            self.open()
+        collected: list[FrameOutcome] = []
+        while len(collected) < budget:
+            item = self.step()
+            if item is None:
+                break
+            collected.append(item[1])
+            if Reason.DEVICE_ERROR in item[1].reasons:
+                break  # a stuck stream ends every check
+        return collected
+
+    def new_decider(self) -> CheckDecider:
+        """The decision rule of this session's checks at its threshold."""
+        return CheckDecider(self.threshold, self.config.fusion, spoof_cue_frames=self.config.spoof_cue_frames,
+                            missing_modality_frames=self.config.missing_modality_frames)
 
     # -- public API -------------------------------------------------------------------------
     def check(
@@ -135,53 +215,51 @@ class LivenessSession:
         """Read frames until the fused decision is confident, or until the timeout.
 
         ``on_frame`` (optional) sees every frame and what it contributed, e.g. to draw it.
+        While the session is locked out (too many SPOOF decisions) it answers at once, without
+        reading or scoring a frame.
         """
+        locked = self._locked_result()
+        if locked is not None:
+            return locked
         timeout = self.config.timeout_s if timeout_s is None else float(timeout_s)
         max_frames = self.config.max_frames or max(1, int(round(timeout * 30)))
-        fusion = TemporalFusion(self.threshold, self.config.fusion)
+        decider = self.new_decider()
         started = time.perf_counter()
         seen = 0
-        gate_reasons: Counter[Reason] = Counter()
         totals: Counter[str] = Counter()
-        last_box: FaceBox | None = None
         try:
             if self._source is None:
                 self.open()
             while True:
                 if seen >= max_frames or time.perf_counter() - started > timeout:
-                    return self._undecided(fusion, gate_reasons, Reason.TIMEOUT, seen, totals, last_box)
-                t0 = time.perf_counter()
-                frames = self.next_frames()
-                totals["capture"] += (time.perf_counter() - t0) * 1e3
-                if frames is None:
-                    return self._undecided(fusion, gate_reasons, Reason.TIMEOUT, seen, totals, last_box,
-                                           message="the source ran out of frames before a decision")
+                    return self._finish(decider.undecided(Reason.TIMEOUT, frames=seen), seen, totals)
+                item = self.step()
+                if item is None:
+                    return self._finish(decider.undecided(Reason.TIMEOUT, "the source ran out of frames before a decision"),
+                                        seen, totals)
+                frames, outcome = item
                 seen += 1
-                outcome = self.process(frames)
                 totals.update(outcome.timings_ms)
                 if on_frame is not None:
                     on_frame(frames, outcome)
-                if outcome.score is None:
-                    gate_reasons.update(outcome.reasons)
-                    cues = sum(gate_reasons[r] for r in SPOOF_CUES)
-                    if cues >= self.config.spoof_cue_frames:
-                        return self._result(Decision.SPOOF, fusion.state().score, tuple(r for r in SPOOF_CUES if gate_reasons[r]),
-                                            outcome.face_box, seen, totals, "the face is not physically plausible")
-                    continue
-                last_box = outcome.face_box
                 t0 = time.perf_counter()
-                state = fusion.add(outcome.score)
+                verdict = decider.add(outcome)
                 totals["fusion"] += (time.perf_counter() - t0) * 1e3
-                if state.decision is Decision.LIVE:
-                    return self._result(Decision.LIVE, state.score, (), last_box, seen, totals)
-                if state.decision is Decision.SPOOF:
-                    return self._result(Decision.SPOOF, state.score, (Reason.SPOOF_SCORE,), last_box, seen, totals)
+                if verdict is not None:
+                    return self._finish(verdict, seen, totals)
         except Exception as error:  # fail closed on anything, expected or not
             return self._failure(error, seen, totals)
 
     def stream(self) -> Iterator[LivenessResult]:
-        """A result per frame: the fused decision so far (UNCERTAIN until it is confident)."""
+        """A result per frame: the fused decision so far (UNCERTAIN until it is confident).
+
+        The evidence keeps accumulating after a decision (LIVE stays LIVE while every new frame
+        of the same face passes); a gate failure or a new face resets it. SPOOF decisions count
+        towards the lock-out (each time the stream turns SPOOF); while locked, frames are read
+        but not scored and every result is UNCERTAIN (LOCKED_OUT).
+        """
         fusion = TemporalFusion(self.threshold, self.config.fusion)
+        was_spoof = False
         try:
             if self._source is None:
                 self.open()
@@ -189,27 +267,58 @@ class LivenessSession:
             yield self._failure(error, 0, Counter())
             return
         while True:
-            try:
-                t0 = time.perf_counter()
-                frames = self.next_frames()
-                capture_ms = (time.perf_counter() - t0) * 1e3
-                if frames is None:
+            if self.lockout.locked:
+                try:
+                    if self.next_frames() is None:
+                        return
+                except Exception as error:
+                    yield self._failure(error, 0, Counter())
                     return
-                outcome = self.process(frames)
+                fusion.reset()
+                yield self._locked_result() or self._result(Decision.UNCERTAIN, float("nan"), (Reason.LOCKED_OUT,),
+                                                            None, 0, Counter())
+                continue
+            try:
+                item = self.step()
+                if item is None:
+                    return
+                _, outcome = item
             except Exception as error:
                 yield self._failure(error, 0, Counter())
                 return
             timings = Counter(outcome.timings_ms)
-            timings["capture"] += capture_ms
+            if Reason.DEVICE_ERROR in outcome.reasons:
+                yield self._result(Decision.UNCERTAIN, float("nan"), outcome.reasons, None, 1, timings, outcome.message)
+                return
             if outcome.score is None:
-                yield self._result(Decision.UNCERTAIN, float("nan"), outcome.reasons, outcome.face_box, 1, timings)
+                fusion.reset()
+                was_spoof = False
+                yield self._result(Decision.UNCERTAIN, float("nan"), outcome.reasons, outcome.face_box, 1, timings,
+                                   outcome.message)
                 continue
-            state = fusion.add(outcome.score)
+            state = fusion.add(outcome.score, outcome.face_box, outcome.face_depth_m)
             decision = state.decision or Decision.UNCERTAIN
+            if decision is Decision.SPOOF and not was_spoof:
+                self.lockout.record_spoof()
+            was_spoof = decision is Decision.SPOOF
             reasons = {Decision.SPOOF: (Reason.SPOOF_SCORE,), Decision.UNCERTAIN: (Reason.LOW_CONFIDENCE,)}.get(decision, ())
             yield self._result(decision, state.score, reasons, outcome.face_box, state.frames, timings)
 
     # -- results ----------------------------------------------------------------------------
+    def _locked_result(self) -> LivenessResult | None:
+        remaining = self.lockout.remaining_s()
+        if remaining <= 0.0:
+            return None
+        return self._result(Decision.UNCERTAIN, float("nan"), (Reason.LOCKED_OUT,), None, 0, Counter(),
+                            f"locked out after repeated spoof decisions; try again in {remaining:.0f} s")
+
+    def _finish(self, verdict: Verdict, seen: int, totals: Counter[str]) -> LivenessResult:
+        message = verdict.message
+        if verdict.decision is Decision.SPOOF and self.lockout.record_spoof():
+            message = (message + "; " if message else "") + (
+                f"locked out for {self.lockout.config.duration_s:.0f} s after {self.lockout.config.max_spoofs} spoof decisions")
+        return self._result(verdict.decision, verdict.score, verdict.reasons, verdict.face_box, seen, totals, message)
+
     def _result(self, decision: Decision, score: float, reasons: tuple[Reason, ...], box: FaceBox | None,
                 frames_used: int, totals: Counter[str], message: str = "") -> LivenessResult:
         timings = {stage: round(totals.get(stage, 0.0) / max(frames_used, 1), 3) for stage in STAGES}
@@ -227,16 +336,6 @@ class LivenessSession:
             model_version=self.bundle.version,
             message=message,
         )
-
-    def _undecided(self, fusion: TemporalFusion, gate_reasons: Counter[Reason], why: Reason, seen: int,
-                   totals: Counter[str], box: FaceBox | None, message: str = "") -> LivenessResult:
-        state = fusion.state()
-        # The most frequent gate failures tell the user what to change (move closer, more light).
-        reasons = (why,) + tuple(r for r, _ in gate_reasons.most_common(3))
-        if state.frames and state.score < self.threshold:
-            reasons += (Reason.LOW_CONFIDENCE,)
-        text = message or f"no confident decision within {seen} frames"
-        return self._result(Decision.UNCERTAIN, state.score, reasons, box, seen, totals, text)
 
     def _failure(self, error: BaseException, seen: int, totals: Counter[str]) -> LivenessResult:
         return self._result(Decision.UNCERTAIN, float("nan"), (reason_for(error),), None, seen, totals,

@@ -77,6 +77,8 @@ class Reason(str, enum.Enum):
     MODEL_ERROR = "MODEL_ERROR"
     INVALID_SCORE = "INVALID_SCORE"
     INTERNAL_ERROR = "INTERNAL_ERROR"
+    #: Too many SPOOF decisions in a short time: the session answers without scoring for a while.
+    LOCKED_OUT = "LOCKED_OUT"
 
 
 @dataclass(frozen=True)
@@ -464,6 +466,43 @@ class FaceAnalysis:
     def __post_init__(self) -> None:
         object.__setattr__(self, "timings_ms", dict(self.timings_ms))
         object.__setattr__(self, "detail_ms", dict(self.detail_ms))
+
+
+@dataclass(frozen=True)
+class FrameOutcome:
+    """What one frame contributed to a check: a score, or the reasons it was not scored.
+
+    ``face_depth_m`` is the chosen face's median depth (nan without a face), which temporal
+    fusion uses to tell one face from another. ``message`` explains a fault (a stuck stream).
+    """
+
+    frame_number: int
+    score: float | None
+    reasons: tuple[Reason, ...]
+    face_box: FaceBox | None
+    timings_ms: Mapping[str, float] = field(default_factory=dict)
+    face_depth_m: float = float("nan")
+    message: str = ""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "reasons", tuple(Reason(r) for r in self.reasons))
+        object.__setattr__(self, "timings_ms", dict(self.timings_ms))
+        if self.score is not None:
+            if isinstance(self.score, bool) or not isinstance(self.score, (int, float)):
+                raise InputValidationError(f"FrameOutcome.score must be a number or None, got {self.score!r}")
+            if self.reasons:
+                raise InputValidationError("a scored FrameOutcome cannot carry gate reasons")
+        elif not self.reasons:
+            raise InputValidationError("an unscored FrameOutcome needs at least one reason")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "frame_number": int(self.frame_number),
+            "score": None if self.score is None or not math.isfinite(self.score) else float(self.score),
+            "reasons": [r.value for r in self.reasons],
+            "face_box": None if self.face_box is None else [round(v, 2) for v in self.face_box.as_tuple()],
+            "face_depth_m": None if not math.isfinite(self.face_depth_m) else round(float(self.face_depth_m), 4),
+        }
 
 
 @dataclass(frozen=True)

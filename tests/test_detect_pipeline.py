@@ -18,7 +18,7 @@ pytest.importorskip("mediapipe", reason="mediapipe runs BlazeFace")
 
 @pytest.fixture(scope="module")
 def pipeline():
-    from sdk.detect.pipeline import FacePipeline
+    from sdk.pipeline import FacePipeline
 
     with FacePipeline() as p:
         yield p
@@ -63,7 +63,7 @@ def test_a_frame_that_fails_a_gate_has_no_crops(pipeline):
 
 def test_pipeline_takes_a_detector_instance_and_closes_it():
     from sdk.detect.blazeface import BlazeFaceDetector
-    from sdk.detect.pipeline import FacePipeline
+    from sdk.pipeline import FacePipeline
 
     inner = BlazeFaceDetector("short")
     with FacePipeline(inner, QualityConfig(max_distance_m=0.4)) as p:
@@ -115,3 +115,27 @@ def test_simulator_phone_replays_are_reported_as_implausible_size(pipeline):
             assert analysis.box is None and analysis.crops is None
             assert any(d.depth.width_m < 0.09 for d in analysis.detections.rejected)
     assert implausible >= 2
+
+
+def test_the_per_frame_path_only_calls_downward():
+    """Layers: preprocess < detect < quality < pipeline < session; no module imports upwards."""
+    import ast
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent / "sdk"
+    forbidden = {
+        "detect": ("sdk.quality", "sdk.pipeline", "sdk.session", "sdk.fusion"),
+        "preprocess.py": ("sdk.detect", "sdk.quality", "sdk.pipeline", "sdk.session"),
+        "quality.py": ("sdk.pipeline", "sdk.session"),
+        "pipeline.py": ("sdk.session",),
+        "fusion.py": ("sdk.session", "sdk.pipeline", "sdk.quality"),
+    }
+    for name, bad in forbidden.items():
+        files = sorted((root / name).glob("*.py")) if (root / name).is_dir() else [root / name]
+        for file in files:
+            for node in ast.walk(ast.parse(file.read_text())):
+                module = node.module if isinstance(node, ast.ImportFrom) else None
+                names = [a.name for a in node.names] if isinstance(node, ast.Import) else [module or ""]
+                for imported in names:
+                    assert not imported.startswith(bad), f"{file.name} imports {imported} (upwards)"
+    assert not (root / "detect" / "pipeline.py").exists()

@@ -26,7 +26,7 @@ pytest.importorskip("mediapipe", reason="mediapipe runs BlazeFace")
 
 @pytest.fixture(scope="module")
 def pipeline():
-    from sdk.detect.pipeline import FacePipeline
+    from sdk.pipeline import FacePipeline
 
     with FacePipeline("auto") as p:
         yield p

@@ -53,6 +53,17 @@ class _Faulty(Source):
         if self.fault == "dead_ir":
             return FrameSet(frames.color, np.zeros_like(frames.ir), frames.depth, frames.depth_scale,
                             frames.intrinsics, frames.timestamp_ms, frames.frame_number, frames.device)
+        if self.fault == "dead_ir_in_face":  # IR dark only where the face is (not constant overall)
+            ir = frames.ir.copy()
+            ir[100:400, 150:500] = 0
+            return FrameSet(frames.color, ir, frames.depth, frames.depth_scale,
+                            frames.intrinsics, frames.timestamp_ms, frames.frame_number, frames.device)
+        if self.fault == "frozen":  # the same FrameSet again and again
+            self.frozen = getattr(self, "frozen", None) or frames
+            return self.frozen
+        if self.fault == "stuck_numbers":  # new pixels, but frame number and timestamp stand still
+            return FrameSet(frames.color, frames.ir, frames.depth, frames.depth_scale, frames.intrinsics,
+                            1000.0, 7, frames.device)
         raise AssertionError(self.fault)
 
     def _release(self) -> None:
@@ -98,12 +109,81 @@ def test_unplugged_camera_fails_closed(tmp_path):
     assert "went away" in result.message
 
 
-def test_dead_ir_sensor_is_never_live(tmp_path):
+def test_dead_ir_sensor_ends_the_check_as_missing_modality(tmp_path):
     config = SessionConfig(max_frames=12)
     with LivenessSession(_Faulty(good=0, fault="dead_ir"), _bundle(tmp_path, bias=5.0), config) as session:
         result = session.check(timeout_s=20)
-    assert result.decision is Decision.UNCERTAIN
-    assert Reason.TIMEOUT in result.reasons and Reason.MISSING_MODALITY in result.reasons
+    assert result.decision is Decision.UNCERTAIN and result.reasons == (Reason.MISSING_MODALITY,)
+    assert result.frames_used == config.missing_modality_frames and "constant" in result.message
+
+
+def test_ir_dead_in_the_face_box_also_ends_the_check(tmp_path):
+    with LivenessSession(_Faulty(good=0, fault="dead_ir_in_face"), _bundle(tmp_path, bias=5.0),
+                         SessionConfig(max_frames=12)) as session:
+        result = session.check(timeout_s=20)
+    assert result.decision is Decision.UNCERTAIN and result.reasons == (Reason.MISSING_MODALITY,)
+
+
+@pytest.mark.parametrize("fault", ["frozen", "stuck_numbers"])
+def test_stuck_streams_end_as_device_error_even_mid_check(tmp_path, fault):
+    with LivenessSession(_Faulty(good=3, fault=fault), _bundle(tmp_path, bias=5.0), SessionConfig(max_frames=30)) as session:
+        result = session.check(timeout_s=20)
+    assert result.decision is Decision.UNCERTAIN and result.reasons == (Reason.DEVICE_ERROR,)
+    assert "stuck" in result.message and result.frames_used <= 3 + 3
+
+
+def test_spoof_lockout_answers_without_scoring_then_expires(tmp_path):
+    from sdk.lockout import LockoutConfig, SpoofLockout
+
+    now = [0.0]
+    lockout = SpoofLockout(LockoutConfig(max_spoofs=3, window_s=60, duration_s=30), clock=lambda: now[0])
+    with LivenessSession(SimulatorSource("live", LIVE_SEED), _bundle(tmp_path, bias=-5.0), lockout=lockout) as session:
+        for i in range(3):
+            now[0] += 5.0
+            result = session.check(timeout_s=20)
+            assert result.decision is Decision.SPOOF
+        assert "locked out" in result.message and lockout.locked
+        now[0] += 10.0
+        locked = session.check(timeout_s=20)
+        assert locked.decision is Decision.UNCERTAIN and locked.reasons == (Reason.LOCKED_OUT,)
+        assert locked.frames_used == 0 and "20 s" in locked.message
+        # A new session sharing the lock-out is locked too.
+        with LivenessSession(SimulatorSource("live", LIVE_SEED), _bundle(tmp_path, bias=5.0, name="c"),
+                             lockout=lockout) as other:
+            assert other.check(timeout_s=20).reasons == (Reason.LOCKED_OUT,)
+        now[0] += 21.0
+        assert session.check(timeout_s=20).decision is Decision.SPOOF  # scoring again
+
+
+def test_spoofs_spread_over_more_than_the_window_do_not_lock():
+    from sdk.lockout import LockoutConfig, SpoofLockout
+
+    now = [0.0]
+    lockout = SpoofLockout(LockoutConfig(max_spoofs=3, window_s=60, duration_s=30), clock=lambda: now[0])
+    for _ in range(6):
+        now[0] += 31.0
+        assert not lockout.record_spoof()
+    assert not lockout.locked
+    with pytest.raises(ValueError):
+        LockoutConfig(window_s=0)
+    assert not SpoofLockout(LockoutConfig(max_spoofs=0)).record_spoof()  # disabled
+
+
+def test_outcomes_replayed_give_the_check_decision(tmp_path):
+    """Calibration's path (session.outcomes + check_score) agrees with check() at any threshold."""
+    from sdk.fusion import check_score
+
+    bundle = _bundle(tmp_path, bias=0.3)  # P(live) = 0.574 on every frame
+    with LivenessSession(SimulatorSource("live", LIVE_SEED, n_frames=12), bundle) as session:
+        outcomes = session.outcomes()
+    assert len(outcomes) == 12
+    score = check_score(outcomes)
+    assert score == pytest.approx(0.5744, abs=1e-3)
+    for threshold in (0.5, score, 0.6):
+        config = SessionConfig(threshold=threshold, max_frames=12)
+        with LivenessSession(SimulatorSource("live", LIVE_SEED, n_frames=12), bundle, config) as session:
+            result = session.check(timeout_s=60)
+        assert (result.decision is Decision.LIVE) == (score >= threshold), (threshold, result)
 
 
 def test_empty_scene_times_out_with_no_face(tmp_path):
@@ -130,6 +210,17 @@ def test_stream_yields_a_result_per_frame(tmp_path):
     assert results[-1].decision is Decision.LIVE
 
 
+def test_stream_counts_spoofs_towards_the_lockout(tmp_path):
+    from sdk.lockout import LockoutConfig, SpoofLockout
+
+    lockout = SpoofLockout(LockoutConfig(max_spoofs=1, window_s=60, duration_s=600))
+    source = SimulatorSource("live", LIVE_SEED, n_frames=8)
+    with LivenessSession(source, _bundle(tmp_path, bias=-5.0), lockout=lockout) as session:
+        results = list(session.stream())
+    spoof_at = next(i for i, r in enumerate(results) if r.decision is Decision.SPOOF)
+    assert all(r.reasons == (Reason.LOCKED_OUT,) for r in results[spoof_at + 1:]) and len(results) == 8
+
+
 def test_check_on_a_recorded_bag(tmp_path):
     pytest.importorskip("pyrealsense2", reason="bag replay needs the camera extra (pyrealsense2)")
     from sdk.capture import write_bag
@@ -141,3 +232,24 @@ def test_check_on_a_recorded_bag(tmp_path):
     with LivenessSession(str(bag), _bundle(tmp_path, bias=5.0)) as session:
         result = session.check(timeout_s=20)
     assert result.decision is Decision.LIVE
+
+
+def test_unlock_example_is_locked_out_by_the_session(tmp_path, capsys):
+    """examples/unlock.py: repeated spoofs lock the session; the lock is enforced, not printed."""
+    import importlib.util
+
+    from sdk.lockout import LockoutConfig, SpoofLockout
+
+    spec = importlib.util.spec_from_file_location("unlock_example", Path(__file__).resolve().parent.parent / "examples" / "unlock.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    lockout = SpoofLockout(LockoutConfig(max_spoofs=2, window_s=60, duration_s=60))
+    spoof_model = _bundle(tmp_path, bias=-5.0)  # says SPOOF on every face: repeated attempts
+    assert module.unlock(SimulatorSource("live", LIVE_SEED), lockout, timeout_s=120, model=spoof_model) is False
+    out = capsys.readouterr().out
+    assert "rejected as a presentation attack" in out and "locked out" in out
+    assert lockout.locked
+    # A second run, with a new session, is refused at once without scoring.
+    live_model = _bundle(tmp_path, bias=5.0, name="c")
+    assert module.unlock(SimulatorSource("live", LIVE_SEED), lockout, timeout_s=120, model=live_model) is False
+    assert "attempt 1: locked out" in capsys.readouterr().out

@@ -30,7 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from sdk.detect.blazeface import BlazeFaceDetector  # noqa: E402
 from sdk.detect.depth import DepthConfirmedDetector  # noqa: E402
-from sdk.detect.pipeline import FacePipeline  # noqa: E402
+from sdk.pipeline import FacePipeline  # noqa: E402
 from sdk.sim import Simulator  # noqa: E402
 
 MODES = ("short", "full", "auto")

@@ -87,9 +87,16 @@ def _table(evaluation) -> str:
         ("EER", f"{e.eer:.6g} (ROC/diagonal crossing); {e.eer_closest_point:.6g} (closest point)"),
         ("AUC", f"{e.auc:.8f}"),
     ]
+    for key, point in e.bpcer_at_apcer.items():
+        note = "" if point["supported"] else f"  (too few attacks for this APCER: {e.n_attack})"
+        rows.append((f"BPCER@APCER={key}", f"{point['bpcer']:.6f} (95% upper {point['bpcer_upper_95']:.6f}) "
+                     f"at threshold {point['threshold']:.6g}{note}"))
     for key, rate in e.apcer_per_attack_type.items():
-        worst = "  <- worst" if key == e.worst_attack_type else ""
-        rows.append((f"APCER type {key}", f"{rate.apcer:.6f} ({rate.n_accepted}/{rate.n_attack}){worst}"))
+        worst = "  <- worst species" if key == e.worst_attack_type else ""
+        rows.append((f"APCER species {key}", f"{rate.apcer:.6f} ({rate.n_accepted}/{rate.n_attack}; "
+                     f"95% upper {rate.apcer_upper_95:.6f}){worst}"))
+    if e.worst_attack_type is not None:
+        rows.append(("worst species", f"{e.worst_attack_type} (APCER {e.max_apcer_per_attack_type:.6f})"))
     width = max(len(name) for name, _ in rows)
     return "\n".join(f"{name:<{width}}  {value}" for name, value in rows)
 

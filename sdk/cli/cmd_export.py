@@ -28,20 +28,51 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(handler=run)
 
 
-def run(args: argparse.Namespace) -> int:
-    from sdk.errors import InputValidationError
-    from training.ship import DEFAULT_POINT, DEFAULT_TARGETS, package_model
+def supported_targets(targets: dict, n_attack: int, explicit: bool, log=print) -> dict:
+    """Explicit targets the attack count cannot support are refused (typed error); unsupported
+    default targets are dropped with a note. Raises when nothing is left."""
+    from calibration.threshold import check_support
+    from sdk.errors import UnsupportedOperatingPointError
 
-    targets = dict(DEFAULT_TARGETS)
-    if args.target:
-        targets = {}
-        for text in args.target:
-            name, _, value = text.partition("=")
-            try:
-                apcer, _, bpcer = value.partition(",")
-                targets[name] = (float(apcer), float(bpcer) if bpcer else None)
-            except ValueError:
-                raise InputValidationError(f"--target {text!r} must look like NAME=APCER or NAME=APCER,BPCER") from None
+    kept = {}
+    for name, value in targets.items():
+        try:
+            check_support(name, value[0], n_attack)
+        except UnsupportedOperatingPointError as error:
+            if explicit:
+                raise
+            log(f"note: default operating point dropped: {error}")
+            continue
+        kept[name] = value
+    if not kept:
+        raise UnsupportedOperatingPointError("any", min(v[0] for v in targets.values()), n_attack,
+                                             min(3.0 / v[0] for v in targets.values()))
+    return kept
+
+
+def run(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from calibration.calibrate import parse_targets
+    from calibration.io import read_label_list
+    from sdk.errors import InputValidationError
+
+    explicit = bool(args.target)
+    # Count the calibration list's attacks first: an unsupported target is refused before any
+    # model is loaded or scored.
+    list_path = Path(args.data) / args.calibration_list
+    if not list_path.is_file():
+        raise InputValidationError(f"{list_path}: calibration list not found")
+    n_attack = int((read_label_list(list_path).labels == 0).sum())
+    if explicit:
+        targets = parse_targets(args.target)
+    else:
+        from training.ship import DEFAULT_TARGETS
+
+        targets = dict(DEFAULT_TARGETS)
+    targets = supported_targets(targets, n_attack, explicit, log=(lambda *_: None) if args.json else print)
+    from training.ship import DEFAULT_POINT, package_model
+
     default = args.default_point or (DEFAULT_POINT if DEFAULT_POINT in targets else next(iter(targets)))
     bundle, report = package_model(
         args.model, args.out, data_root=args.data, calibration_list=args.calibration_list,

@@ -1,11 +1,12 @@
 """Face detection on SR300 FrameSets: BlazeFace (mediapipe Tasks) confirmed by depth.
 
-    from sdk.detect.pipeline import FacePipeline
-    with FacePipeline() as pipeline:
-        analysis = pipeline.analyze(frames)   # box, crops, quality report, timings
+    from sdk.detect import BlazeFaceDetector, DepthConfirmedDetector, select_face
+    detections = DepthConfirmedDetector(BlazeFaceDetector("auto")).detect(frames)
+    selection = select_face(frames, detections)
 
-mediapipe is imported only when a BlazeFaceDetector is built. FacePipeline lives in
-sdk.detect.pipeline (imported lazily here, since sdk.quality imports this package).
+mediapipe is imported only when a BlazeFaceDetector is built. This package is the bottom of the
+per-frame path: it never imports the quality gates or the pipeline above it. The whole per-frame
+pipeline (detect -> choose -> crops -> gates) is sdk.pipeline.FacePipeline.
 """
 from __future__ import annotations
 
@@ -21,10 +22,11 @@ from sdk.detect.base import (
 )
 from sdk.detect.depth import DepthCheckConfig, DepthConfirmedDetector, measure_face_depth
 from sdk.detect.select import FaceSelection, select_face
+from sdk.types import FaceAnalysis
 
 __all__ = [
     "BlazeFaceDetector", "DepthCheckConfig", "DepthConfirmedDetector", "Detection", "Detections", "Detector",
-    "DetectorModelError", "DetectorModelNotFoundError", "FaceAnalysis", "FaceDepth", "FacePipeline",
+    "DetectorModelError", "DetectorModelNotFoundError", "FaceAnalysis", "FaceDepth",
     "FaceSelection", "measure_face_depth", "select_face",
 ]
 
@@ -34,8 +36,4 @@ def __getattr__(name: str) -> Any:
         from sdk.detect.blazeface import BlazeFaceDetector
 
         return BlazeFaceDetector
-    if name in ("FacePipeline", "FaceAnalysis"):
-        from sdk.detect import pipeline
-
-        return getattr(pipeline, name)
     raise AttributeError(f"module 'sdk.detect' has no attribute {name!r}")

@@ -79,6 +79,23 @@ class ModelBundle:
         return str(self.manifest["version"])
 
     @property
+    def model_sha256(self) -> str:
+        """The manifest's SHA-256 of the weights (verified at load)."""
+        return str(self.manifest["files"][self.model_path.name]["sha256"])
+
+    @property
+    def provenance(self) -> Mapping[str, Any]:
+        return self.manifest.get("provenance", {}) or {}
+
+    @property
+    def decision_rule(self) -> Mapping[str, Any] | None:
+        """The decision rule (fusion, gates) the operating points were calibrated with, if the
+        bundle was made by `sr300-liveness calibrate`; None for points set on crops."""
+        calibration = self.provenance.get("calibration")
+        rule = calibration.get("decision_rule") if isinstance(calibration, Mapping) else None
+        return rule if isinstance(rule, Mapping) else None
+
+    @property
     def model_path(self) -> Path:
         return self.path / str(self.manifest.get("model_file", MODEL_NAME))
 
@@ -138,6 +155,20 @@ class ModelBundle:
                 )
         if self.model_path.name not in self.manifest["files"]:
             raise ModelIntegrityError(f"{self.path}: the model file {self.model_path.name} has no hash in the manifest")
+
+
+def parse_version(version: str) -> tuple[int, int, int]:
+    """"MAJOR.MINOR.PATCH" -> integers (model versions are plain semantic versions)."""
+    parts = str(version).split(".")
+    if len(parts) != 3 or not all(part.isdigit() for part in parts):
+        raise ModelIntegrityError(f"model version {version!r} is not MAJOR.MINOR.PATCH")
+    return int(parts[0]), int(parts[1]), int(parts[2])
+
+
+def next_minor_version(version: str) -> str:
+    """1.1.0 -> 1.2.0: new operating points on the same weights bump the minor version."""
+    major, minor, _ = parse_version(version)
+    return f"{major}.{minor + 1}.0"
 
 
 def _check_manifest(where: Path, manifest: Any) -> None:

@@ -1,5 +1,9 @@
 """FacePipeline: one FrameSet -> detect -> depth confirm -> choose face -> crops -> gates.
 
+Layering: a frame goes down the layers once. This module sits above everything it calls
+(sdk.detect for boxes and the face choice, sdk.preprocess for crops, sdk.quality for the gates);
+none of those imports it or each other upwards. The session (above) adds the engine and fusion.
+
 The session calls ``analyze`` once per frame. ``timings_ms`` has exactly the session's stage
 keys "detect" (BlazeFace + depth confirmation + face choice), "crops" and "quality", so summing
 them never double-counts; the finer split is in ``detail_ms``.

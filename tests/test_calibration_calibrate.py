@@ -1,0 +1,182 @@
+"""`sr300-liveness calibrate` end to end on small labelled recordings with the shipped weights:
+support refusal, the new bundle (same weights, new version, provenance, bounded points), the
+per-frame report, resuming, label files, and that a calibrated threshold means what check() does."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from calibration.threshold import (
+    check_support,
+    required_attacks,
+    threshold_for_apcer,
+    threshold_with_margin,
+)
+from sdk.errors import InputValidationError, UnsupportedOperatingPointError
+from tests.sim_recordings import sim_recordings  # noqa: F401  (fixture)
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "sdk.cli", *args], capture_output=True, text=True, cwd=REPO,
+                          env={**__import__("os").environ, "PYTHONPATH": str(REPO)}, timeout=600)
+
+
+# -- the support rule (no recordings needed) -------------------------------------------------------
+def test_required_attacks_is_the_rule_of_three():
+    assert required_attacks(0.01) == 300 and required_attacks(1e-3) == 3000 and required_attacks(0.5) == 6
+    check_support("ok", 0.01, 300)
+    with pytest.raises(UnsupportedOperatingPointError, match="needs at least 3000 attack") as info:
+        check_support("apcer_1e-3", 1e-3, 180)
+    assert info.value.needed == 3000 and info.value.n_attack == 180
+    assert isinstance(info.value, InputValidationError)
+
+
+def test_upper_bound_targets_accept_no_attack_at_three_over_t():
+    rng = np.random.default_rng(0)
+    scores = np.concatenate([rng.uniform(0, 0.5, 300), rng.uniform(0.4, 1.0, 100)])
+    labels = np.array([0] * 300 + [1] * 100)
+    empirical = threshold_for_apcer(scores, labels, 0.01)
+    bounded = threshold_for_apcer(scores, labels, 0.01, bound="upper_95", require_support=True)
+    assert empirical.n_attack_accepted == 3 and bounded.n_attack_accepted == 0
+    assert bounded.apcer_upper_95 <= 0.01 < empirical.apcer_upper_95
+    assert bounded.bpcer_upper_95 >= bounded.bpcer and bounded.required_attacks == 300
+    with pytest.raises(UnsupportedOperatingPointError):
+        threshold_for_apcer(scores[50:], labels[50:], 0.01, require_support=True)
+    with pytest.raises(UnsupportedOperatingPointError):  # the bound itself cannot be met with 250
+        threshold_for_apcer(scores[50:], labels[50:], 0.01, bound="upper_95")
+    margin = threshold_with_margin(scores, labels, 0.01, 0.05, bound="upper_95", require_support=True)
+    assert margin.threshold >= bounded.threshold and margin.n_attack_accepted == 0
+
+
+def test_export_refuses_an_unsupported_explicit_target(tmp_path):
+    (tmp_path / "val_list.txt").write_text("".join(f"c{i}.jpg d{i}.jpg i{i}.jpg {i % 2}\n" for i in range(40)))
+    result = _cli("export", "--model", str(tmp_path / "missing.pt"), "--data", str(tmp_path), "--out",
+                  str(tmp_path / "b"), "--target", "apcer_1e-3=0.001")
+    assert result.returncode == 3 and "needs at least 3000 attack" in result.stderr and "has 20" in result.stderr
+
+
+# -- calibrate on recordings --------------------------------------------------------------------
+def test_calibrate_refuses_unsupported_targets_before_replaying(sim_recordings, tmp_path):
+    result = _cli("calibrate", "--bags", str(sim_recordings), "--out", str(tmp_path / "b"),
+                  "--target", "apcer_1e-2=0.01")
+    assert result.returncode == 3
+    assert "needs at least 300 attack presentations" in result.stderr and "has 6" in result.stderr
+    assert not (tmp_path / "b").exists() and not (tmp_path / "b_calibration").exists()
+
+
+@pytest.fixture(scope="module")
+def calibrated(sim_recordings, tmp_path_factory):
+    out = tmp_path_factory.mktemp("calibrated") / "bundle"
+    result = _cli("calibrate", "--bags", str(sim_recordings), "--out", str(out), "--target", "half=0.5",
+                  "--target", "balanced=0.5,0.5", "--json")
+    assert result.returncode == 0, result.stderr[-3000:]
+    return out, json.loads(result.stdout)
+
+
+def test_calibrated_bundle_keeps_the_weights_and_records_provenance(calibrated):
+    from sdk.engine import ModelBundle
+
+    out, summary = calibrated
+    parent = ModelBundle.load(None)
+    bundle = ModelBundle.load(out)
+    assert bundle.model_sha256 == parent.model_sha256  # calibration never changes weights
+    assert bundle.version != parent.version and summary["parent_version"] == parent.version
+    cal = bundle.provenance["calibration"]
+    assert cal["counts"]["live"] == 4 and cal["counts"]["attack"] == 6 and cal["counts"]["failed_replay"] == 0
+    assert cal["counts"]["per_species"]["attack:print_flat"] == 2
+    assert len(cal["recordings_sha256"]) == 10 and all(len(h) == 64 for h in cal["recordings_sha256"].values())
+    assert cal["camera_serials"] and cal["parent"]["model_sha256"] == parent.model_sha256
+    assert bundle.decision_rule["fusion"]["min_frames_live"] == 5
+    assert "training" in bundle.provenance  # the parent's provenance is kept
+    for name in ("half", "balanced"):
+        point = bundle.manifest["operating_points"]["points"][name]
+        for key in ("apcer", "bpcer", "apcer_upper_95", "bpcer_upper_95", "n_attack", "n_live",
+                    "n_attack_accepted", "n_live_rejected", "required_attacks", "apcer_per_species"):
+            assert point[key] is not None, key
+        assert point["n_attack_accepted"] == 0 and point["bound"] == "upper_95"
+    assert bundle.default_operating_point == "balanced"
+
+
+def test_per_frame_report_and_direction_of_scores(calibrated):
+    out, summary = calibrated
+    rows = [json.loads(line) for line in (Path(summary["report"]) / "checks.jsonl").read_text().splitlines()]
+    assert len(rows) == 10 and all(len(r["outcomes"]) == r["frames"] > 0 for r in rows)
+    # Live checks whose frames passed the gates (one subject stands at 0.29 m: IR_OVEREXPOSED on
+    # every frame, so UNCERTAIN, score 0) score high; attack checks low: the output is P(live).
+    live = [r["check_score"] for r in rows if r["label"] == 1 and r["scored_frames"] >= 5]
+    attack = [r["check_score"] for r in rows if r["label"] == 0]
+    assert len(live) >= 3 and min(live) > 0.5 and max(attack) < 0.2, (live, attack)
+    gated = [r for r in rows if r["scored_frames"] == 0]
+    assert all(r["check_score"] == 0.0 and all(o["reasons"] for o in r["outcomes"]) for r in gated)
+
+
+def test_a_calibrated_threshold_means_what_check_does(calibrated, sim_recordings):
+    from sdk.session import LivenessSession, SessionConfig
+
+    out, summary = calibrated
+    rows = {json.loads(line)["recording"]: json.loads(line)
+            for line in (Path(summary["report"]) / "checks.jsonl").read_text().splitlines()}
+    threshold = summary["operating_points"]["balanced"]["threshold"]
+    for name in ("live_0.bag", "print_flat_0.bag", "mask_3d_0.bag"):
+        with LivenessSession(str(sim_recordings / name), str(out), SessionConfig(max_frames=10)) as session:
+            result = session.check(timeout_s=120)
+        assert result.threshold == threshold
+        assert result.is_live == (rows[name]["check_score"] >= threshold), (name, result)
+
+
+def test_rerun_reuses_the_report_and_labels_file_overrides(calibrated, sim_recordings, tmp_path):
+    out, summary = calibrated
+    # A label file naming one recording as an attack of species "photo" (as for real recordings).
+    labels = tmp_path / "labels.txt"
+    labels.write_text("# path label species\n" + "\n".join(
+        f"{p} {'attack' if 'live' not in p.name else 'live'} {'photo' if 'print' in p.name else ''}".rstrip()
+        for p in sorted(sim_recordings.glob("*.bag"))) + "\n")
+    result = _cli("calibrate", "--bags", str(sim_recordings), "--out", str(tmp_path / "again"), "--target", "half=0.5",
+                  "--default-point", "half", "--labels", str(labels), "--report", summary["report"], "--version", "9.0.0")
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "reusing 10 check scores" in result.stdout and "photo" in result.stdout
+    from sdk.engine import ModelBundle
+
+    assert ModelBundle.load(tmp_path / "again").version == "9.0.0"
+
+
+def test_bad_inputs_are_typed_errors(sim_recordings, tmp_path):
+    from calibration.calibrate import calibrate, parse_targets
+    from calibration.recordings import discover
+
+    with pytest.raises(InputValidationError):
+        parse_targets(["nope"])
+    with pytest.raises(InputValidationError):
+        parse_targets(["x=1.5"])
+    unlabelled = tmp_path / "u"
+    unlabelled.mkdir()
+    (unlabelled / "a.bag").write_bytes(b"not really")
+    with pytest.raises(InputValidationError, match="no label"):
+        discover([unlabelled])
+    with pytest.raises(InputValidationError, match="new version"):
+        calibrate(None, [sim_recordings], tmp_path / "x", targets={"half": (0.5, None)}, version="1.1.0")
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(InputValidationError, match="no .bag"):
+        discover([empty])
+
+
+def test_record_writes_the_same_labelled_sidecar(tmp_path):
+    from calibration.recordings import discover
+    from sdk.cli.cmd_record import write_sidecar
+    from sdk.types import DeviceInfo
+
+    bag = tmp_path / "mine.bag"
+    bag.write_bytes(b"\x00" * 10)
+    write_sidecar(bag, "attack", "screen_replay", DeviceInfo("Intel RealSense SR300", "617203001234"), 90, 30)
+    (recording,) = discover([tmp_path])
+    assert recording.label == 0 and recording.species == "screen_replay" and recording.serial == "617203001234"
+    with pytest.raises(ValueError):
+        write_sidecar(bag, "live", "print", DeviceInfo("x", "y"), 1, 30)
