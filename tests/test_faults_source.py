@@ -60,8 +60,7 @@ def test_source_fault_mid_check_is_a_device_error(always_live, fault, reason):
     result = run_check(always_live, source)
     assert result.decision is Decision.UNCERTAIN
     assert result.reasons == (reason,)
-    strikes = 2 if fault.startswith("freeze_") else 1  # a frozen sensor shows on its second repeat
-    assert source.plan.injected == strikes and source.plan.calls == GOOD_FRAMES + strikes  # ended at the fault
+    assert source.plan.injected == 1 and source.plan.calls == GOOD_FRAMES + 1  # ended at the fault
     assert result.message  # names the error
 
 
@@ -123,11 +122,8 @@ def test_modality_faults_change_only_that_modality():
 def test_frozen_ir_and_backward_clock_are_named():
     source = FaultySource(SimulatorSource("live", LIVE_SEED), "freeze_ir", after=1)
     next(source)
-    next(source)  # one repeat passes (a dropped IR frame); the second is a frozen sensor
     with pytest.raises(StreamIntegrityError, match="ir image is frozen"):
         next(source)
-    once = FaultySource(SimulatorSource("live", LIVE_SEED, n_frames=5), FaultPlan("freeze_depth", after=2, times=1))
-    assert len(list(once)) == 5
     source = FaultySource(SimulatorSource("live", LIVE_SEED), FaultPlan("clock_back", after=1, times=1))
     next(source)
     with pytest.raises(StreamIntegrityError, match="clock ran backwards"):

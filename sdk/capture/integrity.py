@@ -10,11 +10,11 @@ the camera, .bag replay, the simulator and any wrapper get the same guard:
   (StreamIntegrityError): timestamps that contradict the frame counter come from a broken
   device or an injector. A restart (frame number AND timestamp back to the start, as when a
   replay loops) is not a fault and starts the checks afresh;
-* IR or depth repeats its previous image bit for bit twice in a row while the frame number
-  advances (StreamIntegrityError): both come from one imager with one frame counter, and sensor
-  noise makes a repeat impossible for a working sensor. One repeat is let through: the frame
-  matcher can pair a depth frame with the previous IR frame when an IR frame was dropped (a
-  loaded machine, a busy USB bus), and ending the check on one dropped frame would be harsh. Colour is not checked: it is matched to depth
+* IR or depth repeats its previous image bit for bit while the frame number advances
+  (StreamIntegrityError): both come from one imager with one frame counter, and sensor noise
+  makes a repeat impossible for a working sensor. (The frame matcher drops a set whose own IR
+  frame was lost instead of filling it with the previous IR image, see SetMatcher, so a dropped
+  frame does not look like a frozen sensor.) Colour is not checked: it is matched to depth
   by time and legitimately repeats when its rate is lower than depth's or a colour frame was
   dropped (and synthetic recordings may hold a still colour image). Constant images (a dead or
   covered sensor, an empty room's all-zero depth) are left to the session's MISSING_MODALITY
@@ -30,7 +30,7 @@ from sdk.errors import StreamChangedError, StreamIntegrityError
 from sdk.types import FrameSet
 
 #: Bit-identical repeats in a row that make a modality frozen (see above for colour).
-FROZEN_AFTER = {"ir": 2, "depth": 2}
+FROZEN_AFTER = {"ir": 1, "depth": 1}
 _SIGNATURE_NAMES = ("serial", "device name", "depth scale", "grid", "shape", "intrinsics")
 
 
