@@ -119,3 +119,12 @@ class UnsupportedOperatingPointError(InputValidationError):
         self.target_apcer = target_apcer
         self.n_attack = n_attack
         self.needed = needed
+
+
+# --- reliability (issue 14) ------------------------------------------------------------------
+class StreamChangedError(CaptureError):
+    """The device, depth scale or pixel grid changed in the middle of a stream."""
+
+
+class StreamIntegrityError(CaptureError):
+    """Frames no working camera sends: a clock that runs backwards, a frozen IR or depth image."""

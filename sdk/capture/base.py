@@ -5,6 +5,7 @@ import abc
 from dataclasses import dataclass
 from typing import Iterator
 
+from sdk.capture.integrity import StreamIntegrity, stream_signature  # noqa: F401 (re-export)
 from sdk.types import DeviceInfo, FrameSet, Stream
 
 #: Frames not arriving for this long is an error (a stalled camera or a stuck file).
@@ -31,6 +32,8 @@ class Source(abc.ABC):
     """
 
     _closed: bool = False
+    #: the checks of sdk.capture.integrity over the FrameSets delivered so far
+    _integrity: StreamIntegrity | None = None
 
     @property
     @abc.abstractmethod
@@ -56,7 +59,16 @@ class Source(abc.ABC):
     def __next__(self) -> FrameSet:
         if self._closed:
             raise StopIteration
-        return self._next_frameset()
+        frames = self._next_frameset()
+        self._check_unchanged(frames)
+        return frames
+
+    def _check_unchanged(self, frames: FrameSet) -> None:
+        """Raise a CaptureError for a FrameSet no working SR300 could send (sdk.capture.integrity);
+        every Source, wrappers included, goes through this."""
+        if self._integrity is None:
+            self._integrity = StreamIntegrity()
+        self._integrity.check(frames)
 
     def close(self) -> None:
         """Stop streaming and release the device or file. Safe to call more than once."""

@@ -211,6 +211,8 @@ class SetMatcher:
         self.seen: dict[Stream, int] = {Stream.DEPTH: 0, Stream.IR: 0, Stream.COLOR: 0}
         #: framesets dropped because a better one carried the same depth frame
         self.superseded = 0
+        #: sets dropped because their depth frame's own IR frame never arrived
+        self.stale_ir = 0
 
     def push(self, composite: Any, keys: dict[Stream, tuple[int, float]]) -> list[Any]:
         for stream, key in keys.items():
@@ -231,9 +233,13 @@ class SetMatcher:
                     self.superseded += 1
                     return []
                 self.superseded += 1
-            else:
+            elif self._candidate[1][0]:
                 out.append(self._candidate[2])
                 self._last_emitted = self._candidate[0]
+            else:
+                # Its IR frame never came (dropped): the set holds the previous IR image, which
+                # is no evidence about this instant, and a frozen-IR check would rightly refuse it.
+                self.stale_ir += 1
             self._candidate = None
         if quality[0] and -quality[1] <= self.tolerance_ms:
             out.append(composite)
@@ -245,6 +251,10 @@ class SetMatcher:
     def flush(self) -> list[Any]:
         """The held set, if any (at the end of a recording)."""
         if self._candidate is None:
+            return []
+        if not self._candidate[1][0]:  # stale IR: see push()
+            self.stale_ir += 1
+            self._candidate = None
             return []
         composite = self._candidate[2]
         self._last_emitted = self._candidate[0]

@@ -12,7 +12,7 @@ import math
 import os
 import tempfile
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any, Mapping
 
 from sdk.errors import ModelIntegrityError
@@ -129,6 +129,7 @@ class ModelBundle:
             manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
         except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
             raise ModelIntegrityError(f"{manifest_path}: unreadable manifest ({error})") from None
+        check_manifest_safety(folder, manifest)
         _check_manifest(manifest_path, manifest)
         bundle = cls(folder, manifest)
         if verify:
@@ -262,3 +263,81 @@ def _rmtree(path: Path) -> None:
     import shutil
 
     shutil.rmtree(path, ignore_errors=True)
+
+
+# -- load-time hardening (issue 14): nothing in a manifest may reach outside its bundle ------
+_SHA256_HEX = frozenset("0123456789abcdef")
+
+
+def _safe_member(folder: Path, name: Any, what: str) -> Path:
+    """The path of bundle member ``name``, refusing anything that could leave ``folder``:
+    absolute paths, '..', backslashes, NUL, and symlinks that resolve outside it."""
+    if not isinstance(name, str) or not name or "\x00" in name or "\\" in name:
+        raise ModelIntegrityError(f"{folder}: {what} {name!r} is not a plain file name inside the bundle")
+    parts = PurePosixPath(name).parts
+    if PurePosixPath(name).is_absolute() or any(part in ("..", "") for part in parts) or os.path.isabs(name):
+        raise ModelIntegrityError(f"{folder}: {what} {name!r} leaves the bundle folder")
+    root = folder.resolve()
+    target = (folder / name).resolve()
+    if target != root and root not in target.parents:
+        raise ModelIntegrityError(f"{folder}: {what} {name!r} resolves to {target}, outside the bundle folder")
+    return target
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def check_manifest_safety(folder: Path, manifest: Any) -> None:
+    """Refuse, with ModelIntegrityError, a manifest whose structure or values could make loading
+    do something else than load this bundle's own, hashed model: wrong types anywhere the loader
+    looks, file names that leave the folder (also through symlinks), a model file without a
+    hash, thresholds that are not a probability strictly between 0 and 1 (at 0 every face is
+    LIVE; at 1 no face ever is, so the point is a mistake), an unknown format version."""
+    where = folder / MANIFEST_NAME
+    if not isinstance(manifest, dict):
+        raise ModelIntegrityError(f"{where}: manifest must be a JSON object")
+    missing = [key for key in _REQUIRED_KEYS if key not in manifest]
+    if missing:
+        raise ModelIntegrityError(f"{where}: manifest lacks {missing}")
+    if manifest["format"] != BUNDLE_FORMAT:
+        raise ModelIntegrityError(f"{where}: bundle format {manifest['format']!r} is not {BUNDLE_FORMAT!r}")
+    for key in ("name", "version", "preprocess_version"):
+        if not isinstance(manifest[key], str):
+            raise ModelIntegrityError(f"{where}: {key!r} must be a string")
+    files = manifest.get("files")
+    if not isinstance(files, dict) or not files:
+        raise ModelIntegrityError(f"{where}: 'files' must map file names to {{'sha256': ...}}")
+    for name, entry in files.items():
+        _safe_member(folder, name, "file")
+        if not isinstance(entry, dict):
+            raise ModelIntegrityError(f"{where}: the entry of file {name!r} must be an object")
+        digest = entry.get("sha256")
+        if not isinstance(digest, str) or len(digest) != 64 or not set(digest) <= _SHA256_HEX:
+            raise ModelIntegrityError(f"{where}: file {name!r} needs a 64-digit lower-case hex 'sha256'")
+        if "bytes" in entry and not (isinstance(entry["bytes"], int) and not isinstance(entry["bytes"], bool)
+                                     and entry["bytes"] >= 0):
+            raise ModelIntegrityError(f"{where}: 'bytes' of file {name!r} must be a non-negative integer")
+    model_file = manifest.get("model_file", MODEL_NAME)
+    _safe_member(folder, model_file, "model_file")
+    if model_file not in files:
+        raise ModelIntegrityError(f"{where}: the model file {model_file!r} has no hash in 'files'")
+    inputs = manifest.get("inputs")
+    if not (isinstance(inputs, list) and inputs and all(
+            isinstance(spec, dict) and isinstance(spec.get("name"), str) for spec in inputs)):
+        raise ModelIntegrityError(f"{where}: 'inputs' must be a list of objects with a 'name'")
+    if not isinstance(manifest["output"], dict):
+        raise ModelIntegrityError(f"{where}: 'output' must be an object")
+    points = manifest.get("operating_points")
+    if not isinstance(points, dict) or not isinstance(points.get("default"), str) or not isinstance(
+            points.get("points"), dict) or not points["points"]:
+        raise ModelIntegrityError(f"{where}: 'operating_points' must hold a 'default' name and 'points'")
+    for name, data in points["points"].items():
+        if not isinstance(data, dict):
+            raise ModelIntegrityError(f"{where}: operating point {name!r} must be an object")
+        threshold = data.get("threshold")
+        if not _is_number(threshold) or not math.isfinite(threshold) or not 0.0 < threshold < 1.0:
+            raise ModelIntegrityError(
+                f"{where}: operating point {name!r}: threshold must be a number strictly between 0 and 1, "
+                f"got {threshold!r}"
+            )
