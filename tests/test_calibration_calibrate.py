@@ -160,8 +160,11 @@ def test_bad_inputs_are_typed_errors(sim_recordings, tmp_path):
     (unlabelled / "a.bag").write_bytes(b"not really")
     with pytest.raises(InputValidationError, match="no label"):
         discover([unlabelled])
+    from sdk.engine import ModelBundle
+
+    shipped_version = ModelBundle.load(None).version  # a calibration must not reuse the source's version
     with pytest.raises(InputValidationError, match="new version"):
-        calibrate(None, [sim_recordings], tmp_path / "x", targets={"half": (0.5, None)}, version="1.1.0")
+        calibrate(None, [sim_recordings], tmp_path / "x", targets={"half": (0.5, None)}, version=shipped_version)
     empty = tmp_path / "empty"
     empty.mkdir()
     with pytest.raises(InputValidationError, match="no .bag"):
