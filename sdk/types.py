@@ -15,7 +15,7 @@ from typing import Any, Mapping
 import numpy as np
 
 from sdk.errors import InputValidationError
-from sdk.validate import check_array, check_finite, check_positive
+from sdk.validate import check_array, check_finite, check_integer, check_positive, check_real
 
 #: Model input side in pixels (the paper's 112x112 crops).
 CROP_SIZE = 112
@@ -209,7 +209,16 @@ class FrameSet:
     color_native: np.ndarray | None = None
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "grid", Stream(self.grid))
+        try:
+            object.__setattr__(self, "grid", Stream(self.grid))
+        except ValueError:
+            raise InputValidationError(
+                f"FrameSet.grid {self.grid!r} is not one of {[s.value for s in Stream]}"
+            ) from None
+        if not isinstance(self.intrinsics, StreamIntrinsics):
+            raise InputValidationError(
+                f"FrameSet.intrinsics must be a StreamIntrinsics, got {type(self.intrinsics).__name__}"
+            )
         grid = self.intrinsics.of(self.grid)
         shape = (grid.height, grid.width)
         check_array("FrameSet.color", self.color, shape=shape + (3,), dtype=np.uint8)
@@ -217,12 +226,19 @@ class FrameSet:
         check_array("FrameSet.depth", self.depth, shape=shape, dtype=np.uint16)
         if self.color_native is not None:
             check_array("FrameSet.color_native", self.color_native, shape=(None, None, 3), dtype=np.uint8)
-        check_positive("FrameSet.depth_scale", self.depth_scale)
-        if self.depth_scale > 0.01:
-            raise InputValidationError(f"FrameSet.depth_scale {self.depth_scale} m/unit is implausible (>1 cm)")
-        check_finite("FrameSet.timestamp_ms", self.timestamp_ms)
-        if int(self.frame_number) < 0:
+        # Numbers are stored as plain float/int so a string or a fractional frame number
+        # cannot travel downstream (check_real refuses text, check_integer refuses 1.7).
+        depth_scale = check_real("FrameSet.depth_scale", self.depth_scale)
+        if depth_scale <= 0:
+            raise InputValidationError(f"FrameSet.depth_scale must be > 0, got {self.depth_scale!r}")
+        if depth_scale > 0.01:
+            raise InputValidationError(f"FrameSet.depth_scale {depth_scale} m/unit is implausible (>1 cm)")
+        object.__setattr__(self, "depth_scale", depth_scale)
+        object.__setattr__(self, "timestamp_ms", check_real("FrameSet.timestamp_ms", self.timestamp_ms))
+        frame_number = check_integer("FrameSet.frame_number", self.frame_number)
+        if frame_number < 0:
             raise InputValidationError("FrameSet.frame_number must be >= 0")
+        object.__setattr__(self, "frame_number", frame_number)
         for name in ("color", "ir", "depth", "color_native"):
             array = getattr(self, name)
             if array is not None and array.flags.writeable:

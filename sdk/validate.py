@@ -6,6 +6,7 @@ inside the pipeline the frozen types in sdk.types already guarantee the contract
 from __future__ import annotations
 
 import math
+import numbers
 from typing import Sequence
 
 import numpy as np
@@ -60,3 +61,24 @@ def check_positive(name: str, value: object) -> float:
     if number <= 0:
         raise InputValidationError(f"{name} must be > 0, got {value!r}")
     return number
+
+
+def check_real(name: str, value: object) -> float:
+    """A finite real number (Python or numpy), returned as float. Unlike check_finite, a string,
+    a bool or None is refused: a field typed as a number must hold one, not its text."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        raise InputValidationError(f"{name} must be a number, got {type(value).__name__} {value!r}")
+    return check_finite(name, value)
+
+
+def check_integer(name: str, value: object) -> int:
+    """An integer (Python or numpy, or a float with no fractional part), returned as int."""
+    if isinstance(value, (bool, np.bool_)):
+        raise InputValidationError(f"{name} must be an integer, got {value!r}")
+    if isinstance(value, numbers.Integral):
+        return int(value)
+    if isinstance(value, numbers.Real):
+        number = check_finite(name, value)
+        if number.is_integer():
+            return int(number)
+    raise InputValidationError(f"{name} must be an integer, got {type(value).__name__} {value!r}")
