@@ -151,6 +151,12 @@ def read_label_list(path: PathLike, live_label: int = 1) -> LabelList:
             width = len(fields)
         if len(fields) != width:
             raise InputValidationError(f"{path}: line {i + offset} has {len(fields)} columns, expected {width}")
+        # A header may name a column the rows do not have (header wider than the rows).
+        needed = max(label_col, type_col if type_col is not None else -1) + 1
+        if len(fields) < needed:
+            raise InputValidationError(
+                f"{path}: line {i + offset} has {len(fields)} columns but the header needs {needed}"
+            )
         raw[i] = _parse_label(fields[label_col], path, i + offset)
         paths.append(fields[0] if len(fields) > 1 else "")
         if type_col is not None:

@@ -61,12 +61,13 @@ class Sample:
 
 def _map_label(raw: str, live_label: int, where: str) -> int:
     try:
-        value = int(float(raw))
+        number = float(raw)
     except ValueError:
         raise InputValidationError(f"{where}: label {raw!r} is not a number") from None
-    if value not in (0, 1):
+    # Compare the float itself: int() would truncate 1.7 to 1 and overflow on inf.
+    if number not in (0.0, 1.0):
         raise InputValidationError(f"{where}: label {raw!r} must be 0 or 1")
-    return 1 if value == live_label else 0
+    return 1 if int(number) == live_label else 0
 
 
 def read_list(path: str | Path, live_label: int = 1) -> list[Sample]:
@@ -76,7 +77,11 @@ def read_list(path: str | Path, live_label: int = 1) -> list[Sample]:
     path = Path(path)
     if not path.is_file():
         raise InputValidationError(f"list file {path} does not exist")
-    lines = [line.strip() for line in path.read_text(encoding="utf-8").splitlines()]
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as error:
+        raise InputValidationError(f"{path}: list file is not UTF-8 text ({error.reason} at byte {error.start})") from None
+    lines = [line.strip() for line in text.splitlines()]
     lines = [line for line in lines if line and not line.startswith("#")]
     samples: list[Sample] = []
     if lines and "," in lines[0]:
@@ -85,6 +90,10 @@ def read_list(path: str | Path, live_label: int = 1) -> list[Sample]:
         if missing:
             raise InputValidationError(f"{path}: CSV header lacks {sorted(missing)} (want rgb,depth,ir,label)")
         for n, row in enumerate(reader, start=2):
+            # DictReader fills the columns a short row lacks with None: refuse it, not a None path.
+            empty = [key for key in ("rgb", "depth", "ir") if not row.get(key)]
+            if empty:
+                raise InputValidationError(f"{path}:{n}: CSV row has no {', '.join(empty)} path")
             label = _map_label(row["label"], live_label, f"{path}:{n}") if row.get("label") not in (None, "") else -1
             samples.append(Sample(row["rgb"], row["depth"], row["ir"], label))
         return samples
