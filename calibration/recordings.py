@@ -60,7 +60,11 @@ def read_label_file(path: str | os.PathLike[str]) -> dict[Path, tuple[int, str |
     if not file.is_file():
         raise InputValidationError(f"{file}: label file not found")
     rows: dict[Path, tuple[int, str | None]] = {}
-    for number, line in enumerate(file.read_text(encoding="utf-8").splitlines(), 1):
+    try:
+        text_lines = file.read_text(encoding="utf-8").splitlines()
+    except UnicodeDecodeError as error:
+        raise InputValidationError(f"{file}: label file is not UTF-8 text ({error.reason} at byte {error.start})") from None
+    for number, line in enumerate(text_lines, 1):
         text = line.split("#", 1)[0].replace(",", " ").split()
         if not text:
             continue
@@ -92,8 +96,10 @@ def discover(paths: Sequence[str | os.PathLike[str]], labels_file: str | os.Path
         if sidecar.is_file():
             try:
                 data = json.loads(sidecar.read_text(encoding="utf-8"))
-            except (OSError, json.JSONDecodeError) as error:
+            except (OSError, ValueError) as error:  # ValueError: bad JSON or not UTF-8
                 raise InputValidationError(f"{sidecar}: unreadable sidecar ({error})") from None
+            if not isinstance(data, dict):
+                raise InputValidationError(f"{sidecar}: sidecar must be a JSON object, got {type(data).__name__}")
         if bag in overrides:
             label, species = overrides[bag]
             species = species or ("live" if label == 1 else _species_from_sidecar(data, label))
@@ -104,7 +110,10 @@ def discover(paths: Sequence[str | os.PathLike[str]], labels_file: str | os.Path
             raise InputValidationError(
                 f"{bag}: no label (write a sidecar with `sr300-liveness record --label ...` or list it in --labels)"
             )
-        serial = str((data.get("device") or {}).get("serial", ""))
+        device = data.get("device")
+        if device is not None and not isinstance(device, dict):
+            raise InputValidationError(f"{sidecar}: 'device' must be a JSON object, got {type(device).__name__}")
+        serial = str((device or {}).get("serial", ""))
         recordings.append(Recording(bag, label, species, serial, sha256_file(bag)))
     return recordings
 
