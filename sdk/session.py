@@ -22,6 +22,7 @@ from sdk.fusion import SPOOF_CUES, CheckDecider, FusionConfig, TemporalFusion, V
 from sdk.lockout import LockoutConfig, SpoofLockout
 from sdk.stream_guard import StreamGuard, StreamGuardConfig
 from sdk.types import Decision, FaceBox, FrameOutcome, FrameSet, LivenessResult, Reason
+from sdk.validate import check_positive
 
 __all__ = ["FrameOutcome", "LivenessSession", "SessionConfig", "SPOOF_CUES", "STAGES", "reason_for"]
 
@@ -53,6 +54,10 @@ class SessionConfig:
     stream_guard: StreamGuardConfig = field(default_factory=StreamGuardConfig)
     #: MISSING_MODALITY frames in a row that end a check.
     missing_modality_frames: int = 3
+
+    def __post_init__(self) -> None:
+        # int(round(timeout_s * 30)) sizes a check's frame budget: nan/inf would end in a traceback.
+        object.__setattr__(self, "timeout_s", check_positive("SessionConfig.timeout_s", self.timeout_s))
 
     def decision_rule(self) -> dict[str, Any]:
         """What a calibrated threshold depends on (stored in a calibrated bundle's manifest)."""
@@ -95,14 +100,31 @@ class LivenessSession:
         from sdk.capture import open_source
         from sdk.pipeline import FacePipeline
 
-        if self._engine is None:
-            self._engine = create_engine(self.config.engine, self.bundle.model_path, **self.config.engine_options)
-        if self._pipeline is None:
-            self._pipeline = FacePipeline(detector=self.config.detector, quality=self.config.quality)
-        if self._source is None:
-            self._source = open_source(self._source_spec)
-            self._frames = iter(self._source)
-            self._guard.reset()
+        # A part that fails to open (e.g. a missing recording) must not leak the parts this
+        # call opened before it (the detector holds native resources): close them, re-raise.
+        opened: list[str] = []
+        try:
+            if self._engine is None:
+                self._engine = create_engine(self.config.engine, self.bundle.model_path, **self.config.engine_options)
+                opened.append("_engine")
+            if self._pipeline is None:
+                self._pipeline = FacePipeline(detector=self.config.detector, quality=self.config.quality)
+                opened.append("_pipeline")
+            if self._source is None:
+                self._source = open_source(self._source_spec)
+                opened.append("_source")
+                self._frames = iter(self._source)
+                self._guard.reset()
+        except BaseException:
+            for name in reversed(opened):
+                try:
+                    getattr(self, name).close()
+                except Exception:  # closing must not mask the error that brought us here
+                    pass
+                setattr(self, name, None)
+            if "_source" in opened:
+                self._frames = None
+            raise
         return self
 
     def use_source(self, source: Any) -> None:
@@ -221,7 +243,7 @@ class LivenessSession:
         locked = self._locked_result()
         if locked is not None:
             return locked
-        timeout = self.config.timeout_s if timeout_s is None else float(timeout_s)
+        timeout = self.config.timeout_s if timeout_s is None else check_positive("timeout_s", timeout_s)
         max_frames = self.config.max_frames or max(1, int(round(timeout * 30)))
         decider = self.new_decider()
         started = time.perf_counter()

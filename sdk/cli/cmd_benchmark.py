@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from sdk.cli.argtypes import non_negative_int, positive_int
 from sdk.errors import LivenessError
 
 STAGES = ("capture", "detect", "crops", "quality", "engine", "fusion")
@@ -22,8 +23,8 @@ STAGES = ("capture", "detect", "crops", "quality", "engine", "fusion")
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("benchmark", help="median and p95 latency per stage and end to end")
-    parser.add_argument("--frames", type=int, default=120, help="frames to time (default 120)")
-    parser.add_argument("--warmup", type=int, default=10, help="frames run before timing starts")
+    parser.add_argument("--frames", type=positive_int, default=120, help="frames to time (default 120)")
+    parser.add_argument("--warmup", type=non_negative_int, default=10, help="frames run before timing starts")
     parser.add_argument("--model", default=None, help="model bundle folder (default: the shipped model)")
     parser.add_argument("--engine", default="onnxruntime", choices=["onnxruntime", "tensorrt"])
     parser.add_argument("--precision", default=None, choices=["fp32", "fp16", "int8"],

@@ -5,6 +5,7 @@ import argparse
 import json
 import sys
 
+from sdk.cli.argtypes import positive_float
 from sdk.types import Decision
 
 EXIT_CODES = {Decision.LIVE: 0, Decision.SPOOF: 1, Decision.UNCERTAIN: 2}
@@ -18,7 +19,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Run one liveness check. Exit code: 0 LIVE, 1 SPOOF, 2 UNCERTAIN, 3 error.",
     )
     add_source_arguments(parser)
-    parser.add_argument("--timeout", type=float, default=5.0, help="seconds before giving up (default 5)")
+    parser.add_argument("--timeout", type=positive_float, default=5.0, help="seconds before giving up (default 5)")
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
     parser.set_defaults(handler=run)
 

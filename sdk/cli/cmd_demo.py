@@ -9,6 +9,7 @@ import argparse
 import time
 from pathlib import Path
 
+from sdk.cli.argtypes import positive_float
 from sdk.cli.native_logs import add_verbose_argument
 
 #: Scenario sequence of the no-camera demo: (scenario, seed). Seeds are outside the training range.
@@ -34,7 +35,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--checks", type=int, default=len(DEMO_SEQUENCE), help="number of simulator checks")
     parser.add_argument("--headless", action="store_true", help="no window (the only mode on a machine without a screen)")
     parser.add_argument("--output", default=None, help="write annotated frames to this .mp4 file")
-    parser.add_argument("--timeout", type=float, default=5.0)
+    parser.add_argument("--timeout", type=positive_float, default=5.0)
     add_verbose_argument(parser)
     parser.set_defaults(handler=run)
 

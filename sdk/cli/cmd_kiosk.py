@@ -12,6 +12,7 @@ import shutil
 import subprocess
 import sys
 
+from sdk.cli.argtypes import positive_float
 from sdk.cli.native_logs import add_verbose_argument
 
 BROWSERS = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
@@ -33,7 +34,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--host", default="127.0.0.1",
                         help="address to bind (default 127.0.0.1: this machine only)")
     parser.add_argument("--open", action="store_true", help="open the page in a browser in kiosk mode")
-    parser.add_argument("--timeout", type=float, default=5.0, help="seconds per check (default 5)")
+    parser.add_argument("--timeout", type=positive_float, default=5.0, help="seconds per check (default 5)")
     parser.add_argument("--hold", type=float, default=3.0, help="seconds the decision stays on screen (default 3)")
     parser.add_argument("--pace", type=float, default=30.0,
                         help="frames per second recordings and the simulator are shown at (default 30; 0: as fast as they come)")
