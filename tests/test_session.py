@@ -253,3 +253,36 @@ def test_unlock_example_is_locked_out_by_the_session(tmp_path, capsys):
     live_model = _bundle(tmp_path, bias=5.0, name="c")
     assert module.unlock(SimulatorSource("live", LIVE_SEED), lockout, timeout_s=120, model=live_model) is False
     assert "attempt 1: locked out" in capsys.readouterr().out
+
+
+def test_open_closes_what_it_opened_when_the_source_fails(tmp_path, monkeypatch):
+    """A source that fails inside open() must not leak the engine and detector opened before it."""
+    import sdk.pipeline
+    from sdk.errors import LivenessError
+
+    closed: list[str] = []
+    original = sdk.pipeline.FacePipeline.close
+
+    def recording_close(self):
+        closed.append("pipeline")
+        return original(self)
+
+    monkeypatch.setattr(sdk.pipeline.FacePipeline, "close", recording_close)
+    session = LivenessSession(tmp_path / "missing.bag", _bundle(tmp_path, bias=5.0))
+    with pytest.raises(LivenessError):
+        session.open()
+    assert closed == ["pipeline"]
+    assert session._engine is None and session._pipeline is None and session._source is None  # noqa: SLF001
+    with pytest.raises(LivenessError):  # still usable: open() tries again and fails the same way
+        session.open()
+
+
+@pytest.mark.parametrize("timeout", [float("nan"), float("inf"), 0.0, -1.0, "x"])
+def test_non_finite_or_non_positive_timeouts_are_refused(tmp_path, timeout):
+    from sdk.errors import InputValidationError
+
+    with pytest.raises(InputValidationError):
+        SessionConfig(timeout_s=timeout)
+    session = LivenessSession(SimulatorSource("live", LIVE_SEED), _bundle(tmp_path, bias=5.0))
+    with pytest.raises(InputValidationError):
+        session.check(timeout_s=timeout)
