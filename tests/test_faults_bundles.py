@@ -80,3 +80,24 @@ def test_a_copy_of_the_shipped_bundle_still_loads(tmp_path):
     """The checks refuse tampering, not copies: a verbatim copy elsewhere loads."""
     shutil.copytree(SHIPPED, tmp_path / "copy")
     assert ModelBundle.load(tmp_path / "copy").version == ModelBundle.load(SHIPPED).version
+
+
+@pytest.mark.parametrize("threshold", [0.0, 1.0, float("nan"), -0.5])
+def test_write_bundle_refuses_a_bad_bundle_and_leaves_nothing_behind(tmp_path, threshold):
+    """write_bundle validates before anything appears at its destination; a good bundle already
+    there is kept as it was."""
+    from sdk.engine.bundle import write_bundle
+    from tests.conftest import tiny_onnx_model
+
+    model = tiny_onnx_model(tmp_path / "m.onnx")
+    good = write_bundle(tmp_path / "out" / "b", model, name="b", version="1.0.0",
+                        operating_points={"default": {"threshold": 0.5}}, default_operating_point="default")
+    before = sorted(p.name for p in (tmp_path / "out").iterdir())
+    manifest_before = (good.path / "manifest.json").read_bytes()
+    for target in (tmp_path / "out" / "new", tmp_path / "out" / "b"):
+        with pytest.raises(ModelIntegrityError, match="threshold"):
+            write_bundle(target, model, name="b", version="1.0.0",
+                         operating_points={"default": {"threshold": threshold}}, default_operating_point="default")
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == before == ["b"]
+    assert (good.path / "manifest.json").read_bytes() == manifest_before
+    ModelBundle.load(good.path)

@@ -109,8 +109,11 @@ def export_bundle(
     """Network -> ONNX -> bundle folder (model.onnx + manifest.json with hashes)."""
     import tempfile
 
-    from sdk.engine.bundle import write_bundle
+    from sdk.engine.bundle import MANIFEST_NAME, check_operating_points, write_bundle
 
+    # Refuse bad operating points (e.g. a threshold of 0 or 1) before the export does any work;
+    # write_bundle validates the whole bundle again and writes it atomically.
+    check_operating_points(Path(out_dir) / MANIFEST_NAME, operating_points, default_operating_point)
     with tempfile.TemporaryDirectory() as scratch:
         onnx_path = Path(scratch) / "model.onnx"
         report = export_onnx(network, onnx_path, opset=opset, check_crops=check_crops)

@@ -213,6 +213,7 @@ def write_bundle(
 ) -> ModelBundle:
     """Write a bundle folder atomically (a temp folder renamed into place) and return it loaded."""
     out = Path(out_dir)
+    check_operating_points(out / MANIFEST_NAME, operating_points, default_operating_point)
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     staging.chmod(0o755)  # mkdtemp makes it private; a shipped bundle must be readable by every user
@@ -241,8 +242,16 @@ def write_bundle(
             "provenance": dict(provenance or {}),
             "files": files,
         }
-        _check_manifest(staging / MANIFEST_NAME, manifest)
-        (staging / MANIFEST_NAME).write_text(json.dumps(manifest, indent=2, sort_keys=False) + "\n", encoding="utf-8")
+        # Validate everything load() will check (thresholds strictly inside (0, 1), file names,
+        # hashes) while the bundle is still in staging: a bundle that would not load must never
+        # appear at ``out`` (nor replace a good one there).
+        try:
+            _check_manifest(out / MANIFEST_NAME, manifest)
+            check_manifest_safety(staging, manifest)
+            (staging / MANIFEST_NAME).write_text(json.dumps(manifest, indent=2, sort_keys=False) + "\n", encoding="utf-8")
+            ModelBundle.load(staging)
+        except ModelIntegrityError as error:
+            raise ModelIntegrityError(str(error).replace(str(staging), str(out))) from None
         if out.exists():
             backup = out.with_name(out.name + ".old")
             if backup.exists():
@@ -328,7 +337,21 @@ def check_manifest_safety(folder: Path, manifest: Any) -> None:
         raise ModelIntegrityError(f"{where}: 'inputs' must be a list of objects with a 'name'")
     if not isinstance(manifest["output"], dict):
         raise ModelIntegrityError(f"{where}: 'output' must be an object")
-    points = manifest.get("operating_points")
+    _check_operating_points(where, manifest.get("operating_points"))
+
+
+def check_operating_points(where: object, points: Mapping[str, Mapping[str, Any]], default: str) -> None:
+    """Refuse (ModelIntegrityError) operating points a bundle could not be loaded with, before
+    anything is exported or written (``points`` as write_bundle takes them)."""
+    plain = {name: dict(data) if isinstance(data, Mapping) else data for name, data in points.items()}
+    _check_operating_points(where, {"default": default, "points": plain})
+    if default not in plain:
+        raise ModelIntegrityError(f"{where}: default operating point {default!r} is not defined")
+    for name, data in plain.items():
+        OperatingPointSpec.from_dict(name, data)
+
+
+def _check_operating_points(where: object, points: Any) -> None:
     if not isinstance(points, dict) or not isinstance(points.get("default"), str) or not isinstance(
             points.get("points"), dict) or not points["points"]:
         raise ModelIntegrityError(f"{where}: 'operating_points' must hold a 'default' name and 'points'")
