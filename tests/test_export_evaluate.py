@@ -66,3 +66,15 @@ def test_evaluate_straight_from_models(trained, tmp_path, capsys):
     assert code == 0
     again = json.loads(capsys.readouterr().out)
     assert again["eer"] == pytest.approx(data["eer"]) and again["apcer"] == pytest.approx(data["apcer"])
+
+
+@pytest.mark.parametrize("threshold", [0.0, 1.0])
+def test_export_bundle_refuses_a_threshold_of_0_or_1_and_writes_nothing(trained, tmp_path, threshold):
+    from sdk.errors import ModelIntegrityError
+    from training.export import export_bundle
+
+    model = trained[3]
+    with pytest.raises(ModelIntegrityError, match="threshold"):
+        export_bundle(model, tmp_path / "out" / "bundle", name="t", version="0.0.1",
+                      operating_points={"balanced": {"threshold": threshold}}, default_operating_point="balanced")
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
