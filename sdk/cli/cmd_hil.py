@@ -16,6 +16,7 @@ import json
 import sys
 from pathlib import Path
 
+from sdk.cli.argtypes import positive_float
 from sdk.cli.native_logs import add_verbose_argument
 
 
@@ -36,7 +37,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     make.add_argument("--scenarios", nargs="+", default=None,
                       help="scenario names (default: every scenario of `synth-bag --list` except 'empty')")
     make.add_argument("--bpcer-budget", type=float, default=0.05, help="BPCER above this fails `hil run` (default 0.05)")
-    make.add_argument("--timeout", type=float, default=5.0, help="seconds a live face has to be LIVE (default 5)")
+    make.add_argument("--timeout", type=positive_float, default=5.0, help="seconds a live face has to be LIVE (default 5)")
     add_verbose_argument(make)
     make.set_defaults(handler=run_make_suite)
 
@@ -44,7 +45,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     run.add_argument("suite", help="suite folder (with suite.json)")
     run.add_argument("--model", default=None, help="model bundle folder (default: the shipped model)")
     run.add_argument("--operating-point", default=None, help="named threshold of the bundle (default: its default)")
-    run.add_argument("--timeout", type=float, default=None, help="seconds per check (default: the suite's)")
+    run.add_argument("--timeout", type=positive_float, default=None, help="seconds per check (default: the suite's)")
     run.add_argument("--engine", default="onnxruntime", choices=["onnxruntime", "tensorrt"])
     run.add_argument("--junit", default=None, help="write JUnit XML here (one test case per recording)")
     run.add_argument("--json", default=None, help="write the full report as JSON here")
