@@ -39,3 +39,14 @@ def sim_recordings(tmp_path_factory) -> Path:
         make(folder)
         done.write_text("ok\n")
     return folder
+
+
+def longest_scored_run(row: dict) -> int:
+    """Longest run of consecutive scored frames in a calibration report row: LIVE needs
+    FusionConfig.min_frames_live of them in a row (a gate failure resets the evidence), so a
+    check with fewer can only end UNCERTAIN or SPOOF, however high its scores."""
+    best = run = 0
+    for outcome in row["outcomes"]:
+        run = run + 1 if outcome["score"] is not None else 0
+        best = max(best, run)
+    return best
