@@ -41,16 +41,19 @@ def test_detector_that_raises_mid_check(always_live):
 @pytest.mark.parametrize(
     "fault, reason",
     [
-        ("no_face", Reason.NO_FACE),
-        ("box_outside", Reason.NO_DEPTH),  # a box off the image has no depth: depth refuses it
-        ("box_whole_frame", Reason.NO_FACE),  # the whole image is no face: depth refuses its size
-        ("jitter", Reason.NO_FACE),  # a box a face width off the face lands on the background
+        ("no_face", {Reason.NO_FACE}),
+        ("box_outside", {Reason.NO_DEPTH}),  # a box off the image has no depth: depth refuses it
+        # The whole image, or a box a face width off the face, lands mostly on the background: depth
+        # refuses its size (NO_FACE), or finds too little of it in range to measure (NO_DEPTH: the
+        # honest simulator's walls are often beyond the SR300's range, as real rooms are).
+        ("box_whole_frame", {Reason.NO_FACE, Reason.NO_DEPTH}),
+        ("jitter", {Reason.NO_FACE, Reason.NO_DEPTH}),
     ],
 )
 def test_detector_garbage_is_refused_by_depth_and_gates(always_live, fault, reason):
     result, plan = check_with(always_live, fault)
     assert result.decision is Decision.UNCERTAIN
-    assert result.reasons[0] is Reason.TIMEOUT and reason in result.reasons
+    assert result.reasons[0] is Reason.TIMEOUT and reason & set(result.reasons), result.reasons
     assert plan.injected == result.frames_used
 
 
