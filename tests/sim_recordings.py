@@ -1,7 +1,7 @@
 """A small set of labelled simulator recordings shared by the calibration and shipped-bundle tests.
 
 Seeds lie in their own range (650_000_000 + ...), far from the training datasets' (below 3e7),
-the calibration recordings' (8e8) and the evaluation run's (9e8).
+the calibration recordings' (6e8), the HIL suites' (8e8) and the evaluation run's (9e8).
 """
 from __future__ import annotations
 
