@@ -172,13 +172,8 @@ def next_minor_version(version: str) -> str:
 
 
 def _check_manifest(where: Path, manifest: Any) -> None:
-    if not isinstance(manifest, dict):
-        raise ModelIntegrityError(f"{where}: manifest must be a JSON object")
-    missing = [key for key in _REQUIRED_KEYS if key not in manifest]
-    if missing:
-        raise ModelIntegrityError(f"{where}: manifest lacks {missing}")
-    if manifest["format"] != BUNDLE_FORMAT:
-        raise ModelIntegrityError(f"{where}: bundle format {manifest['format']!r} is not {BUNDLE_FORMAT!r}")
+    """What a well-formed manifest must also agree with (this SDK's crops, ...); its structure, types
+    and format were checked by check_manifest_safety, which always runs first."""
     if manifest["preprocess_version"] != PREPROCESS_VERSION:
         raise ModelIntegrityError(
             f"{where}: the model was trained on crops {manifest['preprocess_version']!r} but this SDK makes "
@@ -246,8 +241,8 @@ def write_bundle(
         # hashes) while the bundle is still in staging: a bundle that would not load must never
         # appear at ``out`` (nor replace a good one there).
         try:
-            _check_manifest(out / MANIFEST_NAME, manifest)
             check_manifest_safety(staging, manifest)
+            _check_manifest(out / MANIFEST_NAME, manifest)
             (staging / MANIFEST_NAME).write_text(json.dumps(manifest, indent=2, sort_keys=False) + "\n", encoding="utf-8")
             ModelBundle.load(staging)
         except ModelIntegrityError as error:
