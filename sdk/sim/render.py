@@ -148,16 +148,31 @@ def splat(points: Points, view: View, fill_passes: int = 2) -> Layer | None:
     buf = buf.reshape(bh, bw)
     for _ in range(fill_passes):
         buf = _fill_pinholes(buf)
-    layer = empty_layer((bh, bw), (r0, r1, c0, c1))
-    hit = buf != _KEY_NONE
-    idx = (buf[hit] & ((1 << _INDEX_BITS) - 1)).astype(np.int64)
-    layer.pos[hit] = pos[idx]
-    layer.z[hit] = pos[idx, 2]
-    layer.nrm[hit] = points.nrm[idx]
-    layer.rgb[hit] = points.rgb[idx]
-    layer.ir[hit] = points.ir[idx]
-    layer.mat[hit] = points.mat[idx]
-    return layer
+    # One dense gather per field through a sentinel row (index n = "no point": zeros, z = inf);
+    # the same values as masked assignment into an empty layer, without six boolean scatters.
+    flat = buf.reshape(-1)
+    n = pos.shape[0]
+    idx = np.where(flat != _KEY_NONE, flat & ((1 << _INDEX_BITS) - 1), n).astype(np.intp)
+    gathered_pos = _with_sentinel(pos, 0.0)[idx]
+    z_px = gathered_pos[:, 2].copy()
+    z_px[idx == n] = np.inf
+    return Layer(
+        z=z_px.reshape(bh, bw),
+        pos=gathered_pos.reshape(bh, bw, 3),
+        nrm=_with_sentinel(points.nrm, 0.0)[idx].reshape(bh, bw, 3),
+        rgb=_with_sentinel(points.rgb, 0.0)[idx].reshape(bh, bw, 3),
+        ir=_with_sentinel(points.ir, 0.0)[idx].reshape(bh, bw),
+        mat=_with_sentinel(points.mat, 0)[idx].reshape(bh, bw),
+        box=(r0, r1, c0, c1),
+    )
+
+
+def _with_sentinel(values: np.ndarray, fill: float) -> np.ndarray:
+    """``values`` with one extra row ``fill`` appended (the gather target of empty pixels)."""
+    out = np.empty((values.shape[0] + 1,) + values.shape[1:], values.dtype)
+    out[:-1] = values
+    out[-1] = fill
+    return out
 
 
 def _fill_pinholes(buf: np.ndarray) -> np.ndarray:
@@ -180,8 +195,11 @@ def compose(base: Layer, layers: list[Layer]) -> Layer:
         take = layer.z < base.z[r0:r1, c0:c1]
         if not take.any():
             continue
+        # copyto with a mask writes the same pixels as boolean-index assignment, several times faster.
+        take3 = take[..., None]
         for f in _FIELDS:
-            getattr(base, f)[r0:r1, c0:c1][take] = getattr(layer, f)[take]
+            src = getattr(layer, f)
+            np.copyto(getattr(base, f)[r0:r1, c0:c1], src, where=take3 if src.ndim == 3 else take)
     return base
 
 
@@ -241,16 +259,16 @@ def shade_full(layer: Layer, light: Lighting) -> Shading:
     half = view_dir + key
     half /= (np.sqrt(dot3(half, half)) + np.float32(1e-6))[..., None]
     cos_h = np.clip(dot3(n, half), 0.0, 1.0)
-    paper_w = np.float32(light.glare + 2.0 * light.paper_gloss)
-    spec_w = np.select(
-        [mat == MAT_SKIN, mat == MAT_CORNEA, mat == MAT_PAPER, mat == MAT_PLASTIC, mat == MAT_GLASS],
-        [np.float32(0.05), np.float32(0.8), paper_w, np.float32(0.12 + light.glare), np.float32(0.6 + light.glare)],
-        np.float32(0.0),
-    ).astype(np.float32)
-    paper_p = np.float32(60.0 + 340.0 * light.paper_gloss)
-    spec_p = np.select([mat == MAT_CORNEA, mat == MAT_PAPER, mat == MAT_GLASS],
-                       [np.float32(800.0), paper_p, np.float32(300.0)], np.float32(25.0)).astype(np.float32)
-    spec = spec_w * cos_h**spec_p
+    # Per-material constants by table lookup (one gather instead of a mask per material); the
+    # power terms are evaluated only where their weight is non-zero (elsewhere they are 0 anyway).
+    spec_w = _material_table({MAT_SKIN: 0.05, MAT_CORNEA: 0.8, MAT_PAPER: light.glare + 2.0 * light.paper_gloss,
+                              MAT_PLASTIC: 0.12 + light.glare, MAT_GLASS: 0.6 + light.glare}, 0.0)[mat]
+    spec_p = _material_table({MAT_CORNEA: 800.0, MAT_PAPER: 60.0 + 340.0 * light.paper_gloss, MAT_GLASS: 300.0},
+                             25.0)[mat]
+    spec = np.zeros(spec_w.shape, np.float32)
+    lit = spec_w != 0
+    if lit.any():
+        spec[lit] = spec_w[lit] * cos_h[lit] ** spec_p[lit]
     colour = colour + spec[..., None] * np.asarray(light.key_rgb, np.float32)
     screen = mat == MAT_SCREEN
     if screen.any():
@@ -259,14 +277,16 @@ def shade_full(layer: Layer, light: Lighting) -> Shading:
     colour *= np.float32(light.exposure)
     # NIR from the SR300's own emitter: Lambertian, inverse square; corneas, glass and glossy
     # paper mirror it back (a glint) when they face the camera.
-    emit = layer.ir * (np.float32(light.ir_gain) * cos_v / (r * r))
+    r2 = r * r
+    emit = layer.ir * (np.float32(light.ir_gain) * cos_v / r2)
     ambient = layer.ir * (np.float32(light.ir_ambient) * (0.5 + 0.5 * cos_k))
-    glint_w = np.select([mat == MAT_CORNEA, screen, mat == MAT_GLASS, mat == MAT_PAPER],
-                        [np.float32(8.0), np.float32(6.0), np.float32(10.0), np.float32(6.0 * light.paper_gloss)],
-                        np.float32(0.0)).astype(np.float32)
-    glint_p = np.select([screen, mat == MAT_GLASS, mat == MAT_PAPER],
-                        [np.float32(40000.0), np.float32(3000.0), np.float32(6000.0)], np.float32(80.0)).astype(np.float32)
-    glint = glint_w * np.float32(light.ir_gain) * cos_v**glint_p / (r * r)
+    glint_w = _material_table({MAT_CORNEA: 8.0, MAT_SCREEN: 6.0, MAT_GLASS: 10.0, MAT_PAPER: 6.0 * light.paper_gloss},
+                              0.0)[mat]
+    glint_p = _material_table({MAT_SCREEN: 40000.0, MAT_GLASS: 3000.0, MAT_PAPER: 6000.0}, 80.0)[mat]
+    glint = np.zeros(glint_w.shape, np.float32)
+    shiny = glint_w != 0
+    if shiny.any():
+        glint[shiny] = glint_w[shiny] * np.float32(light.ir_gain) * cos_v[shiny] ** glint_p[shiny] / r2[shiny]
     ir = emit + ambient + glint
     signal = emit.copy()
     for code, share in _PATTERN_RETURN.items():
@@ -277,6 +297,14 @@ def shade_full(layer: Layer, light: Lighting) -> Shading:
     ir[~present] = 0.0
     signal[~present] = 0.0
     return Shading(colour, ir, cos_v, signal)
+
+
+def _material_table(values: dict[int, float], default: float) -> np.ndarray:
+    """A float32 lookup table over every uint8 material code."""
+    table = np.full(256, np.float32(default), np.float32)
+    for code, value in values.items():
+        table[code] = np.float32(value)
+    return table
 
 
 # ---- analytic layers -------------------------------------------------------------------------
