@@ -115,10 +115,14 @@ def _paper_grain(shape: tuple[int, int], rng: np.random.Generator) -> np.ndarray
     return (1.0 + amp * rng.standard_normal(shape).astype(np.float32)).astype(np.float32)
 
 
-#: Print shapes: a cut-out sheet as printed (rectangle), cut along the photographed head's
-#: contour, or a small photo that does not cover the attacker's head.
+#: Print shapes: a sheet as printed (rectangle), cut along the photographed head's contour, or a
+#: small photo that does not cover the attacker's head.
 PRINT_SHAPES = ("sheet", "contour", "small")
 PRINT_SHAPE_P = (0.3, 0.45, 0.25)
+#: Worn cut-outs come in one more shape: a paper mask cut along the face oval (forehead, cheeks,
+#: chin), so the attacker's own hair, ears and neck, and the room behind them, show around it.
+CUT_SHAPES = ("sheet", "contour", "small", "oval")
+CUT_SHAPE_P = (0.15, 0.25, 0.15, 0.45)
 #: Share of prints on glossy photo paper (mirror-like glare of the room light and the emitter).
 GLOSSY_RATE = 0.3
 
@@ -140,7 +144,7 @@ class PrintScene:
         self.photo: Photo = render_photo(self.content_idn, rng)
         cut = spec.cutouts
         self.cutouts = cut
-        self.shape = str(rng.choice(PRINT_SHAPES, p=PRINT_SHAPE_P))
+        self.shape = str(rng.choice(CUT_SHAPES, p=CUT_SHAPE_P) if cut else rng.choice(PRINT_SHAPES, p=PRINT_SHAPE_P))
         self.paper_gloss = float(rng.uniform(0.3, 1.0)) if rng.random() < GLOSSY_RATE else 0.0
         # Cut-outs are worn against the face; whole prints are held in front of it, or stand alone.
         self.attacker_visible = bool(cut) or rng.random() < 0.7
@@ -184,6 +188,8 @@ class PrintScene:
         if self.shape == "contour":
             person = cv2.resize(ph.person_mask[y0:y1, x0:x1].astype(np.uint8), (nx, ny), interpolation=cv2.INTER_NEAREST)
             keep &= person.astype(bool)
+        elif self.shape == "oval":
+            keep &= self._face_oval(s, t, rng)
         if cut:
             keep &= ~self._holes(s, t, rng)
         # Cut edges: the white paper core shows along every cut (a few tenths of a millimetre to
@@ -259,6 +265,25 @@ class PrintScene:
         if not covered.any():
             return 0.0
         return float(max(0.0, np.max(local[covered, 2] - z_paper[covered])))
+
+    def _face_oval(self, s: np.ndarray, t: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """Sheet texels inside a hand-cut oval around the printed face: cheek to cheek (a little
+        wider), from the forehead (below or at the hairline) to just under the chin."""
+        ph = self.photo
+        px = self.crop_origin[0] + s * self.crop_size[0]
+        py = self.crop_origin[1] + t * self.crop_size[1]
+        iod = ph.interocular_px
+        lm = ph.landmarks_px
+        left, right = float(ph.contour_px[:, 0].min()), float(ph.contour_px[:, 0].max())
+        eye_y = float(lm["eye_r"][1] + lm["eye_l"][1]) / 2.0
+        top = eye_y - iod * rng.uniform(0.8, 1.3)
+        bottom = max(float(ph.contour_px[:, 1].max()), float(lm["chin"][1])) + iod * rng.uniform(0.0, 0.2)
+        cx, cy = (left + right) / 2.0, (top + bottom) / 2.0
+        ax, ay = (right - left) / 2.0 * rng.uniform(1.0, 1.15), (bottom - top) / 2.0
+        wobble = rng.uniform(-0.03, 0.03, (3, 2))  # scissors: a few low harmonics on the radius
+        ang = np.arctan2(py - cy, px - cx)
+        rr = 1.0 + sum(a * np.cos((k + 2) * ang + b * 10) for k, (a, b) in enumerate(wobble))
+        return ((px - cx) / ax) ** 2 + ((py - cy) / ay) ** 2 < rr**2
 
     def _holes(self, s: np.ndarray, t: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         ph = self.photo

@@ -109,6 +109,14 @@ def crop_layer(layer: Layer, r0: int, r1: int, c0: int, c1: int) -> Layer:
     return Layer(*(getattr(layer, f)[r0:r1, c0:c1].copy() for f in _FIELDS), box=(r0, r1, c0, c1))
 
 
+def gather_layer(layer: Layer, flat: np.ndarray) -> Layer:
+    """The pixels ``flat`` (indices into the layer's C-ordered pixels) as a 1-D layer."""
+    def pick(a: np.ndarray) -> np.ndarray:
+        return a.reshape((-1,) + a.shape[2:])[flat]
+
+    return Layer(*(pick(getattr(layer, f)) for f in _FIELDS), box=(0, len(flat), 0, 1))
+
+
 def concat_points(items: list[Points]) -> Points:
     items = [p for p in items if p.pos.shape[0]]
     if len(items) == 1:
@@ -196,11 +204,22 @@ def compose(base: Layer, layers: list[Layer]) -> Layer:
         if not take.any():
             continue
         # copyto with a mask writes the same pixels as boolean-index assignment, several times faster.
-        take3 = take[..., None]
         for f in _FIELDS:
-            src = getattr(layer, f)
-            np.copyto(getattr(base, f)[r0:r1, c0:c1], src, where=take3 if src.ndim == 3 else take)
+            _masked_copy(getattr(base, f)[r0:r1, c0:c1], getattr(layer, f), take)
     return base
+
+
+def _masked_copy(dst: np.ndarray, src: np.ndarray, take: np.ndarray) -> None:
+    """dst[take] = src[take] for (h, w) or (h, w, k) arrays; a (h, w, k) pixel moves as one element."""
+    if src.ndim == 3:
+        pixel = np.dtype((np.void, src.shape[2] * src.itemsize))
+        try:
+            np.copyto(dst.view(pixel)[..., 0], src.view(pixel)[..., 0], where=take)
+            return
+        except ValueError:  # a pixel's channels are not contiguous: copy them channel-wise
+            np.copyto(dst, src, where=take[..., None])
+            return
+    np.copyto(dst, src, where=take)
 
 
 def union_box(layers: list[Layer]) -> tuple[int, int, int, int] | None:
@@ -348,29 +367,33 @@ def cylinder_layer(view: View, centre: tuple[float, float], radii: tuple[float, 
         return None
     sub = View(view.fx, view.fy, view.ppx, view.ppy, view.width, view.height,
                view.x0 + c0, view.y0 + r0, view.x0 + c1, view.y0 + r1)
-    xn, yn = sub.rays()
+    # A vertical cylinder: where a ray meets it depends on the pixel's column only, so the
+    # quadratic is solved once per column (a 1 x w row) and broadcast down the rows.
+    xn = ((np.arange(sub.x0, sub.x1, dtype=np.float32) - np.float32(sub.ppx)) / np.float32(sub.fx))[None, :]
+    yn = ((np.arange(sub.y0, sub.y1, dtype=np.float32) - np.float32(sub.ppy)) / np.float32(sub.fy))[:, None]
     # Ray X = t*(xn, yn, 1): ((t xn - cx)/ax)^2 + ((t - cz)/az)^2 = 1
     a = (xn / ax) ** 2 + np.float32(1.0 / az**2)
     b = -2.0 * (xn * np.float32(cx / ax**2) + np.float32(cz / az**2))
     c = np.float32((cx / ax) ** 2 + (cz / az) ** 2 - 1.0)
     disc = b * b - 4.0 * a * c
-    layer = empty_layer(sub.shape, (r0, r1, c0, c1))
-    ok = disc > 0
-    t = np.where(ok, (-b - np.sqrt(np.where(ok, disc, 0.0))) / (2.0 * a), 0.0).astype(np.float32)
+    hits_column = disc > 0
+    t = np.where(hits_column, (-b - np.sqrt(np.where(hits_column, disc, 0.0))) / (2.0 * a), 0.0).astype(np.float32)
     x, y = xn * t, yn * t
     if top_curve is not None:
         top = top_curve[0] + top_curve[1] * ((x - cx) / ax) ** 2
     else:
         top = y_top
-    ok &= (y >= top) & (y <= y_bottom)
+    ok = hits_column & (y >= top) & (y <= y_bottom)
     tt = np.where(ok, t, np.float32(0.0))
-    layer.z = np.where(ok, t, np.inf).astype(np.float32)
-    layer.pos = np.stack([xn * tt, yn * tt, tt], axis=-1).astype(np.float32)
     nx = (xn * tt - cx) / ax**2
     nz = (tt - cz) / az**2
     norm = np.sqrt(nx**2 + nz**2) + 1e-9
-    layer.nrm = np.stack([nx / norm, np.zeros_like(nx), nz / norm], axis=-1).astype(np.float32)
-    layer.rgb[ok] = rgb
-    layer.ir[ok] = ir
-    layer.mat[ok] = mat
-    return layer
+    return Layer(
+        z=np.where(ok, t, np.float32(np.inf)).astype(np.float32),
+        pos=np.stack([xn * tt, yn * tt, tt], axis=-1).astype(np.float32, copy=False),
+        nrm=np.stack([nx / norm, np.zeros_like(nx), nz / norm], axis=-1).astype(np.float32, copy=False),
+        rgb=ok[..., None] * np.asarray(rgb, np.float32),
+        ir=np.where(ok, np.float32(ir), np.float32(0.0)).astype(np.float32),
+        mat=np.where(ok, np.uint8(mat), np.uint8(0)).astype(np.uint8),
+        box=(r0, r1, c0, c1),
+    )

@@ -13,7 +13,8 @@ from sdk.sim import camera
 from sdk.sim.content import FrameContent
 from sdk.sim.identity import Identity
 from sdk.sim.profile import SensorProfile, draw_profile
-from sdk.sim.render import Layer, Shading, View, compose, concat_points, crop_layer, shade_full, splat, union_box, wall_layer
+from sdk.sim.render import (Layer, Shading, View, compose, concat_points, crop_layer, gather_layer, shade_full, splat,
+                            union_box, wall_layer)
 from sdk.sim.rng import make_rng
 from sdk.sim.scenarios import ScenarioSpec, get_scenario
 from sdk.sim.scene import random_background, random_lighting, skin_luminance
@@ -225,12 +226,16 @@ class Simulator:
         cos_v, signal = bg.cos_v[rows, cols].copy(), bg.signal[rows, cols].copy()
         ub = union_box(layers)
         if ub is not None:
+            # Shade only the pixels a layer covers: the room behind keeps its own shading (with
+            # the backlight window, which re-shading the room here used to drop around the person).
             r0, r1, c0, c1 = ub
-            part = shade_full(crop_layer(surf, r0, r1, c0, c1), self.lighting)
-            colour_lin[r0:r1, c0:c1] = part.colour
-            ir_level[r0:r1, c0:c1] = part.ir
-            cos_v[r0:r1, c0:c1] = part.cos_v
-            signal[r0:r1, c0:c1] = part.signal
+            rr, cc = np.nonzero(surf.z[r0:r1, c0:c1] < bg_layer.z[rows, cols][r0:r1, c0:c1])
+            flat = (rr + r0) * surf.z.shape[1] + (cc + c0)
+            part = shade_full(gather_layer(surf, flat), self.lighting)
+            colour_lin.reshape(-1, 3)[flat] = part.colour
+            ir_level.reshape(-1)[flat] = part.ir
+            cos_v.reshape(-1)[flat] = part.cos_v
+            signal.reshape(-1)[flat] = part.signal
         # Lens blur softens splat edges as a real camera would (its width varies by camera).
         colour_lin = cv2.GaussianBlur(colour_lin, (0, 0), prof.rgb_blur)
         edges = sensor.depth_edges(surf.z)
