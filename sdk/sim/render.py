@@ -109,12 +109,9 @@ def crop_layer(layer: Layer, r0: int, r1: int, c0: int, c1: int) -> Layer:
     return Layer(*(getattr(layer, f)[r0:r1, c0:c1].copy() for f in _FIELDS), box=(r0, r1, c0, c1))
 
 
-def gather_layer(layer: Layer, flat: np.ndarray) -> Layer:
-    """The pixels ``flat`` (indices into the layer's C-ordered pixels) as a 1-D layer."""
-    def pick(a: np.ndarray) -> np.ndarray:
-        return a.reshape((-1,) + a.shape[2:])[flat]
-
-    return Layer(*(pick(getattr(layer, f)) for f in _FIELDS), box=(0, len(flat), 0, 1))
+def view_layer(layer: Layer, r0: int, r1: int, c0: int, c1: int) -> Layer:
+    """A sub-box of a layer as views (no copy): for read-only use such as shading."""
+    return Layer(*(getattr(layer, f)[r0:r1, c0:c1] for f in _FIELDS), box=(r0, r1, c0, c1))
 
 
 def concat_points(items: list[Points]) -> Points:
@@ -196,20 +193,22 @@ def _fill_pinholes(buf: np.ndarray) -> np.ndarray:
     return out
 
 
-def compose(base: Layer, layers: list[Layer]) -> Layer:
-    """Nearest surface per pixel: ``base`` covers the window and is updated in place."""
+def compose(base: Layer, layers: list[Layer], origin: tuple[int, int] = (0, 0)) -> Layer:
+    """Nearest surface per pixel: ``base`` is updated in place. Layer boxes are window
+    coordinates; ``base`` starts at window pixel ``origin`` (row, column) and covers them all."""
     for layer in layers:
         r0, r1, c0, c1 = layer.box
+        r0, r1, c0, c1 = r0 - origin[0], r1 - origin[0], c0 - origin[1], c1 - origin[1]
         take = layer.z < base.z[r0:r1, c0:c1]
         if not take.any():
             continue
         # copyto with a mask writes the same pixels as boolean-index assignment, several times faster.
         for f in _FIELDS:
-            _masked_copy(getattr(base, f)[r0:r1, c0:c1], getattr(layer, f), take)
+            masked_copy(getattr(base, f)[r0:r1, c0:c1], getattr(layer, f), take)
     return base
 
 
-def _masked_copy(dst: np.ndarray, src: np.ndarray, take: np.ndarray) -> None:
+def masked_copy(dst: np.ndarray, src: np.ndarray, take: np.ndarray) -> None:
     """dst[take] = src[take] for (h, w) or (h, w, k) arrays; a (h, w, k) pixel moves as one element."""
     if src.ndim == 3:
         pixel = np.dtype((np.void, src.shape[2] * src.itemsize))
