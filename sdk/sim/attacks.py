@@ -206,6 +206,7 @@ class PrintScene:
         k = keep.reshape(-1)
         self.local_pos, self.local_nrm = pos.reshape(-1, 3)[k], nrm.reshape(-1, 3)[k]
         self.rgb, self.ir = rgb.reshape(-1, 3)[k].astype(np.float32), ir.reshape(-1)[k].astype(np.float32)
+        self.mat = np.full(self.ir.shape, MAT_PAPER, np.uint8)
         self.keep = keep
         # Where the sheet sits against the head: relative rotation and the gap in front of the eyes.
         self.rel = rotation(*self.tilt)
@@ -223,6 +224,8 @@ class PrintScene:
             tv = float(rng.uniform(0.45, 0.85))
             self.fingers.append((side, tv, float(rng.uniform(-0.6, 0.2))))
         self.finger_spacing = spacing
+        # The thumbs and hands are rigid with the sheet: sampled once, in the sheet's frame.
+        self.hand_parts = self._hand_parts()
         # Contour of the printed face in sheet coordinates.
         cu = (ph.contour_px - self.crop_origin) / self.crop_size
         self.contour_local, _ = self.sheet.local(cu[:, 0].astype(np.float32), cu[:, 1].astype(np.float32))
@@ -230,6 +233,24 @@ class PrintScene:
         for name, p in ph.landmarks_px.items():
             uv = (p - self.crop_origin) / self.crop_size
             self.lm_local[name] = self.sheet.local(np.array([uv[0]], np.float32), np.array([uv[1]], np.float32))[0][0]
+
+    def _hand_parts(self) -> list[Points]:
+        """Thumbs at the sheet's side edges and the palms behind them, in sheet coordinates."""
+        idn, parts = self.idn, []
+        for side, tv, slant in self.fingers:
+            s_edge = 0.0 if side < 0 else 1.0
+            edge, _ = self.sheet.local(np.array([s_edge], np.float32), np.array([tv], np.float32))
+            e = edge[0].astype(np.float64)
+            inward = np.array([-side * 1.0, slant, 0.0])
+            inward /= np.linalg.norm(inward)
+            front = np.array([0.0, 0.0, 0.009])
+            parts.append(capsule_points(e - inward * 0.04 + front, e + inward * 0.018 + front, 0.0085,
+                                        self.finger_spacing, idn.skin_rgb, idn.skin_ir))
+            # The hand the thumb belongs to: a palm behind the sheet's edge, reaching down and out.
+            h0 = e - inward * 0.03 + np.array([0.0, 0.0, -0.015])
+            h1 = h0 + np.array([side * 0.03, -0.08, -0.02])
+            parts.append(capsule_points(h1, h0, 0.024, self.finger_spacing * 1.5, idn.skin_rgb, idn.skin_ir))
+        return parts
 
     def sheet_local_of_head(self, pts_head: np.ndarray) -> np.ndarray:
         """Head-frame points in the sheet's frame with the sheet at gap 0 (origin at the eyes)."""
@@ -324,28 +345,15 @@ class PrintScene:
         m, c = self._sheet_pose(pose)
         m32, c32 = m.astype(np.float32), c.astype(np.float32)
         sheet = Points(transform(self.local_pos, m32, c32), transform(self.local_nrm, m32), self.rgb, self.ir,
-                       np.full(self.ir.shape, MAT_PAPER, np.uint8))
+                       self.mat)
         points = [sheet]
         if self.attacker_visible:
             points.append(rig.head_points(pose, rig.motion.blink(t)))
             hand = rig.hand_points(pose)
             if hand is not None:
                 points.append(hand)
-        idn = self.idn
-        for side, tv, slant in self.fingers:
-            s_edge = 0.0 if side < 0 else 1.0
-            edge, _ = self.sheet.local(np.array([s_edge], np.float32), np.array([tv], np.float32))
-            e = edge[0]
-            inward = np.array([-side * 1.0, slant, 0.0])
-            inward /= np.linalg.norm(inward)
-            front = np.array([0.0, 0.0, 0.009])
-            p0 = e - inward * 0.04 + front
-            p1 = e + inward * 0.018 + front
-            points.append(capsule_points(m @ p0 + c, m @ p1 + c, 0.0085, self.finger_spacing, idn.skin_rgb, idn.skin_ir))
-            # The hand the thumb belongs to: a palm behind the sheet's edge, reaching down and out.
-            h0 = e - inward * 0.03 + np.array([0.0, 0.0, -0.015])
-            h1 = h0 + np.array([side * 0.03, -0.08, -0.02])
-            points.append(capsule_points(m @ h1 + c, m @ h0 + c, 0.024, self.finger_spacing * 1.5, idn.skin_rgb, idn.skin_ir))
+        for hand in self.hand_parts:
+            points.append(Points(transform(hand.pos, m32, c32), transform(hand.nrm, m32), hand.rgb, hand.ir, hand.mat))
         contour = transform(self.contour_local, m32, c32)
         lm_cam = {k: m @ v + c for k, v in self.lm_local.items()}
         yaw = float(pose.yaw + self.tilt[0])

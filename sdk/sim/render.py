@@ -153,31 +153,19 @@ def splat(points: Points, view: View, fill_passes: int = 2) -> Layer | None:
     buf = buf.reshape(bh, bw)
     for _ in range(fill_passes):
         buf = _fill_pinholes(buf)
-    # One dense gather per field through a sentinel row (index n = "no point": zeros, z = inf);
-    # the same values as masked assignment into an empty layer, without six boolean scatters.
+    # One dense gather per field (empty pixels read point 0, then are cleared): the same values
+    # as masked assignment into an empty layer, without six boolean scatters.
     flat = buf.reshape(-1)
-    n = pos.shape[0]
-    idx = np.where(flat != _KEY_NONE, flat & ((1 << _INDEX_BITS) - 1), n).astype(np.intp)
-    gathered_pos = _with_sentinel(pos, 0.0)[idx]
-    z_px = gathered_pos[:, 2].copy()
-    z_px[idx == n] = np.inf
-    return Layer(
-        z=z_px.reshape(bh, bw),
-        pos=gathered_pos.reshape(bh, bw, 3),
-        nrm=_with_sentinel(points.nrm, 0.0)[idx].reshape(bh, bw, 3),
-        rgb=_with_sentinel(points.rgb, 0.0)[idx].reshape(bh, bw, 3),
-        ir=_with_sentinel(points.ir, 0.0)[idx].reshape(bh, bw),
-        mat=_with_sentinel(points.mat, 0)[idx].reshape(bh, bw),
-        box=(r0, r1, c0, c1),
-    )
-
-
-def _with_sentinel(values: np.ndarray, fill: float) -> np.ndarray:
-    """``values`` with one extra row ``fill`` appended (the gather target of empty pixels)."""
-    out = np.empty((values.shape[0] + 1,) + values.shape[1:], values.dtype)
-    out[:-1] = values
-    out[-1] = fill
-    return out
+    empty = flat == _KEY_NONE
+    idx = np.where(empty, 0, flat & ((1 << _INDEX_BITS) - 1)).astype(np.intp)
+    fields = {}
+    for name in ("pos", "nrm", "rgb", "ir", "mat"):
+        values = getattr(points, name)[idx]
+        np.copyto(values, values.dtype.type(0), where=empty[:, None] if values.ndim == 2 else empty)
+        fields[name] = values.reshape((bh, bw) + values.shape[1:])
+    z_px = fields["pos"][..., 2].copy()
+    z_px[empty.reshape(bh, bw)] = np.inf
+    return Layer(z=z_px, box=(r0, r1, c0, c1), **fields)
 
 
 def _fill_pinholes(buf: np.ndarray) -> np.ndarray:
