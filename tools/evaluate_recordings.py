@@ -2,7 +2,7 @@
 
 For every scenario of the simulator's registry (but "empty"), N recordings of subjects whose
 seeds were used neither in training (synth-dataset seeds < 3e7) nor in calibration
-(tools/make_recordings.py: 8e8 + ...) are rendered to a .bag, replayed through the session's
+(tools/make_recordings.py: 6e8 + ...; HIL suites use 8e8 + ...) are rendered to a .bag, replayed through the session's
 per-frame path (calibration.recordings.score_one: stuck-stream guard, detection, gates, crops,
 engine) and reduced to the check score (sdk.fusion.check_score). A check is LIVE at threshold t
 exactly when its check score is >= t, so one replay gives the decision at every operating point.
