@@ -359,9 +359,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--warmup-s", type=float, help="seconds left out of the slopes (default min(60, 10%%))")
     parser.add_argument("--threads", type=int, help="ONNX Runtime intra-op threads")
     parser.add_argument("--no-progress", action="store_true")
+    parser.add_argument("--malloc-arena-max", type=int, metavar="N",
+                        help="run under MALLOC_ARENA_MAX=N (glibc reads it at start-up: the soak restarts itself "
+                             "with it); 2 is what docs/reliability.md recommends for a long-running device")
     args = parser.parse_args(argv)
     if args.minutes <= 0 or args.sample_s <= 0 or args.slice_s <= 0:
         parser.error("--minutes, --sample-s and --slice-s must be > 0")
+    if args.malloc_arena_max is not None:
+        if args.malloc_arena_max < 1:
+            parser.error("--malloc-arena-max must be >= 1")
+        if os.environ.get("MALLOC_ARENA_MAX") != str(args.malloc_arena_max):
+            env = dict(os.environ, MALLOC_ARENA_MAX=str(args.malloc_arena_max))
+            os.execve(sys.executable, [sys.executable, str(Path(__file__).resolve()),
+                                      *(sys.argv[1:] if argv is None else argv)], env)
     report = run_soak(args.minutes, args.out, bag=args.bag, model=args.model, scenario=args.scenario,
                       seed=args.seed, bag_frames=args.bag_frames, sample_s=args.sample_s, slice_s=args.slice_s,
                       warmup_s=args.warmup_s, threads=args.threads, progress=not args.no_progress)
