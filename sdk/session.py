@@ -121,7 +121,7 @@ class LivenessSession:
                 self._source = open_source(self._source_spec)
                 opened.append("_source")
                 self._frames = iter(self._source)
-                self._guard.reset()
+                self._guard.reset(_profiles_of(self._source))
         except BaseException:
             for name in reversed(opened):
                 try:
@@ -196,13 +196,21 @@ class LivenessSession:
 
     def step(self) -> tuple[FrameSet, FrameOutcome] | None:
         """The per-frame path of check() and stream(): read a frame, check the stream is not
-        stuck, then process it. None at the end of a finite source."""
+        stuck, then process it. None at the end of a finite source.
+
+        A frame whose colour image repeats the previous one bit for bit carries no fresh colour
+        evidence: it is skipped here (read, never scored, not seen by check()'s callers), so it
+        neither counts towards the fusion's k consecutive frames nor breaks them; the stream
+        guard ends the check (DEVICE_ERROR) when more repeat in a row than the rates explain."""
         t0 = time.perf_counter()
-        frames = self.next_frames()
+        while True:
+            frames = self.next_frames()
+            if frames is None:
+                return None
+            fault = self._guard.observe(frames)
+            if fault is not None or not self._guard.stale_color:
+                break
         capture_ms = (time.perf_counter() - t0) * 1e3
-        if frames is None:
-            return None
-        fault = self._guard.observe(frames)
         if fault is not None:
             reason, message = fault
             return frames, FrameOutcome(frames.frame_number, None, (reason,), None, {"capture": capture_ms},
@@ -380,6 +388,16 @@ def reason_for(error: BaseException) -> Reason:
     if isinstance(error, ModelError):
         return Reason.MODEL_ERROR
     return Reason.INTERNAL_ERROR
+
+
+def _profiles_of(source: Any) -> Any:
+    """The source's stream profiles (the stream guard's colour repeat limit depends on their
+    rates); None when a source cannot tell, and the guard then assumes equal rates, the
+    strictest limit."""
+    try:
+        return list(source.profiles)
+    except Exception:  # a custom source without profiles: fall back to the strict limit
+        return None
 
 
 def _missing_modalities(frames: FrameSet, box: FaceBox) -> list[str]:

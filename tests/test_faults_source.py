@@ -51,6 +51,7 @@ def test_control_without_a_fault_is_live(always_live):
         ("depth_scale", Reason.DEVICE_ERROR),
         ("device_swap", Reason.DEVICE_ERROR),
         ("clock_back", Reason.DEVICE_ERROR),
+        ("clock_forward", Reason.DEVICE_ERROR),
         ("freeze_ir", Reason.DEVICE_ERROR),
         ("freeze_depth", Reason.DEVICE_ERROR),
     ],
@@ -62,6 +63,28 @@ def test_source_fault_mid_check_is_a_device_error(always_live, fault, reason):
     assert result.reasons == (reason,)
     assert source.plan.injected == 1 and source.plan.calls == GOOD_FRAMES + 1  # ended at the fault
     assert result.message  # names the error
+
+
+def test_frozen_colour_is_not_scored_and_ends_the_check(always_live):
+    """Colour repeating while IR and depth advance: the repeats are not scored (2 good frames +
+    repeats never make the k = 5 consecutive frames LIVE needs) and the 3rd repeat in a row at
+    equal rates ends the check."""
+    source = FaultySource(SimulatorSource("live", LIVE_SEED), "freeze_color", after=GOOD_FRAMES)
+    seen = []
+    with LivenessSession(source, always_live, SessionConfig(max_frames=12, timeout_s=30)) as session:
+        result = session.check(on_frame=lambda frames, outcome: seen.append(outcome))
+    assert result.decision is Decision.UNCERTAIN and result.reasons == (Reason.DEVICE_ERROR,)
+    assert "colour image is frozen: 3 bit-identical repeats" in result.message
+    assert source.plan.calls == GOOD_FRAMES + 3  # two repeats skipped, the third ends the check
+    assert [o.score is not None for o in seen] == [True, True, False]  # the repeats were never scored
+
+
+def test_clock_leap_is_named():
+    source = FaultySource(SimulatorSource("live", LIVE_SEED), FaultPlan("clock_forward", after=1, times=1))
+    next(source)
+    with pytest.raises(StreamIntegrityError, match="clock leapt ahead by 100"):
+        next(source)
+    assert next(source).frame_number  # the frames after the leap advance normally again
 
 
 def test_depth_scale_change_names_what_changed():

@@ -26,7 +26,8 @@ def test_slope_per_hour():
 def test_soak_runs_and_reports(tmp_path):
     pytest.importorskip("pyrealsense2", reason="the soak loops a .bag recording: needs the camera extra")
     run = subprocess.run([sys.executable, "tools/soak.py", "--minutes", "0.08", "--out", str(tmp_path), "--bag-frames", "6",
-                          "--sample-s", "1", "--slice-s", "2", "--warmup-s", "0", "--no-progress"],
+                          "--sample-s", "1", "--slice-s", "2", "--warmup-s", "0", "--no-progress",
+                          "--malloc-arena-max", "2"],
                          cwd=REPO, capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stderr[-2000:]
     report = json.loads((tmp_path / "report.json").read_text())
@@ -36,6 +37,12 @@ def test_soak_runs_and_reports(tmp_path):
     assert report["slices"] and all(r["p95_ms"] >= r["p50_ms"] for r in report["slices"])
     assert (tmp_path / "samples.csv").read_text().count("\n") >= 3
     assert "soak:" in run.stdout and "RSS MB" in run.stdout
+    # restarted under the recommended allocator setting; glibc's heap split into in use / kept free
+    assert report["malloc_arena_max"] == "2" and "MALLOC_ARENA_MAX=2" in run.stdout
+    if soak.heap_mb() is not None:
+        assert report["heap_in_use_slope_mb_per_h"] is not None
+        header = (tmp_path / "samples.csv").read_text().splitlines()[0]
+        assert header.endswith("heap_in_use_mb,heap_free_mb")
 
 
 def test_fault_table_small_run(tmp_path):
@@ -49,3 +56,21 @@ def test_fault_table_small_run(tmp_path):
     assert rows["model_not_onnx"]["outcomes"] == {"UNCERTAIN MODEL_ERROR": 1}
     assert all(r["live"] == 0 for r in data["rows"])
     assert "| bundle | `symlink_outside` |" in out.read_text()
+
+
+def test_memprobe_small_run(tmp_path):
+    """The memory probe separates Python objects, glibc's heap and RSS (docs/reliability.md, soak)."""
+    out = tmp_path / "probe.json"
+    run = subprocess.run([sys.executable, "tools/memprobe.py", "--component", "engine", "--seconds", "2",
+                          "--sample-s", "0.5", "--warmup-s", "0", "--frames", "3", "--trim", "--tracemalloc", "--gc",
+                          "--out", str(out)], cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr[-2000:]
+    report = json.loads(out.read_text())
+    assert report["component"] == "engine" and report["iterations"] >= 1 and len(report["samples"]) >= 3
+    assert {"rss_mb", "traced_mb"} <= set(report["slopes_per_h"])
+    assert all(s["traced_mb"] >= 0 and s["rss_mb"] > 0 for s in report["samples"])
+    if soak.heap_mb() is not None:  # glibc: trimmed RSS and heap figures are there too
+        assert "rss_after_trim_mb" in report["samples"][-1] and "heap_in_use_mb" in report["samples"][-1]
+    bad = subprocess.run([sys.executable, "tools/memprobe.py", "--component", "nothing", "--out", str(out)],
+                         cwd=REPO, capture_output=True, text=True, timeout=60)
+    assert bad.returncode == 2 and "invalid choice" in bad.stderr

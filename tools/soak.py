@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import argparse
 import csv
+import ctypes
+import ctypes.util
 import json
 import os
 import sys
@@ -44,6 +46,38 @@ def rss_mb() -> float:
     raise RuntimeError("VmRSS not found in /proc/self/status")
 
 
+class _MallInfo2(ctypes.Structure):
+    _fields_ = [(name, ctypes.c_size_t) for name in
+                ("arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks", "fsmblks", "uordblks", "fordblks", "keepcost")]
+
+
+def _libc() -> Any:
+    name = ctypes.util.find_library("c")
+    return ctypes.CDLL(name) if name else None
+
+
+_LIBC = _libc()
+
+
+def heap_mb() -> tuple[float, float] | None:
+    """(bytes the program holds, free bytes glibc keeps) in MiB, from glibc's mallinfo2 over all
+    arenas; None without glibc >= 2.33. A leak grows the first; allocator retention (freed memory
+    the arenas keep, fragmentation) grows only the second, and RSS with it."""
+    if _LIBC is None or not hasattr(_LIBC, "mallinfo2"):
+        return None
+    _LIBC.mallinfo2.restype = _MallInfo2
+    info = _LIBC.mallinfo2()
+    return (info.uordblks + info.hblkhd) / 2**20, info.fordblks / 2**20
+
+
+def malloc_trim() -> bool:
+    """glibc's malloc_trim(0): hand free heap pages back to the kernel. False without glibc."""
+    if _LIBC is None or not hasattr(_LIBC, "malloc_trim"):
+        return False
+    _LIBC.malloc_trim(0)
+    return True
+
+
 def open_fds() -> int:
     return len(os.listdir("/proc/self/fd"))
 
@@ -61,6 +95,11 @@ def slope_per_hour(t_s: Sequence[float], values: Sequence[float]) -> float | Non
         return None
     slope_per_s = np.polyfit(t, v, 1)[0]
     return float(slope_per_s * 3600.0)
+
+
+def _finite_slope(samples: Sequence[dict[str, float]], warmup: float, key: str) -> float | None:
+    rows = [s for s in samples if s["t_s"] >= warmup and np.isfinite(s.get(key, float("nan")))]
+    return slope_per_hour([s["t_s"] for s in rows], [s[key] for s in rows])
 
 
 def slice_stats(t_s: np.ndarray, latency_ms: np.ndarray, slice_s: float) -> list[dict[str, float]]:
@@ -98,7 +137,8 @@ class SoakLog:
         self.frames = csv.writer(self._frames_file)
         self._checks_file = open(self.out / "checks.csv", "w", newline="", encoding="utf-8")
         self.checks = csv.writer(self._checks_file)
-        self.samples.writerow(["t_s", "rss_mb", "open_fds", "threads", "load1", "frames", "checks"])
+        self.samples.writerow(["t_s", "rss_mb", "open_fds", "threads", "load1", "frames", "checks", "heap_in_use_mb",
+                               "heap_free_mb"])
         self.frames.writerow(["t_s", "latency_ms", "scored"])
         self.checks.writerow(["t_s", "decision", "reasons", "frames_used", "message"])
 
@@ -175,8 +215,11 @@ def run_soak(
         return time.monotonic() - started
 
     def take_sample(checks: int) -> None:
+        heap = heap_mb()
         row = {"t_s": round(elapsed(), 3), "rss_mb": round(rss_mb(), 2), "open_fds": open_fds(),
-               "threads": thread_count(), "load1": os.getloadavg()[0], "frames": state["frames"], "checks": checks}
+               "threads": thread_count(), "load1": os.getloadavg()[0], "frames": state["frames"], "checks": checks,
+               "heap_in_use_mb": round(heap[0], 2) if heap else float("nan"),
+               "heap_free_mb": round(heap[1], 2) if heap else float("nan")}
         samples.append(row)
         log.sample(list(row.values()))
 
@@ -197,12 +240,13 @@ def run_soak(
     take_sample(0)
     next_sample = sample_s
     try:
-        while elapsed() < duration_s:
+        # at least one check, however short the run and slow the start (a loaded CI machine)
+        while elapsed() < duration_s or checks == 0:
             # One session per source: when the source dies (a capture error, or it ends), the
             # soak does what an integrator would, it opens a new session, and logs the restart.
             source = BagReplay(recording, loop=True)
             with LivenessSession(source, model, config) as session:
-                while elapsed() < duration_s:
+                while elapsed() < duration_s or checks == 0:
                     state["last"] = time.monotonic()
                     result = session.check(on_frame=on_frame)
                     checks += 1
@@ -248,6 +292,9 @@ def run_soak(
         "rss_mb": {"start": samples[0]["rss_mb"], "after_warmup": s_rss[0] if s_rss else None,
                    "end": samples[-1]["rss_mb"], "max": max(s["rss_mb"] for s in samples)},
         "rss_slope_mb_per_h": slope_per_hour(s_t, s_rss),
+        "heap_in_use_slope_mb_per_h": _finite_slope(samples, warmup, "heap_in_use_mb"),
+        "heap_free_slope_mb_per_h": _finite_slope(samples, warmup, "heap_free_mb"),
+        "malloc_arena_max": os.environ.get("MALLOC_ARENA_MAX"),
         "open_fds": {"start": s_fds[0], "end": s_fds[-1], "min": min(s_fds), "max": max(s_fds)},
         "threads": {"start": samples[0]["threads"], "end": samples[-1]["threads"],
                     "max": max(s["threads"] for s in samples)},
@@ -281,6 +328,9 @@ def report_text(report: dict[str, Any]) -> str:
         f"RSS MB: start {report['rss_mb']['start']:.1f}, after warm-up {report['rss_mb']['after_warmup']}, "
         f"end {report['rss_mb']['end']:.1f}, max {report['rss_mb']['max']:.1f}; "
         f"slope {fmt(report['rss_slope_mb_per_h'], 'MB/h')}",
+        f"glibc heap slopes: in use {fmt(report.get('heap_in_use_slope_mb_per_h'), 'MB/h')}, "
+        f"free but kept {fmt(report.get('heap_free_slope_mb_per_h'), 'MB/h')} "
+        f"(MALLOC_ARENA_MAX={report.get('malloc_arena_max')})",
         f"open fds: start {report['open_fds']['start']}, end {report['open_fds']['end']}, "
         f"range {report['open_fds']['min']}-{report['open_fds']['max']}; threads {report['threads']}",
         f"frame latency ms: p50 {report['latency_ms']['p50']}, p95 {report['latency_ms']['p95']}, "
@@ -309,9 +359,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--warmup-s", type=float, help="seconds left out of the slopes (default min(60, 10%%))")
     parser.add_argument("--threads", type=int, help="ONNX Runtime intra-op threads")
     parser.add_argument("--no-progress", action="store_true")
+    parser.add_argument("--malloc-arena-max", type=int, metavar="N",
+                        help="run under MALLOC_ARENA_MAX=N (glibc reads it at start-up: the soak restarts itself "
+                             "with it); 2 is what docs/reliability.md recommends for a long-running device")
     args = parser.parse_args(argv)
     if args.minutes <= 0 or args.sample_s <= 0 or args.slice_s <= 0:
         parser.error("--minutes, --sample-s and --slice-s must be > 0")
+    if args.malloc_arena_max is not None:
+        if args.malloc_arena_max < 1:
+            parser.error("--malloc-arena-max must be >= 1")
+        if os.environ.get("MALLOC_ARENA_MAX") != str(args.malloc_arena_max):
+            env = dict(os.environ, MALLOC_ARENA_MAX=str(args.malloc_arena_max))
+            os.execve(sys.executable, [sys.executable, str(Path(__file__).resolve()),
+                                      *(sys.argv[1:] if argv is None else argv)], env)
     report = run_soak(args.minutes, args.out, bag=args.bag, model=args.model, scenario=args.scenario,
                       seed=args.seed, bag_frames=args.bag_frames, sample_s=args.sample_s, slice_s=args.slice_s,
                       warmup_s=args.warmup_s, threads=args.threads, progress=not args.no_progress)

@@ -209,6 +209,8 @@ class SetMatcher:
         self._last_seen: dict[Stream, tuple[int, float]] = {}
         #: distinct frames seen per stream (stale repeats not counted)
         self.seen: dict[Stream, int] = {Stream.DEPTH: 0, Stream.IR: 0, Stream.COLOR: 0}
+        #: the frame numbers seen per stream (to say which frames a short playback lost)
+        self.numbers: dict[Stream, set[int]] = {Stream.DEPTH: set(), Stream.IR: set(), Stream.COLOR: set()}
         #: framesets dropped because a better one carried the same depth frame
         self.superseded = 0
         #: sets dropped because their depth frame's own IR frame never arrived
@@ -219,6 +221,7 @@ class SetMatcher:
             if self._last_seen.get(stream) != key:
                 self._last_seen[stream] = key
                 self.seen[stream] += 1
+                self.numbers[stream].add(key[0])
         if len(keys) < 3:
             return []
         depth = keys[Stream.DEPTH]

@@ -24,6 +24,16 @@ _POLL_MS = 50
 _END_GRACE_S = 5.0
 
 
+def _which(numbers: set[int]) -> str:
+    """Which frame numbers arrived: a gap inside the range, or a range that ends early."""
+    if not numbers:
+        return " (none arrived)"
+    low, high = min(numbers), max(numbers)
+    gaps = sorted(set(range(low, high + 1)) - numbers)
+    inside = f"; missing inside: {', '.join(map(str, gaps[:5]))}{' ...' if len(gaps) > 5 else ''}" if gaps else ""
+    return f" (frame numbers {low}-{high} arrived{inside})"
+
+
 class BagReplay(Source):
     """Plays a ROS1 .bag recording (librealsense format) frame by frame.
 
@@ -165,7 +175,8 @@ class BagReplay(Source):
             if seen < expected:
                 raise BagFormatError(
                     self.path,
-                    f"damaged: playback ended after {seen} of the {expected} recorded {stream.value} frames",
+                    f"damaged: playback ended after {seen} of the {expected} recorded {stream.value} frames"
+                    f"{_which(self._matcher.numbers[stream])}",
                 )
 
     # -- Source ------------------------------------------------------------------------------
