@@ -86,9 +86,9 @@ class MouthCavity:
         my, mw = self.mouth_y, self.mouth_width
         x, y = self.xw, self.yw
         lat = np.abs(x) < 0.55 * mw
-        upper = lat & (y > my - 0.008) & (y <= my + 0.2 * drop + 0.001)
-        lower_top = my - drop + 0.005
-        lower = lat & (y < lower_top) & (y > lower_top - 0.008)
+        # Upper teeth show under the upper lip's edge, lower teeth just above the lower lip's.
+        upper = lat & (y > my - 0.005) & (y <= my + 0.2 * drop + 0.001)
+        lower = lat & (y < my - drop + 0.004) & (y > my - drop - 0.004)
         teeth = upper | lower
         # The cavity is deep (2 cm) and dark: little room light or emitter light gets in.
         recess = np.where(teeth, np.float32(0.009), np.float32(0.022)).astype(np.float32)
@@ -100,7 +100,10 @@ class MouthCavity:
         interior = (self.skin_rgb * np.array([0.35, 0.09, 0.09]) * 0.3).astype(np.float32)
         rgb = np.where(teeth[:, None], self.teeth_rgb.astype(np.float32), interior).astype(np.float32)
         ir = np.where(teeth, np.float32(0.4), np.float32(0.14)).astype(np.float32)
-        return pos, nrm, rgb, ir, np.full(n, MAT_SKIN, np.uint8)
+        # No sheen inside the mouth (the room light does not reach it): the interior takes the
+        # matte material; the teeth keep skin's faint sheen.
+        mat = np.where(teeth, MAT_SKIN, MAT_CLOTH).astype(np.uint8)
+        return pos, nrm, rgb, ir, mat
 
 
 def eye_centres(idn: Identity) -> list[tuple[float, float]]:

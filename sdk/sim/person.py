@@ -73,13 +73,23 @@ class PersonRig:
                           float(np.clip(0.06 + 0.75 * lum**0.6 + rng.normal(0.0, 0.1), 0.04, 0.9)))
         d = min_distance if min_distance is not None else motion.distance - 0.03
         # ~0.75 px between samples at the nearest distance of the sequence (pinholes are filled).
-        self.head: HeadModel = build_head(idn, density_px * max(d, 0.15) / view.fx, smile=expression.smile,
-                                          mouth=expression.max_drop > 0.0)
+        self.spacing_m = density_px * max(d, 0.15) / view.fx
+        self.head: HeadModel = build_head(idn, self.spacing_m, smile=expression.smile, mouth=expression.max_drop > 0.0)
         cloth_srgb = rng.uniform(0.05, 0.9, 3)
         self.cloth_rgb = tuple(float(v) for v in srgb_to_linear(cloth_srgb))
         # Dark dyed cloth is often dark in NIR too (no depth on black clothes); not always.
         lum = float(cloth_srgb @ np.array([0.2126, 0.7152, 0.0722]))
         self.cloth_ir = float(np.clip(0.06 + 0.75 * lum**0.6 + rng.normal(0.0, 0.1), 0.04, 0.9))
+        self.eye_z = float(self.head.landmarks["eye_r"][2])
+
+    def restyle(self, idn: Identity | None = None, expression: Expression | None = None) -> None:
+        """Rebuild the head with another look or expression (tests, figures): nothing else changes."""
+        if idn is not None:
+            self.idn = idn
+        if expression is not None:
+            self.expression = expression
+        ex = self.expression
+        self.head = build_head(self.idn, self.spacing_m, smile=ex.smile, mouth=ex.max_drop > 0.0)
         self.eye_z = float(self.head.landmarks["eye_r"][2])
 
     def pose(self, t: float) -> HeadPose:
