@@ -202,3 +202,23 @@ def test_grey_hair_returns_more_nir():
     assert all(i.hair_ir >= 0.7 * lk.GREY_HAIR_IR for i in grey)
     rgb, ir = lk.greyed_hair((0.01, 0.008, 0.006), 0.1, 0.8)
     assert ir == pytest.approx(0.1 * 0.2 + lk.GREY_HAIR_IR * 0.8) and min(rgb) > 0.2
+
+
+def test_attack_content_carries_expressions_and_a_screen_video_can_talk():
+    """The people shown by attacks draw expressions like everyone else: a print can show a smile,
+    a screen can replay a talking person (its picture changes with the syllables)."""
+    prints = [Simulator("print_flat", 500 + s).scene.photo.expression for s in range(16)]
+    assert any(e.smile > 0 for e in prints) and any(e.max_drop > 0 for e in prints)
+    talking = None
+    for s in range(40):
+        sim = Simulator("screen_replay", 500 + s)
+        if sim.scene.video:
+            talking = sim
+            break
+    assert talking is not None
+    scene = talking.scene
+    assert scene.photo.expression.talking and len(scene.video) == 4
+    closed, widest = scene.video[0], scene.video[-1]
+    assert closed[0] == 0.0 and widest[0] > 0.004
+    assert np.abs(closed[1] - widest[1]).max() > 0.05  # the mouth region changed
+    assert np.abs(closed[1] - widest[1]).mean() < 0.01  # and little else did

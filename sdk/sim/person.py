@@ -111,11 +111,13 @@ class PersonRig:
             return 0.0
         return self.expression.mouth_open(pose.time)
 
-    def head_points(self, pose: HeadPose, blink: float = 0.0, material_override: int | None = None) -> Points:
+    def head_points(self, pose: HeadPose, blink: float = 0.0, material_override: int | None = None,
+                    drop: float | None = None) -> Points:
+        """The head's points at ``pose``; ``drop`` overrides the expression's jaw drop (metres)."""
         h = self.head
         rgb, ir, mat = h.rgb, h.ir, h.mat
         pos = h.pos
-        drop = self.mouth_drop(pose)
+        drop = self.mouth_drop(pose) if (drop is None or h.cavity is None) else float(drop)
         cavity = None
         if drop > 0.0:
             # The jaw drops: lower lip, chin and jaw move down (and back), the upper lip rises,
