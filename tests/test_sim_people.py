@@ -161,38 +161,45 @@ def test_makeup_changes_colour_but_not_ir():
 
 
 def test_fringe_makes_depth_holes_on_the_forehead():
-    seed = next(s for s in range(400) if (lambda i: i.looks.fringe and i.hair_ir < 0.2 and i.looks.fringe_bottom < 0.04
-                                                         and i.looks.fringe_half_width > 0.045)(identity_for(s)))
-    sim = _near_sim(seed)
-    rig = sim.scene.rig
-    fringe_fs, _ = sim.render(0)
-    lms = sim.landmarks(0)
-    u, v, z = lms["brow"]
-    top = v - (rig.idn.looks.fringe_bottom + 0.012 - 0.025) * sim.view.fy / z  # inside the fringe
-    idn = rig.idn
-    rig.restyle(idn=replace(idn, looks=replace(idn.looks, fringe=False)))
-    bare_fs, _ = sim.render(0)
-    holes = lambda fs: (_patch(fs.depth, u, top, 12, 4) == 0).mean()  # noqa: E731
-    assert holes(fringe_fs) > 0.5 and holes(bare_fs) < 0.2, (holes(fringe_fs), holes(bare_fs))
+    """Black hair hardly returns the emitter's pattern: a fringe leaves depth holes where it covers
+    the forehead (at arm's length, as the scalp does in test_sim_honest)."""
+    pick = lambda i: i.looks.fringe and i.hair_ir < 0.12 and i.looks.fringe_bottom < 0.04  # noqa: E731
+    seeds = [s for s in range(600) if pick(identity_for(s))][:2]
+    assert len(seeds) == 2
+    for seed in seeds:
+        sim = Simulator("live", seed, distance_range_m=(0.7, 0.75), max_yaw_deg=3.0, clean=True)
+        rig = sim.scene.rig
+        fringe_fs, _ = sim.render(0)
+        u, v, z = sim.landmarks(0)["brow"]
+        inside = v - (rig.idn.looks.fringe_bottom + 0.008 - 0.025) * sim.view.fy / z  # 8 mm above its lower edge
+        idn = rig.idn
+        rig.restyle(idn=replace(idn, looks=replace(idn.looks, fringe=False)))
+        bare_fs, _ = sim.render(0)
+        holes = lambda fs: (_patch(fs.depth, u, inside, 8, 2) == 0).mean()  # noqa: E731
+        assert holes(fringe_fs) > holes(bare_fs) + 0.3, (seed, holes(fringe_fs), holes(bare_fs))
 
 
 def test_age_spots_and_wrinkles_darken_colour_more_than_ir():
+    """Melanin spots and creases: strongly darker in colour, hardly in NIR (head albedo, point by point)."""
+    from sdk.sim.face import build_head
+
     seed = next(s for s in range(400) if identity_for(s).looks.spots >= 4 and identity_for(s).looks.wrinkles > 0.6)
+    old = identity_for(seed)
+    young = replace(old, looks=replace(old.looks, spots=0, wrinkles=0.0))
+    h_old, h_young = build_head(old, 0.0008), build_head(young, 0.0008)
+    assert h_old.pos.shape == h_young.pos.shape
+    lum = lambda rgb: rgb @ np.array([0.2126, 0.7152, 0.0722], np.float32)  # noqa: E731
+    col_drop = 1.0 - lum(h_old.rgb) / np.maximum(lum(h_young.rgb), 1e-6)
+    ir_drop = 1.0 - h_old.ir / np.maximum(h_young.ir, 1e-6)
+    aged = col_drop > 0.03
+    assert aged.sum() > 300
+    assert col_drop[aged].mean() > 2.5 * max(ir_drop[aged].mean(), 1e-4), (col_drop[aged].mean(), ir_drop[aged].mean())
+    # And it shows in the rendered colour.
     sim = _near_sim(seed)
-    rig = sim.scene.rig
     old_fs, truth = sim.render(0)
-    idn = rig.idn
-    rig.restyle(idn=replace(idn, looks=replace(idn.looks, spots=0, wrinkles=0.0)))
+    sim.scene.rig.restyle(idn=young)
     young_fs, _ = sim.render(0)
-    b = truth.face_box
-    box = (slice(int(b.y0), int(b.y1)), slice(int(b.x0), int(b.x1)))
-    valid = (old_fs.depth[box] > 0) & (young_fs.depth[box] > 0)
-    grey = lambda fs: fs.color[box].astype(np.float64).mean(axis=2)  # noqa: E731
-    d_col = (grey(young_fs) - grey(old_fs))[valid]
-    d_ir = (young_fs.ir[box].astype(np.float64) - old_fs.ir[box].astype(np.float64))[valid]
-    rel_col = d_col.mean() / grey(young_fs)[valid].mean()
-    rel_ir = d_ir.mean() / young_fs.ir[box].astype(np.float64)[valid].mean()
-    assert rel_col > 0.004 and rel_col > 2.0 * rel_ir, (rel_col, rel_ir)
+    assert np.abs(old_fs.color.astype(np.int32) - young_fs.color.astype(np.int32)).max() > 20
 
 
 def test_grey_hair_returns_more_nir():
