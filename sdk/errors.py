@@ -121,6 +121,22 @@ class UnsupportedOperatingPointError(InputValidationError):
         self.needed = needed
 
 
+class DecisionRuleMismatchError(ModelError):
+    """The session's decision rule (fusion, gates, TTA, detector) differs from the one the bundle's
+    operating points were calibrated with, so their APCER / BPCER would not hold."""
+
+    def __init__(self, bundle: str, calibrated: dict, session: dict) -> None:
+        differing = sorted(k for k in set(calibrated) | set(session) if calibrated.get(k) != session.get(k))
+        super().__init__(
+            f"{bundle}: its operating points were calibrated with another decision rule (differs in "
+            f"{', '.join(differing)}: calibrated {[calibrated.get(k) for k in differing]}, session "
+            f"{[session.get(k) for k in differing]}); recalibrate (sr300-liveness calibrate), use the "
+            "calibrated settings, or pass SessionConfig(allow_uncalibrated_rule=True) to accept "
+            "thresholds whose error rates are unknown"
+        )
+        self.differing = differing
+
+
 # --- reliability (issue 14) ------------------------------------------------------------------
 class StreamChangedError(CaptureError):
     """The device, depth scale or pixel grid changed in the middle of a stream."""

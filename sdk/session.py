@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator
 
 from sdk.engine import Engine, ModelBundle, create_engine
-from sdk.errors import CaptureError, InvalidScoreError, LivenessError, ModelError
+from sdk.errors import CaptureError, DecisionRuleMismatchError, InvalidScoreError, LivenessError, ModelError
 from sdk.fusion import SPOOF_CUES, CheckDecider, FusionConfig, TemporalFusion, Verdict
 from sdk.lockout import LockoutConfig, SpoofLockout
 from sdk.stream_guard import StreamGuard, StreamGuardConfig
@@ -54,6 +54,9 @@ class SessionConfig:
     stream_guard: StreamGuardConfig = field(default_factory=StreamGuardConfig)
     #: MISSING_MODALITY frames in a row that end a check.
     missing_modality_frames: int = 3
+    #: Use a calibrated bundle's operating points with another decision rule (their APCER and
+    #: BPCER then do not hold: experiments only). False: such a session is refused.
+    allow_uncalibrated_rule: bool = False
 
     def __post_init__(self) -> None:
         # int(round(timeout_s * 30)) sizes a check's frame budget: nan/inf would end in a traceback.
@@ -79,10 +82,14 @@ class LivenessSession:
         if not (math.isfinite(self.threshold) and 0.0 < self.threshold <= 1.0):
             raise ModelError(f"threshold must lie in (0, 1], got {self.threshold}")
         # The bundle's thresholds were calibrated for one decision rule (fusion, gates); with
-        # another they do not mean what the manifest says. Allowed (e.g. for experiments), but said.
+        # another they do not mean what the manifest says, so a named operating point is refused
+        # unless the caller opts in (an explicit threshold is the caller's own responsibility).
         calibrated_rule = self.bundle.decision_rule
         self.decision_rule_matches = calibrated_rule is None or dict(calibrated_rule) == self.config.decision_rule()
         if not self.decision_rule_matches and self.config.threshold is None:
+            if not self.config.allow_uncalibrated_rule:
+                raise DecisionRuleMismatchError(f"{self.bundle.name} {self.bundle.version}", dict(calibrated_rule),
+                                                self.config.decision_rule())
             warnings.warn(f"{self.bundle.name} {self.bundle.version}: its operating points were calibrated with the "
                           f"decision rule {dict(calibrated_rule)}, this session uses {self.config.decision_rule()}",
                           stacklevel=2)

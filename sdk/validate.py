@@ -5,9 +5,11 @@ inside the pipeline the frozen types in sdk.types already guarantee the contract
 """
 from __future__ import annotations
 
+import json
 import math
 import numbers
-from typing import Sequence
+from pathlib import Path
+from typing import Any, Sequence
 
 import numpy as np
 
@@ -82,3 +84,18 @@ def check_integer(name: str, value: object) -> int:
         if number.is_integer():
             return int(number)
     raise InputValidationError(f"{name} must be an integer, got {type(value).__name__} {value!r}")
+
+
+def read_json_in_folder(folder: Path, name: str, error: type[Exception], what: str, hint: str = "") -> Any:
+    """The JSON document ``folder/name``; ``error`` (a typed error) when the folder or the file is
+    missing or the file is not readable JSON. ``what`` names the folder in messages ("model
+    bundle", "suite"); ``hint`` is appended when the file is missing."""
+    path = folder / name
+    if not folder.is_dir():
+        raise error(f"{folder}: {what} folder does not exist")
+    if not path.is_file():
+        raise error(f"{folder}: no {name} in the {what}{hint}")
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise error(f"{path}: unreadable ({exc})") from None

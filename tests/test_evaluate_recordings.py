@@ -45,3 +45,28 @@ def test_small_run_appends_lines_resumes_and_summarises(tmp_path):
     again = _run(tmp_path)
     assert "3 done, 0 to do" in again.stdout
     assert len((tmp_path / "results.jsonl").read_text().splitlines()) == 3
+    # Every row says which held-out generator families it falls into, and the summary splits
+    # in-distribution from held-out recordings.
+    assert all(isinstance(r["holdout_families"], list) for r in rows)
+    in_distribution = [r for r in rows if not r["holdout_families"]]
+    assert summary["in_distribution"]["recordings"] == len(in_distribution)
+    for family, part in summary["held_out"].items():
+        assert part["recordings"] == sum(family in r["holdout_families"] for r in rows) > 0
+    assert "== in-distribution only" in first.stdout
+
+
+def test_held_out_families_from_the_generator_truth_match_the_sidecar(tmp_path):
+    pytest.importorskip("pyrealsense2", reason="the sidecar comes with a recording written with pyrealsense2")
+    sys.path.insert(0, str(REPO / "tools"))
+    try:
+        import evaluate_recordings
+    finally:
+        sys.path.remove(str(REPO / "tools"))
+    from sdk.cli.cmd_synth_bag import synth_bag
+    from sdk.sim.holdout import HOLDOUT_FAMILIES
+
+    for scenario, seed in (("live", 900_000_001), ("mask_3d", 900_100_000)):
+        sidecar = synth_bag(scenario, seed, 4, tmp_path / f"{scenario}.bag")
+        assert evaluate_recordings.families_job((scenario, seed, 4)) == (scenario, seed, sidecar["holdout_families"])
+        assert set(sidecar["holdout_families"]) <= set(HOLDOUT_FAMILIES) | {"near_lt03"}
+    assert "mask_3d" in sidecar["holdout_families"]  # a held-out attack species is held out whole

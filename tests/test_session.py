@@ -286,3 +286,30 @@ def test_non_finite_or_non_positive_timeouts_are_refused(tmp_path, timeout):
     session = LivenessSession(SimulatorSource("live", LIVE_SEED), _bundle(tmp_path, bias=5.0))
     with pytest.raises(InputValidationError):
         session.check(timeout_s=timeout)
+
+
+def _calibrated_bundle(tmp_path: Path) -> Path:
+    """A bundle whose operating points say they were calibrated with the default decision rule."""
+    model = tiny_onnx_model(tmp_path / "cal.onnx", weights=(0.0, 0.0, 0.0), bias=5.0)
+    provenance = {"calibration": {"decision_rule": SessionConfig().decision_rule()}}
+    return write_bundle(tmp_path / "cal", model, name="tiny-cal", version="0.0.1",
+                        operating_points={"default": {"threshold": 0.5}}, default_operating_point="default",
+                        provenance=provenance).path
+
+
+def test_a_session_with_another_decision_rule_is_refused(tmp_path):
+    from sdk.errors import DecisionRuleMismatchError
+    from sdk.fusion import FusionConfig
+
+    bundle = _calibrated_bundle(tmp_path)
+    LivenessSession(None, str(bundle), SessionConfig()).close()  # the calibrated rule: accepted
+    other = SessionConfig(fusion=FusionConfig(min_frames_live=2))
+    with pytest.raises(DecisionRuleMismatchError, match="fusion"):
+        LivenessSession(None, str(bundle), other)
+    with pytest.raises(DecisionRuleMismatchError, match="tta"):
+        LivenessSession(None, str(bundle), SessionConfig(tta=False))
+    # Opting in works, and says so; an explicit threshold is the caller's own choice.
+    with pytest.warns(UserWarning, match="calibrated with the decision rule"):
+        LivenessSession(None, str(bundle), SessionConfig(fusion=FusionConfig(min_frames_live=2),
+                                                         allow_uncalibrated_rule=True)).close()
+    LivenessSession(None, str(bundle), SessionConfig(tta=False, threshold=0.5)).close()

@@ -2,14 +2,17 @@
 
 For every scenario of the simulator's registry (but "empty"), N recordings of subjects whose
 seeds were used neither in training (synth-dataset seeds < 3e7) nor in calibration
-(tools/make_recordings.py: 8e8 + ...) are rendered to a .bag, replayed through the session's
+(tools/make_recordings.py: 6e8 + ...; HIL suites use 8e8 + ...) are rendered to a .bag, replayed through the session's
 per-frame path (calibration.recordings.score_one: stuck-stream guard, detection, gates, crops,
 engine) and reduced to the check score (sdk.fusion.check_score). A check is LIVE at threshold t
 exactly when its check score is >= t, so one replay gives the decision at every operating point.
 
 Incremental: one JSON line per recording is appended to OUT/results.jsonl as it finishes, and
 a re-run skips the recordings already there (same model and decision rule), so a killed run
-loses nothing. Prints, per operating point, APCER per attack species with its one-sided 95 %
+loses nothing. Every recording is tagged with the held-out generator families it falls into
+(sdk.sim.holdout.session_families: |yaw| > 20, glasses or beard, > 0.8 m, sunlight, mask_3d,
+and < 0.3 m); figures are printed for all recordings, for in-distribution ones only, and per
+family. Prints, per operating point, APCER per attack species with its one-sided 95 %
 Clopper-Pearson upper bound, the worst species, and BPCER with its bound; writes OUT/summary.json.
 
     python tools/evaluate_recordings.py --out runs/eval --live 300 --attacks 150 --workers 2
@@ -35,6 +38,7 @@ sys.path.insert(0, str(REPO))
 EVALUATION_SEED_BASE = 900_000_000
 RESULTS = "results.jsonl"
 SUMMARY = "summary.json"
+FAMILIES = "families.jsonl"
 
 _WORKER: dict[str, Any] = {}
 
@@ -65,9 +69,48 @@ def run_job(job: tuple[str, int, int]) -> dict[str, Any]:
     if not keep:
         bag.unlink(missing_ok=True)
         bag.with_suffix(".json").unlink(missing_ok=True)
-    row.update(scenario=scenario, seed=seed, seconds=round(time.perf_counter() - started, 2))
+    row.update(scenario=scenario, seed=seed, seconds=round(time.perf_counter() - started, 2),
+               holdout_families=list(sidecar["holdout_families"]))
     row.pop("path", None)
     return row
+
+
+def families_job(job: tuple[str, int, int]) -> tuple[str, int, list[str]]:
+    """The held-out families of one recording, from its generator's truth (no rendering): for rows
+    written before the sidecar carried them."""
+    from sdk.sim import Simulator
+    from sdk.sim.holdout import session_families
+
+    scenario, seed, frames = job
+    sim = Simulator(scenario, seed)
+    truths = [sim._truth(i, sim._content(i)) for i in range(frames)]
+    return scenario, seed, list(session_families(sim, [t.yaw_deg for t in truths], [t.distance_m for t in truths]))
+
+
+def tag_families(rows: list[dict[str, Any]], frames: int, workers: int, cache: Path) -> None:
+    """Give every row its ``holdout_families`` (computed once, cached in ``cache``)."""
+    from tqdm import tqdm
+
+    known: dict[tuple[str, int], list[str]] = {}
+    if cache.is_file():
+        for line in cache.read_text(encoding="utf-8").splitlines():
+            try:
+                entry = json.loads(line)
+                known[(entry["scenario"], entry["seed"])] = entry["holdout_families"]
+            except (json.JSONDecodeError, KeyError, TypeError):
+                continue
+    missing = [(r["scenario"], r["seed"], frames) for r in rows
+               if "holdout_families" not in r and (r["scenario"], r["seed"]) not in known]
+    if missing:
+        with ProcessPoolExecutor(max(1, workers)) as pool, open(cache, "a", encoding="utf-8") as handle, \
+                tqdm(total=len(missing), unit="rec", desc="held-out families") as bar:
+            for scenario, seed, families in pool.map(families_job, missing, chunksize=4):
+                known[(scenario, seed)] = families
+                handle.write(json.dumps({"scenario": scenario, "seed": seed, "holdout_families": families}) + "\n")
+                bar.update(1)
+    for row in rows:
+        if "holdout_families" not in row:
+            row["holdout_families"] = known[(row["scenario"], row["seed"])]
 
 
 def summarise(rows: list[dict[str, Any]], points: dict[str, float]) -> dict[str, Any]:
@@ -191,14 +234,25 @@ def main() -> int:
             if not args.keep_bags:
                 shutil.rmtree(scratch, ignore_errors=True)
     rows = [done[job] for job in jobs if job in done]
+    tag_families(rows, args.frames, args.workers, out / FAMILIES)
     summary = summarise(rows, points)
+    # The same figures on in-distribution recordings only (sessions training could have drawn)
+    # and on each held-out family of the generator (never in any training set).
+    in_distribution = [r for r in rows if not r["holdout_families"]]
+    summary["in_distribution"] = summarise(in_distribution, points)
+    summary["held_out"] = {family: summarise([r for r in rows if family in r["holdout_families"]], points)
+                           for family in sorted({f for r in rows for f in r["holdout_families"]})}
     summary.update(model=f"{bundle.name} {bundle.version}", model_sha256=bundle.model_sha256,
                    frames_per_recording=args.frames, seed_base=args.seed_base, planned=len(jobs),
                    live_per_run=args.live, attacks_per_scenario=args.attacks,
                    seconds_this_run=round(time.perf_counter() - started, 1),
                    decision_rule=SessionConfig().decision_rule())
     (out / SUMMARY).write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
-    print(table(summary))
+    print(f"== all recordings (full generator: in-distribution and held-out) ==\n{table(summary)}")
+    print(f"\n== in-distribution only ({summary['in_distribution']['recordings']} recordings) ==\n"
+          f"{table(summary['in_distribution'])}")
+    for family, part in summary["held_out"].items():
+        print(f"\n== held-out family {family} ({part['recordings']} recordings) ==\n{table(part)}")
     failed = summary["failed_replay"]
     accepted = sum(p["n_attack_accepted"] for p in summary["points"].values())
     print(f"{len(rows)}/{len(jobs)} recordings; {failed} failed replays; summary in {out / SUMMARY}")

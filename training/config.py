@@ -257,3 +257,13 @@ def parse_override(text: str) -> tuple[str, Any]:
     except json.JSONDecodeError:
         value = raw
     return key.strip(), value
+
+
+def config_with_overrides(config: Any, sets: list[str], named: dict[str, Any], quiet: bool = False) -> Any:
+    """A config with the command line applied: ``--set KEY=VALUE`` texts, then named options
+    (``{"data.root": args.root, ...}``; None means not given), then ``--quiet`` (no progress bar)."""
+    overrides = dict(parse_override(text) for text in sets)
+    overrides.update({key: value for key, value in named.items() if value is not None})
+    if quiet:
+        overrides["runtime.progress"] = False
+    return config.replace(**overrides) if overrides else config

@@ -35,19 +35,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from training.config import load_config, parse_override
+    from training.config import config_with_overrides, load_config
     from training.distill import distill
 
-    config = load_config(args.config)
-    overrides = dict(parse_override(text) for text in args.set)
-    for key, value in (("data.root", args.root), ("data.train_list", args.train_list),
-                       ("data.val_list", args.val_list), ("distill.unlabeled_lists", args.unlabeled)):
-        if value is not None:
-            overrides[key] = value
-    if args.quiet:
-        overrides["runtime.progress"] = False
-    if overrides:
-        config = config.replace(**overrides)
+    config = config_with_overrides(load_config(args.config), args.set, {
+        "data.root": args.root, "data.train_list": args.train_list, "data.val_list": args.val_list,
+        "distill.unlabeled_lists": args.unlabeled}, quiet=args.quiet)
     result = distill(args.ensemble, config, args.out, resume=args.resume, require_all=not args.partial)
     print(f"distilled {result.epochs_done} epoch(s) into {Path(args.out) / 'model.pt'}; teacher {Path(args.out) / 'teacher.json'}")
     return 0

@@ -47,6 +47,7 @@ def synth_bag(scenario: str, seed: int, frames: int, out: Path, fps: float = 30.
     """Render, record and write the sidecar; return the sidecar's content."""
     from sdk.capture.bag_writer import write_bag
     from sdk.sim import Simulator, get_scenario
+    from sdk.sim.holdout import session_families
     from sdk.types import FrameSet
 
     spec = get_scenario(scenario)
@@ -63,6 +64,7 @@ def synth_bag(scenario: str, seed: int, frames: int, out: Path, fps: float = 30.
                     "face_box": None if box is None else [float(v) for v in box.as_tuple()],
                     "timestamp_ms": round(float(frameset.timestamp_ms), 6),
                     "distance_m": float(truth.distance_m),
+                    "yaw_deg": round(float(truth.yaw_deg), 3),
                 }
             )
             yield frameset
@@ -76,6 +78,9 @@ def synth_bag(scenario: str, seed: int, frames: int, out: Path, fps: float = 30.
         "fps": fps,
         "bag": out.name,
         "device": {"name": sim.device_info.name, "serial": sim.device_info.serial},
+        # Held-out generator families this session falls into ([]: in-distribution), so that
+        # evaluations report in-distribution and held-out figures apart.
+        "holdout_families": list(session_families(sim, [r["yaw_deg"] for r in rows], [r["distance_m"] for r in rows])),
         "frames": rows,
     }
     path = sidecar_path(out)

@@ -30,7 +30,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from sdk.errors import InputValidationError
-    from training.config import list_presets, load_config, parse_override
+    from training.config import config_with_overrides, list_presets, load_config
 
     if args.list_presets:
         print("\n".join(list_presets()))
@@ -39,16 +39,9 @@ def run(args: argparse.Namespace) -> int:
         raise InputValidationError("--config is required (a JSON file or a preset name)")
     from training.train import predict_views, train, write_scores
 
-    config = load_config(args.config)
-    overrides = dict(parse_override(text) for text in args.set)
-    for key, value in (("data.root", args.root), ("data.train_list", args.train_list),
-                       ("data.val_list", args.val_list), ("init.checkpoint", args.init)):
-        if value is not None:
-            overrides[key] = value
-    if args.quiet:
-        overrides["runtime.progress"] = False
-    if overrides:
-        config = config.replace(**overrides)
+    config = config_with_overrides(load_config(args.config), args.set, {
+        "data.root": args.root, "data.train_list": args.train_list, "data.val_list": args.val_list,
+        "init.checkpoint": args.init}, quiet=args.quiet)
     out = Path(args.out or Path("runs") / config.name)
     result = train(config, out, resume=args.resume)
     print(f"trained {result.epochs_done} epoch(s); checkpoint {result.checkpoint}; metrics {out / 'metrics.csv'}")

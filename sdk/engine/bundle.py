@@ -17,6 +17,7 @@ from typing import Any, Mapping
 
 from sdk.errors import ModelIntegrityError
 from sdk.preprocess import PREPROCESS_VERSION
+from sdk.validate import read_json_in_folder
 
 BUNDLE_FORMAT = "sr300-liveness-bundle/1"
 MANIFEST_NAME = "manifest.json"
@@ -121,14 +122,7 @@ class ModelBundle:
         """Load and verify a bundle folder (None: the shipped default)."""
         folder = Path(path) if path is not None else SHIPPED_DIR / DEFAULT_BUNDLE
         manifest_path = folder / MANIFEST_NAME
-        if not folder.is_dir():
-            raise ModelIntegrityError(f"{folder}: model bundle folder does not exist")
-        if not manifest_path.is_file():
-            raise ModelIntegrityError(f"{folder}: no {MANIFEST_NAME} in the model bundle")
-        try:
-            manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
-            raise ModelIntegrityError(f"{manifest_path}: unreadable manifest ({error})") from None
+        manifest = read_json_in_folder(folder, MANIFEST_NAME, ModelIntegrityError, "model bundle")
         check_manifest_safety(folder, manifest)
         _check_manifest(manifest_path, manifest)
         bundle = cls(folder, manifest)

@@ -31,6 +31,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any, Iterable, Mapping
 
 from sdk.errors import HilSuiteError, RecordingIntegrityError
+from sdk.validate import read_json_in_folder
 
 SUITE_FILE = "suite.json"
 SUITE_FORMAT = "sr300-liveness-hil-suite"
@@ -192,16 +193,9 @@ class Suite:
 def load_suite(root: str | os.PathLike[str]) -> Suite:
     """Read and validate ``root/suite.json`` (HilSuiteError on anything malformed)."""
     folder = Path(root)
-    path = folder / SUITE_FILE
-    if not folder.is_dir():
-        raise HilSuiteError(f"{folder}: suite folder does not exist")
-    if not path.is_file():
-        raise HilSuiteError(f"{folder}: no {SUITE_FILE} (make one with `sr300-liveness hil make-suite --out {folder}`)")
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise HilSuiteError(f"{path}: unreadable ({error})") from None
-    return suite_from_dict(folder, data, where=path)
+    data = read_json_in_folder(folder, SUITE_FILE, HilSuiteError, "suite",
+                               f" (make one with `sr300-liveness hil make-suite --out {folder}`)")
+    return suite_from_dict(folder, data, where=folder / SUITE_FILE)
 
 
 def suite_from_dict(root: Path, data: Any, where: object = "suite.json") -> Suite:

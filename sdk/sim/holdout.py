@@ -105,3 +105,31 @@ def holdout_subjects(name: str, scenario: str, count: int, start: int = 0, datas
     slot = list(SCENARIOS).index(scenario)
     base = holdout_seed_base(name, dataset_seed) + slot * 5_000
     return [HoldoutSubject(name, scenario, base + start + i, family.options) for i in range(count)]
+
+
+def session_families(sim: Any, yaw_deg: "list[float]", distance_m: "list[float]") -> tuple[str, ...]:
+    """The held-out families (and other regions outside TRAINING_OPTIONS) a rendered session of
+    the full generator falls into; () means in-distribution: a session training could have drawn.
+
+    ``sim`` is the Simulator that rendered it; ``yaw_deg`` / ``distance_m`` its frames' truth.
+    Evaluations of full-distribution recordings (synth-bag, tools/evaluate_recordings.py) use it
+    to report in-distribution and held-out figures apart.
+    """
+    families: list[str] = []
+    if yaw_deg and max(abs(float(v)) for v in yaw_deg) > TRAINING_OPTIONS["max_yaw_deg"]:
+        families.append("yaw_gt20")
+    people = [p for p in (getattr(sim.scene, "idn", None), getattr(sim.scene, "content_idn", None)) if p is not None]
+    if any(p.glasses or p.beard > 0 for p in people):
+        families.append("glasses_or_beard")
+    near, far = TRAINING_OPTIONS["distance_range_m"]
+    median_m = float(sorted(distance_m)[len(distance_m) // 2]) if distance_m else None
+    if median_m is not None and median_m > far:
+        families.append("far_gt08")
+    if sim.profile.is_sunlit:
+        families.append("sunlight")
+    if sim.spec.name in HELD_OUT_ATTACKS:
+        families.append(sim.spec.name)
+    # Not a named family, but outside the training ranges all the same (closer than 0.3 m).
+    if median_m is not None and median_m < near:
+        families.append("near_lt03")
+    return tuple(families)
