@@ -84,7 +84,7 @@ def test_feature_rates_match_the_documented_rates():
 
 def test_sessions_draw_expressions_for_live_people_and_attackers_alike():
     def drawn(scenario):
-        return [Simulator(scenario, 300 + s).scene.rig.expression for s in range(24)]
+        return [Simulator(scenario, 300 + s).scene.rig.expression for s in range(12)]
 
     for scenario in ("live", "cut_eyes_nose_mouth_flat"):
         es = drawn(scenario)
@@ -214,7 +214,7 @@ def test_grey_hair_returns_more_nir():
 def test_attack_content_carries_expressions_and_a_screen_video_can_talk():
     """The people shown by attacks draw expressions like everyone else: a print can show a smile,
     a screen can replay a talking person (its picture changes with the syllables)."""
-    prints = [Simulator("print_flat", 500 + s).scene.photo.expression for s in range(16)]
+    prints = [Simulator("print_flat", 500 + s).scene.photo.expression for s in range(10)]
     assert any(e.smile > 0 for e in prints) and any(e.max_drop > 0 for e in prints)
     talking = None
     for s in range(40):
