@@ -67,11 +67,6 @@ def test_cli_runs_and_reports_json():
     assert set(report["scalars"][0]["auc"]) == set(AUDIT_ATTACKS)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "known shortcut, measured at commit time: zero_depth_share separates live from worn flat cut-outs "
-    "(AUC 0.94 cut_eyes_flat, 0.93 cut_eyes_nose_flat, 0.91 cut_eyes_nose_mouth_flat; every other "
-    "non-physics scalar <= 0.87). strict: this turns into a failure once the simulator is fixed, so the "
-    "marker must then be removed"))
 def test_no_non_physics_shortcut_at_the_issue_minimum():
     """CI gate: 40 live + 40 per attack scenario, fixed seeds, detector boxes."""
     result = run_audit(per_scenario=40, seed=0, workers=2)

@@ -44,6 +44,39 @@ def test_no_attacker_skin_in_front_of_the_uncut_paper(scenario):
         assert scene.gap == pytest.approx(scene.min_gap) and scene.gap - scene._resting_gap() <= 0.0081
 
 
+def _head_beside_paper_share(sim: Simulator, index: int = 0) -> float:
+    """Share of the crop region (1.3 x the truth box) where the attacker's head shows and no paper."""
+    from sdk.preprocess import square_region
+
+    content = sim.scene.content(index)
+    sheet, head = splat(content.points[0], sim.view), splat(content.points[1], sim.view)
+    covered = {}
+    for name, layer in (("sheet", sheet), ("head", head)):
+        full = np.zeros((480, 640), bool)
+        r0, r1, c0, c1 = layer.box
+        full[r0:r1, c0:c1] = np.isfinite(layer.z)
+        covered[name] = full
+    x0, y0, side = square_region(sim._truth(index, content).face_box)
+    region = (slice(max(0, y0), y0 + side), slice(max(0, x0), x0 + side))
+    return float((covered["head"][region] & ~covered["sheet"][region]).mean())
+
+
+def test_worn_cutouts_include_face_oval_masks_with_the_head_around_them():
+    """A face-oval paper mask leaves the attacker's hair, ears and jaw line in view (as around a
+    live face); a sheet cut-out hides them."""
+    from sdk.sim.attacks import CUT_SHAPE_P, CUT_SHAPES, PRINT_SHAPES
+
+    assert "oval" in CUT_SHAPES and "oval" not in PRINT_SHAPES  # whole prints are held, not worn
+    assert dict(zip(CUT_SHAPES, CUT_SHAPE_P))["oval"] >= 0.3
+    ovals, sheets = [Simulator("cut_eyes_nose_flat", s, max_yaw_deg=10.0) for s in (3, 6)], \
+        [Simulator("cut_eyes_nose_flat", s, max_yaw_deg=10.0) for s in (0, 9)]
+    assert [sim.scene.shape for sim in ovals] == ["oval"] * 2 and [sim.scene.shape for sim in sheets] == ["sheet"] * 2
+    oval_share = [_head_beside_paper_share(sim) for sim in ovals]
+    sheet_share = [_head_beside_paper_share(sim) for sim in sheets]
+    assert min(oval_share) > 0.08, oval_share
+    assert max(sheet_share) < min(oval_share), (sheet_share, oval_share)
+
+
 def test_screens_return_almost_no_depth_but_skin_does():
     screen_valid, live_valid = [], []
     for seed in range(4):

@@ -115,10 +115,14 @@ def _paper_grain(shape: tuple[int, int], rng: np.random.Generator) -> np.ndarray
     return (1.0 + amp * rng.standard_normal(shape).astype(np.float32)).astype(np.float32)
 
 
-#: Print shapes: a cut-out sheet as printed (rectangle), cut along the photographed head's
-#: contour, or a small photo that does not cover the attacker's head.
+#: Print shapes: a sheet as printed (rectangle), cut along the photographed head's contour, or a
+#: small photo that does not cover the attacker's head.
 PRINT_SHAPES = ("sheet", "contour", "small")
 PRINT_SHAPE_P = (0.3, 0.45, 0.25)
+#: Worn cut-outs come in one more shape: a paper mask cut along the face oval (forehead, cheeks,
+#: chin), so the attacker's own hair, ears and neck, and the room behind them, show around it.
+CUT_SHAPES = ("sheet", "contour", "small", "oval")
+CUT_SHAPE_P = (0.15, 0.25, 0.15, 0.45)
 #: Share of prints on glossy photo paper (mirror-like glare of the room light and the emitter).
 GLOSSY_RATE = 0.3
 
@@ -140,7 +144,7 @@ class PrintScene:
         self.photo: Photo = render_photo(self.content_idn, rng)
         cut = spec.cutouts
         self.cutouts = cut
-        self.shape = str(rng.choice(PRINT_SHAPES, p=PRINT_SHAPE_P))
+        self.shape = str(rng.choice(CUT_SHAPES, p=CUT_SHAPE_P) if cut else rng.choice(PRINT_SHAPES, p=PRINT_SHAPE_P))
         self.paper_gloss = float(rng.uniform(0.3, 1.0)) if rng.random() < GLOSSY_RATE else 0.0
         # Cut-outs are worn against the face; whole prints are held in front of it, or stand alone.
         self.attacker_visible = bool(cut) or rng.random() < 0.7
@@ -184,6 +188,8 @@ class PrintScene:
         if self.shape == "contour":
             person = cv2.resize(ph.person_mask[y0:y1, x0:x1].astype(np.uint8), (nx, ny), interpolation=cv2.INTER_NEAREST)
             keep &= person.astype(bool)
+        elif self.shape == "oval":
+            keep &= self._face_oval(s, t, rng)
         if cut:
             keep &= ~self._holes(s, t, rng)
         # Cut edges: the white paper core shows along every cut (a few tenths of a millimetre to
@@ -200,6 +206,7 @@ class PrintScene:
         k = keep.reshape(-1)
         self.local_pos, self.local_nrm = pos.reshape(-1, 3)[k], nrm.reshape(-1, 3)[k]
         self.rgb, self.ir = rgb.reshape(-1, 3)[k].astype(np.float32), ir.reshape(-1)[k].astype(np.float32)
+        self.mat = np.full(self.ir.shape, MAT_PAPER, np.uint8)
         self.keep = keep
         # Where the sheet sits against the head: relative rotation and the gap in front of the eyes.
         self.rel = rotation(*self.tilt)
@@ -217,6 +224,8 @@ class PrintScene:
             tv = float(rng.uniform(0.45, 0.85))
             self.fingers.append((side, tv, float(rng.uniform(-0.6, 0.2))))
         self.finger_spacing = spacing
+        # The thumbs and hands are rigid with the sheet: sampled once, in the sheet's frame.
+        self.hand_parts = self._hand_parts()
         # Contour of the printed face in sheet coordinates.
         cu = (ph.contour_px - self.crop_origin) / self.crop_size
         self.contour_local, _ = self.sheet.local(cu[:, 0].astype(np.float32), cu[:, 1].astype(np.float32))
@@ -224,6 +233,24 @@ class PrintScene:
         for name, p in ph.landmarks_px.items():
             uv = (p - self.crop_origin) / self.crop_size
             self.lm_local[name] = self.sheet.local(np.array([uv[0]], np.float32), np.array([uv[1]], np.float32))[0][0]
+
+    def _hand_parts(self) -> list[Points]:
+        """Thumbs at the sheet's side edges and the palms behind them, in sheet coordinates."""
+        idn, parts = self.idn, []
+        for side, tv, slant in self.fingers:
+            s_edge = 0.0 if side < 0 else 1.0
+            edge, _ = self.sheet.local(np.array([s_edge], np.float32), np.array([tv], np.float32))
+            e = edge[0].astype(np.float64)
+            inward = np.array([-side * 1.0, slant, 0.0])
+            inward /= np.linalg.norm(inward)
+            front = np.array([0.0, 0.0, 0.009])
+            parts.append(capsule_points(e - inward * 0.04 + front, e + inward * 0.018 + front, 0.0085,
+                                        self.finger_spacing, idn.skin_rgb, idn.skin_ir))
+            # The hand the thumb belongs to: a palm behind the sheet's edge, reaching down and out.
+            h0 = e - inward * 0.03 + np.array([0.0, 0.0, -0.015])
+            h1 = h0 + np.array([side * 0.03, -0.08, -0.02])
+            parts.append(capsule_points(h1, h0, 0.024, self.finger_spacing * 1.5, idn.skin_rgb, idn.skin_ir))
+        return parts
 
     def sheet_local_of_head(self, pts_head: np.ndarray) -> np.ndarray:
         """Head-frame points in the sheet's frame with the sheet at gap 0 (origin at the eyes)."""
@@ -259,6 +286,25 @@ class PrintScene:
         if not covered.any():
             return 0.0
         return float(max(0.0, np.max(local[covered, 2] - z_paper[covered])))
+
+    def _face_oval(self, s: np.ndarray, t: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """Sheet texels inside a hand-cut oval around the printed face: cheek to cheek (a little
+        wider), from the forehead (below or at the hairline) to just under the chin."""
+        ph = self.photo
+        px = self.crop_origin[0] + s * self.crop_size[0]
+        py = self.crop_origin[1] + t * self.crop_size[1]
+        iod = ph.interocular_px
+        lm = ph.landmarks_px
+        left, right = float(ph.contour_px[:, 0].min()), float(ph.contour_px[:, 0].max())
+        eye_y = float(lm["eye_r"][1] + lm["eye_l"][1]) / 2.0
+        top = eye_y - iod * rng.uniform(0.8, 1.3)
+        bottom = max(float(ph.contour_px[:, 1].max()), float(lm["chin"][1])) + iod * rng.uniform(0.0, 0.2)
+        cx, cy = (left + right) / 2.0, (top + bottom) / 2.0
+        ax, ay = (right - left) / 2.0 * rng.uniform(1.0, 1.15), (bottom - top) / 2.0
+        wobble = rng.uniform(-0.03, 0.03, (3, 2))  # scissors: a few low harmonics on the radius
+        ang = np.arctan2(py - cy, px - cx)
+        rr = 1.0 + sum(a * np.cos((k + 2) * ang + b * 10) for k, (a, b) in enumerate(wobble))
+        return ((px - cx) / ax) ** 2 + ((py - cy) / ay) ** 2 < rr**2
 
     def _holes(self, s: np.ndarray, t: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         ph = self.photo
@@ -299,28 +345,15 @@ class PrintScene:
         m, c = self._sheet_pose(pose)
         m32, c32 = m.astype(np.float32), c.astype(np.float32)
         sheet = Points(transform(self.local_pos, m32, c32), transform(self.local_nrm, m32), self.rgb, self.ir,
-                       np.full(self.ir.shape, MAT_PAPER, np.uint8))
+                       self.mat)
         points = [sheet]
         if self.attacker_visible:
             points.append(rig.head_points(pose, rig.motion.blink(t)))
             hand = rig.hand_points(pose)
             if hand is not None:
                 points.append(hand)
-        idn = self.idn
-        for side, tv, slant in self.fingers:
-            s_edge = 0.0 if side < 0 else 1.0
-            edge, _ = self.sheet.local(np.array([s_edge], np.float32), np.array([tv], np.float32))
-            e = edge[0]
-            inward = np.array([-side * 1.0, slant, 0.0])
-            inward /= np.linalg.norm(inward)
-            front = np.array([0.0, 0.0, 0.009])
-            p0 = e - inward * 0.04 + front
-            p1 = e + inward * 0.018 + front
-            points.append(capsule_points(m @ p0 + c, m @ p1 + c, 0.0085, self.finger_spacing, idn.skin_rgb, idn.skin_ir))
-            # The hand the thumb belongs to: a palm behind the sheet's edge, reaching down and out.
-            h0 = e - inward * 0.03 + np.array([0.0, 0.0, -0.015])
-            h1 = h0 + np.array([side * 0.03, -0.08, -0.02])
-            points.append(capsule_points(m @ h1 + c, m @ h0 + c, 0.024, self.finger_spacing * 1.5, idn.skin_rgb, idn.skin_ir))
+        for hand in self.hand_parts:
+            points.append(Points(transform(hand.pos, m32, c32), transform(hand.nrm, m32), hand.rgb, hand.ir, hand.mat))
         contour = transform(self.contour_local, m32, c32)
         lm_cam = {k: m @ v + c for k, v in self.lm_local.items()}
         yaw = float(pose.yaw + self.tilt[0])

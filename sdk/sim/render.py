@@ -109,6 +109,11 @@ def crop_layer(layer: Layer, r0: int, r1: int, c0: int, c1: int) -> Layer:
     return Layer(*(getattr(layer, f)[r0:r1, c0:c1].copy() for f in _FIELDS), box=(r0, r1, c0, c1))
 
 
+def view_layer(layer: Layer, r0: int, r1: int, c0: int, c1: int) -> Layer:
+    """A sub-box of a layer as views (no copy): for read-only use such as shading."""
+    return Layer(*(getattr(layer, f)[r0:r1, c0:c1] for f in _FIELDS), box=(r0, r1, c0, c1))
+
+
 def concat_points(items: list[Points]) -> Points:
     items = [p for p in items if p.pos.shape[0]]
     if len(items) == 1:
@@ -148,16 +153,19 @@ def splat(points: Points, view: View, fill_passes: int = 2) -> Layer | None:
     buf = buf.reshape(bh, bw)
     for _ in range(fill_passes):
         buf = _fill_pinholes(buf)
-    layer = empty_layer((bh, bw), (r0, r1, c0, c1))
-    hit = buf != _KEY_NONE
-    idx = (buf[hit] & ((1 << _INDEX_BITS) - 1)).astype(np.int64)
-    layer.pos[hit] = pos[idx]
-    layer.z[hit] = pos[idx, 2]
-    layer.nrm[hit] = points.nrm[idx]
-    layer.rgb[hit] = points.rgb[idx]
-    layer.ir[hit] = points.ir[idx]
-    layer.mat[hit] = points.mat[idx]
-    return layer
+    # One dense gather per field (empty pixels read point 0, then are cleared): the same values
+    # as masked assignment into an empty layer, without six boolean scatters.
+    flat = buf.reshape(-1)
+    empty = flat == _KEY_NONE
+    idx = np.where(empty, 0, flat & ((1 << _INDEX_BITS) - 1)).astype(np.intp)
+    fields = {}
+    for name in ("pos", "nrm", "rgb", "ir", "mat"):
+        values = getattr(points, name)[idx]
+        np.copyto(values, values.dtype.type(0), where=empty[:, None] if values.ndim == 2 else empty)
+        fields[name] = values.reshape((bh, bw) + values.shape[1:])
+    z_px = fields["pos"][..., 2].copy()
+    z_px[empty.reshape(bh, bw)] = np.inf
+    return Layer(z=z_px, box=(r0, r1, c0, c1), **fields)
 
 
 def _fill_pinholes(buf: np.ndarray) -> np.ndarray:
@@ -173,16 +181,32 @@ def _fill_pinholes(buf: np.ndarray) -> np.ndarray:
     return out
 
 
-def compose(base: Layer, layers: list[Layer]) -> Layer:
-    """Nearest surface per pixel: ``base`` covers the window and is updated in place."""
+def compose(base: Layer, layers: list[Layer], origin: tuple[int, int] = (0, 0)) -> Layer:
+    """Nearest surface per pixel: ``base`` is updated in place. Layer boxes are window
+    coordinates; ``base`` starts at window pixel ``origin`` (row, column) and covers them all."""
     for layer in layers:
         r0, r1, c0, c1 = layer.box
+        r0, r1, c0, c1 = r0 - origin[0], r1 - origin[0], c0 - origin[1], c1 - origin[1]
         take = layer.z < base.z[r0:r1, c0:c1]
         if not take.any():
             continue
+        # copyto with a mask writes the same pixels as boolean-index assignment, several times faster.
         for f in _FIELDS:
-            getattr(base, f)[r0:r1, c0:c1][take] = getattr(layer, f)[take]
+            masked_copy(getattr(base, f)[r0:r1, c0:c1], getattr(layer, f), take)
     return base
+
+
+def masked_copy(dst: np.ndarray, src: np.ndarray, take: np.ndarray) -> None:
+    """dst[take] = src[take] for (h, w) or (h, w, k) arrays; a (h, w, k) pixel moves as one element."""
+    if src.ndim == 3:
+        pixel = np.dtype((np.void, src.shape[2] * src.itemsize))
+        try:
+            np.copyto(dst.view(pixel)[..., 0], src.view(pixel)[..., 0], where=take)
+            return
+        except ValueError:  # a pixel's channels are not contiguous: copy them channel-wise
+            np.copyto(dst, src, where=take[..., None])
+            return
+    np.copyto(dst, src, where=take)
 
 
 def union_box(layers: list[Layer]) -> tuple[int, int, int, int] | None:
@@ -241,16 +265,16 @@ def shade_full(layer: Layer, light: Lighting) -> Shading:
     half = view_dir + key
     half /= (np.sqrt(dot3(half, half)) + np.float32(1e-6))[..., None]
     cos_h = np.clip(dot3(n, half), 0.0, 1.0)
-    paper_w = np.float32(light.glare + 2.0 * light.paper_gloss)
-    spec_w = np.select(
-        [mat == MAT_SKIN, mat == MAT_CORNEA, mat == MAT_PAPER, mat == MAT_PLASTIC, mat == MAT_GLASS],
-        [np.float32(0.05), np.float32(0.8), paper_w, np.float32(0.12 + light.glare), np.float32(0.6 + light.glare)],
-        np.float32(0.0),
-    ).astype(np.float32)
-    paper_p = np.float32(60.0 + 340.0 * light.paper_gloss)
-    spec_p = np.select([mat == MAT_CORNEA, mat == MAT_PAPER, mat == MAT_GLASS],
-                       [np.float32(800.0), paper_p, np.float32(300.0)], np.float32(25.0)).astype(np.float32)
-    spec = spec_w * cos_h**spec_p
+    # Per-material constants by table lookup (one gather instead of a mask per material); the
+    # power terms are evaluated only where their weight is non-zero (elsewhere they are 0 anyway).
+    spec_w = _material_table({MAT_SKIN: 0.05, MAT_CORNEA: 0.8, MAT_PAPER: light.glare + 2.0 * light.paper_gloss,
+                              MAT_PLASTIC: 0.12 + light.glare, MAT_GLASS: 0.6 + light.glare}, 0.0)[mat]
+    spec_p = _material_table({MAT_CORNEA: 800.0, MAT_PAPER: 60.0 + 340.0 * light.paper_gloss, MAT_GLASS: 300.0},
+                             25.0)[mat]
+    spec = np.zeros(spec_w.shape, np.float32)
+    lit = spec_w != 0
+    if lit.any():
+        spec[lit] = spec_w[lit] * cos_h[lit] ** spec_p[lit]
     colour = colour + spec[..., None] * np.asarray(light.key_rgb, np.float32)
     screen = mat == MAT_SCREEN
     if screen.any():
@@ -259,14 +283,16 @@ def shade_full(layer: Layer, light: Lighting) -> Shading:
     colour *= np.float32(light.exposure)
     # NIR from the SR300's own emitter: Lambertian, inverse square; corneas, glass and glossy
     # paper mirror it back (a glint) when they face the camera.
-    emit = layer.ir * (np.float32(light.ir_gain) * cos_v / (r * r))
+    r2 = r * r
+    emit = layer.ir * (np.float32(light.ir_gain) * cos_v / r2)
     ambient = layer.ir * (np.float32(light.ir_ambient) * (0.5 + 0.5 * cos_k))
-    glint_w = np.select([mat == MAT_CORNEA, screen, mat == MAT_GLASS, mat == MAT_PAPER],
-                        [np.float32(8.0), np.float32(6.0), np.float32(10.0), np.float32(6.0 * light.paper_gloss)],
-                        np.float32(0.0)).astype(np.float32)
-    glint_p = np.select([screen, mat == MAT_GLASS, mat == MAT_PAPER],
-                        [np.float32(40000.0), np.float32(3000.0), np.float32(6000.0)], np.float32(80.0)).astype(np.float32)
-    glint = glint_w * np.float32(light.ir_gain) * cos_v**glint_p / (r * r)
+    glint_w = _material_table({MAT_CORNEA: 8.0, MAT_SCREEN: 6.0, MAT_GLASS: 10.0, MAT_PAPER: 6.0 * light.paper_gloss},
+                              0.0)[mat]
+    glint_p = _material_table({MAT_SCREEN: 40000.0, MAT_GLASS: 3000.0, MAT_PAPER: 6000.0}, 80.0)[mat]
+    glint = np.zeros(glint_w.shape, np.float32)
+    shiny = glint_w != 0
+    if shiny.any():
+        glint[shiny] = glint_w[shiny] * np.float32(light.ir_gain) * cos_v[shiny] ** glint_p[shiny] / r2[shiny]
     ir = emit + ambient + glint
     signal = emit.copy()
     for code, share in _PATTERN_RETURN.items():
@@ -277,6 +303,14 @@ def shade_full(layer: Layer, light: Lighting) -> Shading:
     ir[~present] = 0.0
     signal[~present] = 0.0
     return Shading(colour, ir, cos_v, signal)
+
+
+def _material_table(values: dict[int, float], default: float) -> np.ndarray:
+    """A float32 lookup table over every uint8 material code."""
+    table = np.full(256, np.float32(default), np.float32)
+    for code, value in values.items():
+        table[code] = np.float32(value)
+    return table
 
 
 # ---- analytic layers -------------------------------------------------------------------------
@@ -320,29 +354,33 @@ def cylinder_layer(view: View, centre: tuple[float, float], radii: tuple[float, 
         return None
     sub = View(view.fx, view.fy, view.ppx, view.ppy, view.width, view.height,
                view.x0 + c0, view.y0 + r0, view.x0 + c1, view.y0 + r1)
-    xn, yn = sub.rays()
+    # A vertical cylinder: where a ray meets it depends on the pixel's column only, so the
+    # quadratic is solved once per column (a 1 x w row) and broadcast down the rows.
+    xn = ((np.arange(sub.x0, sub.x1, dtype=np.float32) - np.float32(sub.ppx)) / np.float32(sub.fx))[None, :]
+    yn = ((np.arange(sub.y0, sub.y1, dtype=np.float32) - np.float32(sub.ppy)) / np.float32(sub.fy))[:, None]
     # Ray X = t*(xn, yn, 1): ((t xn - cx)/ax)^2 + ((t - cz)/az)^2 = 1
     a = (xn / ax) ** 2 + np.float32(1.0 / az**2)
     b = -2.0 * (xn * np.float32(cx / ax**2) + np.float32(cz / az**2))
     c = np.float32((cx / ax) ** 2 + (cz / az) ** 2 - 1.0)
     disc = b * b - 4.0 * a * c
-    layer = empty_layer(sub.shape, (r0, r1, c0, c1))
-    ok = disc > 0
-    t = np.where(ok, (-b - np.sqrt(np.where(ok, disc, 0.0))) / (2.0 * a), 0.0).astype(np.float32)
+    hits_column = disc > 0
+    t = np.where(hits_column, (-b - np.sqrt(np.where(hits_column, disc, 0.0))) / (2.0 * a), 0.0).astype(np.float32)
     x, y = xn * t, yn * t
     if top_curve is not None:
         top = top_curve[0] + top_curve[1] * ((x - cx) / ax) ** 2
     else:
         top = y_top
-    ok &= (y >= top) & (y <= y_bottom)
+    ok = hits_column & (y >= top) & (y <= y_bottom)
     tt = np.where(ok, t, np.float32(0.0))
-    layer.z = np.where(ok, t, np.inf).astype(np.float32)
-    layer.pos = np.stack([xn * tt, yn * tt, tt], axis=-1).astype(np.float32)
     nx = (xn * tt - cx) / ax**2
     nz = (tt - cz) / az**2
     norm = np.sqrt(nx**2 + nz**2) + 1e-9
-    layer.nrm = np.stack([nx / norm, np.zeros_like(nx), nz / norm], axis=-1).astype(np.float32)
-    layer.rgb[ok] = rgb
-    layer.ir[ok] = ir
-    layer.mat[ok] = mat
-    return layer
+    return Layer(
+        z=np.where(ok, t, np.float32(np.inf)).astype(np.float32),
+        pos=np.stack([xn * tt, yn * tt, tt], axis=-1).astype(np.float32, copy=False),
+        nrm=np.stack([nx / norm, np.zeros_like(nx), nz / norm], axis=-1).astype(np.float32, copy=False),
+        rgb=ok[..., None] * np.asarray(rgb, np.float32),
+        ir=np.where(ok, np.float32(ir), np.float32(0.0)).astype(np.float32),
+        mat=np.where(ok, np.uint8(mat), np.uint8(0)).astype(np.uint8),
+        box=(r0, r1, c0, c1),
+    )

@@ -25,8 +25,11 @@ def _bank() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     uniform = rng.random((BANK_SIZE, BANK_SIZE), dtype=np.float32)
     # Spatially correlated field, made uniform by rank: far-range depth drops out in blobs.
     smooth = cv2.GaussianBlur(rng.standard_normal((BANK_SIZE, BANK_SIZE), dtype=np.float32), (0, 0), 1.5)
-    blob = np.empty(smooth.size, np.float32)
-    blob[np.argsort(smooth, axis=None, kind="stable")] = np.linspace(0.0, 1.0, smooth.size, dtype=np.float32)
+    # Its empirical CDF maps it to uniform 0..1: 1,025 quantiles of every 16th value, linearly
+    # interpolated (within 0.4 % of the exact rank; a full argsort cost 0.15 s per process).
+    sample = np.sort(smooth.reshape(-1)[::16])
+    levels = sample[np.linspace(0, sample.size - 1, 1025).astype(np.int64)]
+    blob = np.interp(smooth.reshape(-1), levels, np.linspace(0.0, 1.0, levels.size)).astype(np.float32)
     # Spatially correlated Gaussian noise (unit std): coded-light depth errors come in patches.
     corr = cv2.GaussianBlur(rng.standard_normal((BANK_SIZE, BANK_SIZE), dtype=np.float32), (0, 0), 2.5)
     corr /= np.float32(corr.std())

@@ -13,7 +13,8 @@ from sdk.sim import camera
 from sdk.sim.content import FrameContent
 from sdk.sim.identity import Identity
 from sdk.sim.profile import SensorProfile, draw_profile
-from sdk.sim.render import Layer, Shading, View, compose, concat_points, crop_layer, shade_full, splat, union_box, wall_layer
+from sdk.sim.render import (Layer, Shading, View, compose, concat_points, crop_layer, masked_copy, shade_full, splat,
+                            union_box, view_layer, wall_layer)
 from sdk.sim.rng import make_rng
 from sdk.sim.scenarios import ScenarioSpec, get_scenario
 from sdk.sim.scene import random_background, random_lighting, skin_luminance
@@ -213,34 +214,43 @@ class Simulator:
         big = view.window(view.x0 - _MARGIN, view.y0 - _MARGIN, view.x1 + _MARGIN, view.y1 + _MARGIN)
         bg_layer, bg = self._background()
         rows, cols = slice(big.y0, big.y1), slice(big.x0, big.x1)
-        base = crop_layer(bg_layer, big.y0, big.y1, big.x0, big.x1)
-        base.box = (0, big.shape[0], 0, big.shape[1])
+        room = view_layer(bg_layer, big.y0, big.y1, big.x0, big.x1)
         layers = [l for l in content.layers(big) if l is not None]
         if content.points:
             splatted = splat(concat_points(content.points), big)
             if splatted is not None:
                 layers.append(splatted)
-        surf = compose(base, layers)
         colour_lin, ir_level = bg.colour[rows, cols].copy(), bg.ir[rows, cols].copy()
         cos_v, signal = bg.cos_v[rows, cols].copy(), bg.signal[rows, cols].copy()
+        z_all, mat_all = room.z.copy(), room.mat
         ub = union_box(layers)
         if ub is not None:
+            # Compose and shade only the box the layers cover, and write back only the pixels a
+            # layer covers: the room keeps its own shading (with the backlight window, which
+            # re-shading the room here used to drop around the person).
             r0, r1, c0, c1 = ub
-            part = shade_full(crop_layer(surf, r0, r1, c0, c1), self.lighting)
-            colour_lin[r0:r1, c0:c1] = part.colour
-            ir_level[r0:r1, c0:c1] = part.ir
-            cos_v[r0:r1, c0:c1] = part.cos_v
-            signal[r0:r1, c0:c1] = part.signal
+            box = (slice(r0, r1), slice(c0, c1))
+            surf = compose(crop_layer(room, r0, r1, c0, c1), layers, origin=(r0, c0))
+            covered = surf.z < room.z[box]
+            z_all[box] = surf.z
+            if content.moire is not None:
+                mat_all = room.mat.copy()
+                mat_all[box] = surf.mat
+            part = shade_full(surf, self.lighting)
+            masked_copy(colour_lin[box], part.colour, covered)
+            masked_copy(ir_level[box], part.ir, covered)
+            masked_copy(cos_v[box], part.cos_v, covered)
+            masked_copy(signal[box], part.signal, covered)
         # Lens blur softens splat edges as a real camera would (its width varies by camera).
         colour_lin = cv2.GaussianBlur(colour_lin, (0, 0), prof.rgb_blur)
-        edges = sensor.depth_edges(surf.z)
+        edges = sensor.depth_edges(z_all)
         # Crop the margin away: everything below is strictly per pixel.
         cy0, cx0 = view.y0 - big.y0, view.x0 - big.x0
         sl = (slice(cy0, cy0 + view.shape[0]), slice(cx0, cx0 + view.shape[1]))
-        colour_lin, ir_level, cos_v, z = colour_lin[sl], ir_level[sl], cos_v[sl], surf.z[sl]
+        colour_lin, ir_level, cos_v, z = colour_lin[sl], ir_level[sl], cos_v[sl], z_all[sl]
         signal, edges = signal[sl], edges[sl]
         if content.moire is not None:
-            colour_lin = _apply_moire(colour_lin, surf.mat[sl], view, content.moire)
+            colour_lin = _apply_moire(colour_lin, mat_all[sl], view, content.moire)
         win = (view.y0, view.y1, view.x0, view.x1)
         noise_rgb = [sensor.bank_window(offsets[c], *win) for c in range(3)]
         colour = sensor.to_srgb8(colour_lin, noise_rgb, self.noise_level, prof.white_balance)
