@@ -46,14 +46,19 @@ def test_detector_that_raises_mid_check(always_live):
         # The whole image, or a box a face width off the face, lands mostly on the background: depth
         # refuses its size (NO_FACE), or finds too little of it in range to measure (NO_DEPTH: the
         # honest simulator's walls are often beyond the SR300's range, as real rooms are).
-        ("box_whole_frame", {Reason.NO_FACE, Reason.NO_DEPTH}),
+        # When enough of the frame has depth to measure the box (a subject whose hair returns NIR,
+        # a wall in range), its width in metres is no face's: a spoof cue (SPOOF, never LIVE).
+        ("box_whole_frame", {Reason.NO_FACE, Reason.NO_DEPTH, Reason.IMPLAUSIBLE_FACE_SIZE}),
         ("jitter", {Reason.NO_FACE, Reason.NO_DEPTH}),
     ],
 )
 def test_detector_garbage_is_refused_by_depth_and_gates(always_live, fault, reason):
     result, plan = check_with(always_live, fault)
-    assert result.decision is Decision.UNCERTAIN
-    assert result.reasons[0] is Reason.TIMEOUT and reason & set(result.reasons), result.reasons
+    if result.decision is Decision.SPOOF:
+        assert Reason.IMPLAUSIBLE_FACE_SIZE in reason and result.reasons == (Reason.IMPLAUSIBLE_FACE_SIZE,), result
+    else:
+        assert result.decision is Decision.UNCERTAIN
+        assert result.reasons[0] is Reason.TIMEOUT and reason & set(result.reasons), result.reasons
     assert plan.injected == result.frames_used
 
 

@@ -372,7 +372,7 @@ class ScreenScene:
         self.fps, self.view = fps, view
         self.idn = identity_for(seed, appearance)  # whose hand holds the device
         self.content_idn, self.same_identity = content_identity(rng, seed, appearance)
-        self.photo = render_photo(self.content_idn, rng)
+        self.photo = render_photo(self.content_idn, rng, talking_levels=4)  # a talking video: 4 mouth openings
         ph = self.photo
         tablet = rng.random() < 0.4
         if tablet:
@@ -406,6 +406,10 @@ class ScreenScene:
         on_screen = (ss >= 0) & (ss < 1) & (tt >= 0) & (tt < 1)
         content = srgb_to_linear(shown.astype(np.float32) / 255.0).astype(np.float32)
         self.content_img = content
+        # A replayed video of a talking person: the same shot at a few mouth openings, one per frame.
+        self.video = [(d, srgb_to_linear(cv2.warpAffine(cv2.copyMakeBorder(img, 600, 600, 600, 600, cv2.BORDER_REPLICATE),
+                                                        affine, (512, 512), flags=cv2.WARP_INVERSE_MAP | cv2.INTER_AREA)
+                                         .astype(np.float32) / 255.0).astype(np.float32)) for d, img in ph.talking_images]
         self.screen_idx = np.flatnonzero(on_screen.reshape(-1))
         self.screen_st = (ss.reshape(-1)[self.screen_idx], tt.reshape(-1)[self.screen_idx])
         self.brightness = float(rng.uniform(0.5, 1.0))
@@ -448,7 +452,11 @@ class ScreenScene:
         rows = np.clip(((tt - shift[1]) * 512).astype(np.int64), 0, 511)
         cols = np.clip(((ss - shift[0]) * 512).astype(np.int64), 0, 511)
         rgb = self.rgb.copy()
-        rgb[self.screen_idx] = self.content_img[rows, cols] * np.float32(self.brightness * (1.0 + 0.02 * np.sin(7.0 * t)))
+        shown = self.content_img
+        if self.video:
+            drop = self.photo.expression.mouth_open(t)
+            shown = min(self.video, key=lambda level: abs(level[0] - drop))[1]
+        rgb[self.screen_idx] = shown[rows, cols] * np.float32(self.brightness * (1.0 + 0.02 * np.sin(7.0 * t)))
         pts = [Points(transform(self.local_pos, m32, c32), transform(self.local_nrm, m32), rgb, self.ir, self.mat)]
         tv, side = self.finger
         edge, _ = self.sheet.local(np.array([0.0 if side < 0 else 1.0], np.float32), np.array([tv], np.float32))

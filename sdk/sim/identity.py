@@ -1,9 +1,12 @@
 """A random person: face shape, skin, eyes, hair and glasses, drawn from one seeded stream."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
+
+from sdk.sim.looks import Looks, draw_looks, greyed_hair
+from sdk.sim.rng import make_rng
 
 #: sRGB skin tones spanning the human range (Fitzpatrick I to VI); identities interpolate.
 _SKIN_TONES = np.array(
@@ -75,6 +78,7 @@ class Identity:
     hat: bool = False  # a knitted hat / cap over the scalp (set per session by the rig)
     hat_rgb: tuple[float, float, float] = (0.1, 0.1, 0.1)
     hat_ir: float = 0.3
+    looks: Looks = Looks()  # age, make-up, fringe (sdk/sim/looks.py)
 
     @property
     def interocular_m(self) -> float:
@@ -94,7 +98,7 @@ def random_identity(rng: np.random.Generator) -> Identity:
     iris = srgb_to_linear(np.clip(_IRIS[int(rng.integers(len(_IRIS)))] * rng.uniform(0.7, 1.05), 0.02, 0.9))
     brow = np.minimum(hair, skin * 0.25) * 0.75 + 0.003
     male = rng.random() < 0.5
-    return Identity(
+    idn = Identity(
         half_width=float(rng.uniform(0.074, 0.084)),
         half_height=float(rng.uniform(0.108, 0.122)),
         half_depth=float(rng.uniform(0.092, 0.104)),
@@ -130,6 +134,13 @@ def random_identity(rng: np.random.Generator) -> Identity:
         blotch_seed=int(rng.integers(2**31)),
         long_hair=bool(rng.random() < (0.08 if male else 0.55)),
     )
+    # Age, make-up and hair style come from their own stream (keyed by this identity's texture
+    # seed), so every draw above is what it was before they existed.
+    looks = draw_looks(make_rng("looks", idn.blotch_seed), male, idn.bald, idn.long_hair)
+    hair_rgb, hair_ir = greyed_hair(idn.hair_rgb, idn.hair_ir, looks.grey)
+    brow_hair, _ = greyed_hair(idn.hair_rgb, idn.hair_ir, looks.grey * 0.5)  # brows grey later
+    brow = np.minimum(np.asarray(brow_hair), skin * 0.25) * 0.75 + 0.003
+    return replace(idn, looks=looks, hair_rgb=hair_rgb, hair_ir=hair_ir, brow_rgb=tuple(float(v) for v in brow))
 
 
 #: Appearance constraints: None (as drawn), "plain" (no glasses, no beard) or
@@ -139,8 +150,6 @@ APPEARANCES = (None, "plain", "glasses_or_beard")
 
 def apply_appearance(idn: Identity, appearance: str | None, rng: np.random.Generator) -> Identity:
     """The identity with its glasses and beard constrained; everything else unchanged."""
-    from dataclasses import replace
-
     if appearance is None:
         return idn
     if appearance == "plain":

@@ -5,10 +5,12 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
+from sdk.sim.expression import NEUTRAL, Expression, draw_expression
 from sdk.sim.face import MAT_CLOTH, MAT_CORNEA, MAT_SKIN, HeadModel, build_head
 from sdk.sim.geometry import transform
 from sdk.sim.identity import Identity, srgb_to_linear
-from sdk.sim.render import Layer, Points, View, cylinder_layer
+from sdk.sim.render import Layer, Points, View, concat_points, cylinder_layer
+from sdk.sim.rng import make_rng
 from sdk.sim.scene import FLIP, Motion, rotation
 
 
@@ -19,6 +21,7 @@ class HeadPose:
     yaw: float
     pitch: float
     roll: float
+    time: float = 0.0  # seconds into the sequence (the expression's clock)
 
     def apply(self, pts: np.ndarray) -> np.ndarray:
         return transform(pts, self.m, self.t)
@@ -31,9 +34,15 @@ class PersonRig:
     """One identity placed by a Motion, seen by one camera."""
 
     def __init__(self, idn: Identity, motion: Motion, view: View, rng: np.random.Generator, min_distance: float | None = None,
-                 density_px: float = 0.75, accessories: bool = True):
+                 density_px: float = 0.75, accessories: bool = True, expression: Expression | None = None):
         self.motion = motion
         self.view = view
+        # The session's expression (smile, open mouth, talking), drawn from its own stream keyed
+        # by the identity and this session's motion, so no other draw changes; the same for every
+        # face (live, attacker, the person in an attack's photo). No accessories: neutral.
+        if expression is None:
+            expression = draw_expression(make_rng("expression", idn.blotch_seed, *motion.phase)) if accessories else NEUTRAL
+        self.expression = expression
         # Per-session clothing and surroundings, the same distribution for live people and
         # attackers: hats, scarves / high collars, a hand at the face, a chair back or headrest.
         acc = rng.random(5)
@@ -64,12 +73,23 @@ class PersonRig:
                           float(np.clip(0.06 + 0.75 * lum**0.6 + rng.normal(0.0, 0.1), 0.04, 0.9)))
         d = min_distance if min_distance is not None else motion.distance - 0.03
         # ~0.75 px between samples at the nearest distance of the sequence (pinholes are filled).
-        self.head: HeadModel = build_head(idn, density_px * max(d, 0.15) / view.fx)
+        self.spacing_m = density_px * max(d, 0.15) / view.fx
+        self.head: HeadModel = build_head(idn, self.spacing_m, smile=expression.smile, mouth=expression.max_drop > 0.0)
         cloth_srgb = rng.uniform(0.05, 0.9, 3)
         self.cloth_rgb = tuple(float(v) for v in srgb_to_linear(cloth_srgb))
         # Dark dyed cloth is often dark in NIR too (no depth on black clothes); not always.
         lum = float(cloth_srgb @ np.array([0.2126, 0.7152, 0.0722]))
         self.cloth_ir = float(np.clip(0.06 + 0.75 * lum**0.6 + rng.normal(0.0, 0.1), 0.04, 0.9))
+        self.eye_z = float(self.head.landmarks["eye_r"][2])
+
+    def restyle(self, idn: Identity | None = None, expression: Expression | None = None) -> None:
+        """Rebuild the head with another look or expression (tests, figures): nothing else changes."""
+        if idn is not None:
+            self.idn = idn
+        if expression is not None:
+            self.expression = expression
+        ex = self.expression
+        self.head = build_head(self.idn, self.spacing_m, smile=ex.smile, mouth=ex.max_drop > 0.0)
         self.eye_z = float(self.head.landmarks["eye_r"][2])
 
     def pose(self, t: float) -> HeadPose:
@@ -83,11 +103,30 @@ class PersonRig:
         u, v = self.motion.centre_px
         target = np.array([(u - self.view.ppx) * zc / self.view.fx, (v - self.view.ppy) * zc / self.view.fy])
         t_xyz = np.array([target[0] - rc[0] + offset[0], target[1] - rc[1] + offset[1], z])
-        return HeadPose(r, t_xyz, yaw, pitch, roll)
+        return HeadPose(r, t_xyz, yaw, pitch, roll, float(t))
 
-    def head_points(self, pose: HeadPose, blink: float = 0.0, material_override: int | None = None) -> Points:
+    def mouth_drop(self, pose: HeadPose) -> float:
+        """Jaw drop (metres) at the pose's time; 0 when the head was built without a mouth."""
+        if self.head.cavity is None:
+            return 0.0
+        return self.expression.mouth_open(pose.time)
+
+    def head_points(self, pose: HeadPose, blink: float = 0.0, material_override: int | None = None,
+                    drop: float | None = None) -> Points:
+        """The head's points at ``pose``; ``drop`` overrides the expression's jaw drop (metres)."""
         h = self.head
         rgb, ir, mat = h.rgb, h.ir, h.mat
+        pos = h.pos
+        drop = self.mouth_drop(pose) if (drop is None or h.cavity is None) else float(drop)
+        cavity = None
+        if drop > 0.0:
+            # The jaw drops: lower lip, chin and jaw move down (and back), the upper lip rises,
+            # and the cavity behind the lips shows between them.
+            pos = pos.copy()
+            pos[h.jaw_idx] += np.float32(drop) * h.jaw_vec
+            c_pos, c_nrm, c_rgb, c_ir, c_mat = h.cavity.points(drop)
+            cavity = Points(pose.apply(c_pos), pose.rotate(c_nrm), c_rgb, c_ir,
+                            c_mat if material_override is None else np.full_like(c_mat, material_override))
         if blink > 0.0:
             rgb, ir, mat = rgb.copy(), ir.copy(), mat.copy()
             b = np.float32(blink)
@@ -98,7 +137,8 @@ class PersonRig:
                 mat[h.eye_idx] = np.where(eye_mat == MAT_CORNEA, MAT_SKIN, eye_mat)
         if material_override is not None:
             mat = np.full_like(mat, material_override)
-        return Points(pose.apply(h.pos), pose.rotate(h.nrm), rgb, ir, mat)
+        head = Points(pose.apply(pos), pose.rotate(h.nrm), rgb, ir, mat)
+        return head if cavity is None else concat_points([head, cavity])
 
     def body_layers(self, pose: HeadPose, view: View) -> list[Layer]:
         cx, cy, cz = pose.t
@@ -140,12 +180,21 @@ class PersonRig:
             base = palm + np.array([side * (0.006 - 0.006 * k), 0.0, 0.0])
             parts.append(capsule_points(pose.apply(base[None])[0], pose.apply(tip[None])[0], 0.0085, spacing,
                                         idn.skin_rgb, idn.skin_ir))
-        from sdk.sim.render import concat_points
-
         return concat_points(parts)
 
     def contour_camera(self, pose: HeadPose) -> np.ndarray:
-        return pose.apply(self.head.contour.astype(np.float32))
+        contour = self.head.contour.astype(np.float32)
+        drop = self.mouth_drop(pose)
+        if drop > 0.0:
+            contour = contour + np.float32(drop) * self.head.contour_jaw
+        return pose.apply(contour)
 
     def landmark_camera(self, pose: HeadPose) -> dict[str, np.ndarray]:
-        return {k: pose.apply(v[None, :].astype(np.float32))[0] for k, v in self.head.landmarks.items()}
+        drop = self.mouth_drop(pose)
+        out = {}
+        for k, v in self.head.landmarks.items():
+            p = v.astype(np.float32)
+            if drop > 0.0:
+                p = p + np.float32(drop) * self.head.landmark_jaw[k]
+            out[k] = pose.apply(p[None, :])[0]
+        return out
