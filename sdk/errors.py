@@ -40,6 +40,12 @@ class BagFormatError(CaptureError):
         self.problem = problem
 
 
+class ShortPlaybackError(BagFormatError):
+    """A replay ended before every frame its index promises arrived. Either the file is damaged
+    or, on an intact file, librealsense's playback lost a frame while starved of CPU
+    (docs/reliability.md): replaying the same file again tells the two apart."""
+
+
 class MissingStreamError(CaptureError):
     """A recording or device lacks one of the colour, IR and depth streams."""
 

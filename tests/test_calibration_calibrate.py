@@ -184,3 +184,45 @@ def test_record_writes_the_same_labelled_sidecar(tmp_path):
     assert recording.label == 0 and recording.species == "screen_replay" and recording.serial == "617203001234"
     with pytest.raises(ValueError):
         write_sidecar(bag, "live", "print", DeviceInfo("x", "y"), 1, 30)
+
+
+class _ShortOnce:
+    """A session double whose first replay ends short (as librealsense's playback can under CPU
+    starvation) or, with ``always``, every replay (a damaged file)."""
+
+    def __init__(self, always: bool = False) -> None:
+        from sdk.session import SessionConfig
+
+        self.config = SessionConfig()
+        self.always = always
+        self.replays = 0
+        self._source = None
+
+    def use_source(self, spec):
+        self.spec = spec
+
+    def open(self):
+        from sdk.errors import ShortPlaybackError
+
+        self.replays += 1
+        if self.always or self.replays == 1:
+            raise ShortPlaybackError(self.spec, "damaged: playback ended after 19 of the 20 recorded depth frames")
+
+    def outcomes(self, max_frames=None):
+        return []
+
+    def release_source(self):
+        pass
+
+
+def test_a_replay_that_ends_short_is_tried_once_more(tmp_path):
+    from calibration.recordings import Recording, score_one
+
+    recording = Recording(tmp_path / "r.bag", 1, "live", "SIM1", "0" * 64)
+    flaky = _ShortOnce()
+    row = score_one(flaky, recording)
+    assert flaky.replays == 2 and row["replays"] == 2 and row["error"] is None
+    damaged = _ShortOnce(always=True)
+    row = score_one(damaged, recording)
+    assert damaged.replays == 2 and row["replays"] == 2
+    assert row["error"].startswith("ShortPlaybackError") and row["check_score"] == 0.0 and "_short" not in row

@@ -10,7 +10,7 @@ from sdk.capture._rs import clean_f32, device_text, import_rs
 from sdk.capture.bagfile import BagSummary, check_bag
 from sdk.capture.base import DEFAULT_FRAME_TIMEOUT_S, Source, StreamProfile
 from sdk.capture.frames import GridAssembler, SetMatcher, StreamFormatError
-from sdk.errors import BagFormatError, FrameTimeoutError, MissingStreamError
+from sdk.errors import BagFormatError, FrameTimeoutError, MissingStreamError, ShortPlaybackError
 from sdk.types import DeviceInfo, FrameSet, Stream
 
 #: try_wait_for_frames slice: short, so the end of the file is noticed quickly.
@@ -173,7 +173,7 @@ class BagReplay(Source):
         for stream, seen in self._matcher.seen.items():
             expected = self.summary.frame_counts.get(stream.value, 0)
             if seen < expected:
-                raise BagFormatError(
+                raise ShortPlaybackError(
                     self.path,
                     f"damaged: playback ended after {seen} of the {expected} recorded {stream.value} frames"
                     f"{_which(self._matcher.numbers[stream])}",
