@@ -16,10 +16,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from sdk.sim import Simulator, list_scenarios  # noqa: E402
 
 
-def depth_colour(depth: np.ndarray, scale: float) -> np.ndarray:
-    """Depth -> BGR: near red, far blue, holes black (0.2..2.0 m)."""
+def depth_colour(depth: np.ndarray, scale: float, near_m: float = 0.2, far_m: float = 2.0) -> np.ndarray:
+    """Depth -> BGR: near red, far blue, holes black (near_m..far_m)."""
     z = depth.astype(np.float32) * scale
-    level = np.clip((2.0 - z) / 1.8, 0.0, 1.0)
+    level = np.clip((far_m - z) / (far_m - near_m), 0.0, 1.0)
     out = cv2.applyColorMap((level * 255).astype(np.uint8), cv2.COLORMAP_JET)
     out[depth == 0] = 0
     return out
@@ -63,12 +63,16 @@ def main() -> int:
     rows = [tile(name, args.seed + i, args.frame, args.width) for i, name in enumerate(list_scenarios())]
     rows += [tile(scenario, args.seed + 100 + k, args.frame, args.width, note, **options)
              for note, scenario, k, options in EXTRAS]
-    sheet = np.vstack(rows)
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    if not cv2.imwrite(args.out, sheet, [int(cv2.IMWRITE_PNG_COMPRESSION), 9]):
-        raise SystemExit(f"could not write {args.out}")
-    print(f"wrote {args.out} ({sheet.shape[1]}x{sheet.shape[0]})")
+    write_sheet(args.out, np.vstack(rows))
     return 0
+
+
+def write_sheet(out: str, sheet: np.ndarray) -> None:
+    """Write a sheet as a PNG (folders made as needed); exit with a message if it cannot."""
+    Path(out).parent.mkdir(parents=True, exist_ok=True)
+    if not cv2.imwrite(out, sheet, [int(cv2.IMWRITE_PNG_COMPRESSION), 9]):
+        raise SystemExit(f"could not write {out}")
+    print(f"wrote {out} ({sheet.shape[1]}x{sheet.shape[0]})")
 
 
 if __name__ == "__main__":

@@ -19,6 +19,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from sdk.sim import Simulator  # noqa: E402
 from sdk.sim.live import identity_for  # noqa: E402
+from tools.make_contact_sheet import depth_colour, write_sheet  # noqa: E402
 
 OPTIONS = {"distance_range_m": (0.35, 0.55), "max_yaw_deg": 15.0}
 
@@ -35,14 +36,6 @@ ROWS = (
 )
 
 
-def depth_colour(depth: np.ndarray, scale: float) -> np.ndarray:
-    z = depth.astype(np.float32) * scale
-    level = np.clip((1.0 - z) / 0.8, 0.0, 1.0)
-    out = cv2.applyColorMap((level * 255).astype(np.uint8), cv2.COLORMAP_JET)
-    out[depth == 0] = 0
-    return out
-
-
 def face_tile(sim: Simulator, frame: int, size: int) -> np.ndarray:
     fs, truth = sim.render(frame)
     b = truth.face_box
@@ -51,7 +44,7 @@ def face_tile(sim: Simulator, frame: int, size: int) -> np.ndarray:
     x1, y1 = int(min(cx + half, 640)), int(min(cy + half, 480))
     parts = [cv2.cvtColor(np.ascontiguousarray(fs.color[y0:y1, x0:x1]), cv2.COLOR_RGB2BGR),
              cv2.cvtColor(np.ascontiguousarray(fs.ir[y0:y1, x0:x1]), cv2.COLOR_GRAY2BGR),
-             depth_colour(fs.depth[y0:y1, x0:x1], fs.depth_scale)]
+             depth_colour(fs.depth[y0:y1, x0:x1], fs.depth_scale, near_m=0.2, far_m=1.0)]
     return np.hstack([cv2.resize(p, (size, size), interpolation=cv2.INTER_AREA) for p in parts])
 
 
@@ -81,11 +74,7 @@ def main() -> int:
     per_row = 4
     cells += [np.zeros_like(cells[0])] * (-len(cells) % per_row)
     rows = [np.hstack(cells[k : k + per_row]) for k in range(0, len(cells), per_row)]
-    sheet = np.vstack(rows)
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    if not cv2.imwrite(args.out, sheet, [int(cv2.IMWRITE_PNG_COMPRESSION), 9]):
-        raise SystemExit(f"could not write {args.out}")
-    print(f"wrote {args.out} ({sheet.shape[1]}x{sheet.shape[0]})")
+    write_sheet(args.out, np.vstack(rows))
     return 0
 
 
