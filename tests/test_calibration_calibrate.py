@@ -212,7 +212,7 @@ class _ShortOnce:
         return []
 
     def release_source(self):
-        pass
+        self.spec = None
 
 
 def test_a_replay_that_ends_short_is_tried_once_more(tmp_path):
