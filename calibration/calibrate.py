@@ -26,7 +26,7 @@ from typing import Any, Callable, Mapping, Sequence
 import numpy as np
 
 from calibration.metrics import clopper_pearson_upper, evaluate
-from calibration.recordings import Recording, discover, rule_fingerprint, score_recordings
+from calibration.recordings import Recording, discover, finished_rows, rule_fingerprint, score_recordings
 from calibration.threshold import check_support, threshold_for_apcer, threshold_with_margin
 from sdk.engine.bundle import ModelBundle, next_minor_version, parse_version, write_bundle
 from sdk.errors import InputValidationError
@@ -61,17 +61,7 @@ def parse_targets(texts: Sequence[str]) -> dict[str, tuple[float, float | None]]
 
 def _load_cached(report_dir: Path, fingerprint: str) -> dict[str, dict[str, Any]]:
     """Rows of an earlier (possibly killed) run with the same model and rule, by recording hash."""
-    path = report_dir / CHECKS_FILE
-    rows: dict[str, dict[str, Any]] = {}
-    if path.is_file():
-        for line in path.read_text(encoding="utf-8").splitlines():
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError:
-                continue  # a line cut by a kill
-            if row.get("fingerprint") == fingerprint and row.get("error") is None:
-                rows[row["sha256"]] = row
-    return rows
+    return {row["sha256"]: row for row in finished_rows(report_dir / CHECKS_FILE, fingerprint)}
 
 
 def score_all(recordings: list[Recording], bundle: ModelBundle, config: Any, report_dir: Path, *,

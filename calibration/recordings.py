@@ -203,6 +203,20 @@ def score_recordings(recordings: Iterable[Recording], bundle_path: str | os.Path
         yield from wrap(pool.map(_worker_score, [(r, max_frames) for r in items]), len(items))
 
 
+def finished_rows(path: Path, fingerprint: str) -> Iterator[dict[str, Any]]:
+    """Rows of an earlier (possibly killed) run in the JSON-lines file ``path`` that were scored
+    with the same model and decision rule (``fingerprint``) and replayed without error."""
+    if not path.is_file():
+        return
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError:
+            continue  # a line cut by a kill
+        if row.get("fingerprint") == fingerprint and not row.get("error"):
+            yield row
+
+
 def rule_fingerprint(model_sha256: str, decision_rule: dict[str, Any], max_frames: int | None) -> str:
     """What a stored check score depends on besides the recording: model, decision rule, budget."""
     text = json.dumps({"model": model_sha256, "rule": decision_rule, "max_frames": max_frames}, sort_keys=True)

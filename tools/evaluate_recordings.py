@@ -179,7 +179,7 @@ def main() -> int:
 
     from tqdm import tqdm
 
-    from calibration.recordings import rule_fingerprint
+    from calibration.recordings import finished_rows, rule_fingerprint
     from sdk.engine import ModelBundle
     from sdk.session import SessionConfig
     from sdk.sim import get_scenario, list_scenarios
@@ -194,15 +194,7 @@ def main() -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     results = out / RESULTS
-    done: dict[tuple[str, int], dict[str, Any]] = {}
-    if results.is_file():
-        for line in results.read_text(encoding="utf-8").splitlines():
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError:
-                continue  # a line cut by a kill
-            if row.get("fingerprint") == fingerprint and not row.get("error"):
-                done[(row["scenario"], row["seed"])] = row
+    done = {(row["scenario"], row["seed"]): row for row in finished_rows(results, fingerprint)}
     todo = [job for job in jobs if job not in done]
     print(f"{bundle.name} {bundle.version}: {len(jobs)} recordings planned, {len(jobs) - len(todo)} done, "
           f"{len(todo)} to do ({args.frames} frames each, {args.workers} worker(s))", flush=True)
