@@ -141,13 +141,21 @@ def test_compare_student_ensemble_and_best_member(ensemble_run, tmp_path):
     distill(run, student_config(root, **{"optim.epochs": 1}), tmp_path / "s", require_all=False, log=lambda s: None)
     report = compare(run, tmp_path / "s" / MODEL_NAME, (root, "val_list.txt"),
                      {"in_distribution": [(root, "val_list.txt")], "heldout_demo": [(root, "train_list.txt")]},
-                     require_all=False, latency_rounds=3, log=lambda s: None)
+                     require_all=False, latency_rounds=3, pools={"pooled": ["in_distribution", "heldout_demo"]},
+                     log=lambda s: None)
     assert report["n_members"] == 2 and report["best_member"] in {"resnet34-face_fold1_seed1", "resnet34-face_fold1_seed2"}
     for set_name in ("calibration", "in_distribution", "heldout_demo"):
         for label in ("student", "ensemble", "best_member"):
             m = report["results"][set_name][label]
             assert set(m["tpr_at_fpr"]) == {"1e-2", "1e-3"} and 0 <= m["bpcer"] <= 1
     assert report["results"]["heldout_demo"]["student"]["n_live"] + report["results"]["heldout_demo"]["student"]["n_attack"] == 24
+    # a pool is its parts' crops, scored once: its counts are their sums
+    pooled = report["results"]["pooled"]["student"]
+    parts = [report["results"][name]["student"] for name in ("in_distribution", "heldout_demo")]
+    assert pooled["n_live"] == sum(p["n_live"] for p in parts) and pooled["n_attack"] == sum(p["n_attack"] for p in parts)
+    with pytest.raises(InputValidationError, match="unknown"):
+        compare(run, tmp_path / "s" / MODEL_NAME, (root, "val_list.txt"), {"a": [(root, "val_list.txt")]},
+                require_all=False, latency_rounds=1, pools={"p": ["b"]}, log=lambda s: None)
     cost = report["cost"]
     # two members of one architecture: the ensemble costs exactly twice one member
     assert cost["ensemble"]["flops_per_crop"] == 2 * cost["best_member"]["flops_per_crop"]

@@ -204,8 +204,10 @@ def main() -> int:
         evaluations = {"in_distribution": [(work / "eval", "test_list.txt"), (work / "eval", "test_extra_list.txt")]}
         for family in data["holdouts"]:
             evaluations[f"holdout:{family}"] = [(work / "holdout" / family, "test_list.txt")]
+        holdout_sets = [name for name in evaluations if name.startswith("holdout:")]
+        pools = {"holdout:pooled": holdout_sets} if len(holdout_sets) > 1 else None
         report = compare(run, student_dir / "model.pt", (work / "eval", "val_list.txt"), evaluations, threads=args.threads,
-                         tta=not args.no_tta, max_per_list=args.max_per_list)
+                         tta=not args.no_tta, max_per_list=args.max_per_list, pools=pools)
         record("compare_s", time.perf_counter() - started)
         report["timings"] = dict(timings)
         write_report(report_path, report)

@@ -152,9 +152,18 @@ def compare(
     require_all: bool = True,
     tta: bool = True,
     max_per_list: int | None = None,
+    pools: Mapping[str, Sequence[str]] | None = None,
     log: Callable[[str], None] = print,
 ) -> dict[str, Any]:
-    """Report for ``evaluations`` {name: [(root, list), ...]} after calibrating on (root, list)."""
+    """Report for ``evaluations`` {name: [(root, list), ...]} after calibrating on (root, list).
+
+    ``pools`` {name: [evaluation names]} adds sets made of already scored ones (no network runs
+    again), e.g. every held-out family pooled: more attacks make TPR at FPR 1e-3 mean something.
+    """
+    for pool_name, members_of_pool in (pools or {}).items():
+        unknown = [name for name in members_of_pool if name not in evaluations]
+        if unknown or not members_of_pool or pool_name in evaluations:
+            raise InputValidationError(f"pool {pool_name!r}: needs a new name and known evaluation sets (unknown: {unknown})")
     ensemble_run = Path(ensemble_run)
     members = done_members(ensemble_run, require_all=require_all)
     member_models = {m.name: load_trained_model(member_dir(ensemble_run, m) / "model.pt") for m in members}
@@ -194,6 +203,12 @@ def compare(
             types[set_name] = np.concatenate(set_types)
     finally:
         torch.set_num_threads(previous)
+    for pool_name, members_of_pool in (pools or {}).items():
+        scores[pool_name] = {key: np.concatenate([scores[name][key] for name in members_of_pool])
+                             for key in scores[members_of_pool[0]]}
+        labels[pool_name] = np.concatenate([labels[name] for name in members_of_pool])
+        types[pool_name] = np.concatenate([types[name] for name in members_of_pool])
+        sets[pool_name] = [part for name in members_of_pool for part in sets[name]]
 
     calib_labels = labels["calibration"]
     if len(set(calib_labels[calib_labels >= 0].tolist())) < 2:
@@ -230,6 +245,7 @@ def compare(
         "best_member": best, "calibration": {"root": str(calibration[0]), "list": str(calibration[1]),
                                              "target_apcer": CALIBRATION_APCER, "thresholds": thresholds},
         "results": results, "cost": cost, "threads": threads, "tta": tta, "max_per_list": max_per_list,
+        "pools": {name: list(parts) for name, parts in (pools or {}).items()},
         "notes": ("scores = mean P(live) of the crop and its flip" if tta else "scores = P(live) of the centre crop (no flip TTA, for every model alike)")
                  + "; TPR empirical = largest TPR with FPR <= target "
                  "(reference rule), interpolated = ROC interpolation; APCER/BPCER at each model's threshold for "
