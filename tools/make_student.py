@@ -119,6 +119,8 @@ def main() -> int:
     parser.add_argument("--stop-after", choices=("render", "ensemble", "distill", "compare"), default=None)
     parser.add_argument("--out", default=None, help="bundle folder (default: the shipped sdk/bundles/mlfa_student_sim)")
     parser.add_argument("--version", default="2.0.0")
+    parser.add_argument("--machine-note", default="the 2-core x86_64 VM, CPU only",
+                        help="where and under what load it ran, for the report (times depend on it)")
     args = parser.parse_args()
 
     from sdk.engine.bundle import DEFAULT_BUNDLE, SHIPPED_DIR
@@ -223,6 +225,7 @@ def main() -> int:
     members = done_members(run)
     provenance = {
         "made_by": "tools/make_student.py",
+        "machine": args.machine_note,
         "command": " ".join(["python", *sys.argv]),
         "data": {"generator": "sdk.sim (synth-dataset)", "seeds": DATASETS,
                  "datasets": {k: {"seed": v.get("seed"), "splits": v["splits"]} for k, v in data["datasets"].items()},
@@ -265,8 +268,7 @@ def render_doc(report: dict, ship: dict, timings: dict, provenance: dict, *, shi
         title,
         "",
         "A student distilled from the CI-sized 24-member ensemble ([ensemble.md](ensemble.md)), made by",
-        "`tools/make_student.py` on the 2-core x86_64 VM (CPU only, shared with six other jobs: every time",
-        "below was measured under that load). Remake it with:",
+        f"`tools/make_student.py` on {provenance.get('machine', 'the 2-core x86_64 VM, CPU only')}. Remake it with:",
         "",
         f"    {provenance['command']}",
         "",
