@@ -121,7 +121,7 @@ def test_shipped_model_gets_the_untouched_sample_right(samples, shipped):
     assert (scores[seen_attack] >= threshold).mean() <= 0.05, scores[seen_attack]
 
 
-@pytest.mark.xfail(strict=True, reason="mask_3d is held out of training whole (issue 9, item 8); shipped 2.1.0 "
+@pytest.mark.xfail(strict=True, reason="mask_3d is held out of training whole (issue 9, item 8); shipped 2.2.0 "
                                        "accepts 4/4 mask crops of this sample — an unseen attack species it "
                                        "does not generalise to (issue 11)")
 def test_held_out_attack_family_is_rejected(samples, shipped):
