@@ -13,7 +13,7 @@ from training.config import load_config  # noqa: E402
 from training.data.fixtures import write_casia_tree  # noqa: E402
 from training.distill import DistillStep, distill, distillation_loss  # noqa: E402
 from training.ensemble.plan import make_plan, member_dir  # noqa: E402
-from training.ensemble.teacher import EnsembleTeacher  # noqa: E402
+from training.ensemble.teacher import EnsembleTeacher, OnnxEnsembleTeacher, teacher_engine_name  # noqa: E402
 from training.models import create_model  # noqa: E402
 from training.train import MODEL_NAME, load_trained_model, train  # noqa: E402
 
@@ -63,6 +63,32 @@ def test_teacher_is_the_mean_of_member_probabilities():
     assert not any(m.training for m in teacher.modules())  # a teacher never updates its BatchNorm
 
 
+def test_onnx_teacher_gives_the_torch_teachers_probabilities(tmp_path):
+    pytest.importorskip("onnxruntime", reason="the ONNX teacher needs onnxruntime")
+    torch.manual_seed(0)
+    nets = [create_model("mlfa_resnet18", width=0.0625).eval() for _ in range(3)]
+    teacher = EnsembleTeacher(nets)
+    onnx_teacher = OnnxEnsembleTeacher.export(teacher, tmp_path / "teacher.onnx", threads=1)
+    assert (tmp_path / "teacher.onnx").is_file() and not (tmp_path / "teacher.onnx.partial").exists()
+    x = [torch.rand(5, 3, 112, 112) * 255 for _ in range(3)]  # another batch size than the export's
+    with torch.no_grad():
+        expected = teacher(*x, temperature=4.0)
+    got = onnx_teacher(*x, temperature=4.0)
+    assert got.shape == (5, 2) and torch.allclose(got, expected, atol=1e-5)
+    assert torch.allclose(got.sum(dim=1), torch.ones(5), atol=1e-5)
+
+
+def test_teacher_engine_choice():
+    pytest.importorskip("onnxruntime", reason="auto picks onnxruntime only when it is installed")
+    assert teacher_engine_name("auto", torch.device("cpu")) == "onnxruntime"
+    assert teacher_engine_name("auto", torch.device("cuda")) == "torch"
+    assert teacher_engine_name("torch", torch.device("cpu")) == "torch"
+    with pytest.raises(InputValidationError, match="teacher_engine"):
+        teacher_engine_name("tensorrt", torch.device("cpu"))
+    with pytest.raises(InputValidationError, match="teacher_engine"):
+        load_config("student_kd").replace(**{"runtime.teacher_engine": "tensorrt"})
+
+
 class _Spy(torch.nn.Module):
     """Records the inputs it is called with; behaves as a tiny MLFA network."""
 
@@ -106,6 +132,8 @@ def test_distilled_student_resumes_mid_epoch_to_the_same_weights(ensemble_run, t
     full = distill(run, config, tmp_path / "full", require_all=False, log=lambda s: None)
     assert (tmp_path / "full" / MODEL_NAME).is_file()
     teacher = json.loads((tmp_path / "full" / "teacher.json").read_text())
+    assert teacher["engine"] == "onnxruntime" and len(teacher["onnx_sha256"]) == 64
+    assert (tmp_path / "full" / "teacher.onnx").is_file()
     assert teacher["n_members"] == 2 and all(len(m["model_sha256"]) == 64 for m in teacher["members"])
     assert {"name", "init", "fold", "seed", "config", "model_sha256"} <= set(teacher["members"][0])
     # 12 labelled + 6 unlabelled renders = 18 samples -> 4 steps of 4 per epoch

@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import inspect
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -55,6 +56,25 @@ def write_lines(path: Path, lines: list[str]) -> str:
     path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_text(path, "\n".join(lines) + "\n")
     return str(path.relative_to(path.parents[1]))
+
+
+def check_extra_data(folder: Path, data: dict) -> dict:
+    """An extra student dataset, refused when it could hold what the student is evaluated on."""
+    from sdk.errors import InputValidationError
+
+    manifest_path = folder / "manifest.json"
+    if not manifest_path.is_file():
+        raise InputValidationError(f"{folder} is not a rendered dataset (no manifest.json)")
+    manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+    missing = sorted(set(data["holdouts"]) - set(manifest.get("excluded_holdouts") or ()))
+    if manifest.get("holdout") or missing:
+        raise InputValidationError(f"{folder} does not exclude the held-out families {missing or manifest['holdout']}")
+    if manifest.get("seed") in (DATASETS["eval"], None):
+        raise InputValidationError(f"{folder} has dataset seed {manifest.get('seed')}: eval's subjects (seed "
+                                   f"{DATASETS['eval']}) must stay out of training")
+    return {"path": str(folder), "seed": manifest["seed"],
+            "splits": {k: {"triplets": v.get("triplets"), "live": v.get("live"), "attack": v.get("attack")}
+                       for k, v in manifest.get("splits", {}).items()}}
 
 
 def render(work: Path, args: argparse.Namespace) -> dict:
@@ -110,6 +130,10 @@ def main() -> int:
     parser.add_argument("--student-preset", default="student_kd")
     parser.add_argument("--student-name", default="student", help="distillation run folder inside --work")
     parser.add_argument("--student-set", action="append", default=[], metavar="KEY=VALUE")
+    parser.add_argument("--student-extra-data", action="append", default=[], metavar="DIR",
+                        help="another rendered dataset (a synth-dataset folder, e.g. an earlier run's) whose every "
+                             "list joins the student's labelled training data; it must exclude every held-out "
+                             "family and use another dataset seed than eval")
     parser.add_argument("--num-cpus", type=int, default=2, help="CPUs of the local Ray cluster")
     parser.add_argument("--threads", type=int, default=1, help="torch threads of distillation and comparison")
     parser.add_argument("--no-tta", action="store_true",
@@ -154,6 +178,14 @@ def main() -> int:
     student_train = write_lines(lists / "student_train.txt", [line for n in EVERY_LIST
                                                               for line in rooted_lines(work, "members", n)]
                                 + rooted_lines(work, "eval", "train_list.txt"))
+    extra_data = [check_extra_data(Path(d).resolve(), data) for d in args.student_extra_data]
+    if extra_data:
+        # its own list, so the plain student_train.txt of earlier runs stays what it was
+        student_train = write_lines(lists / f"{args.student_name}_train.txt",
+                                    [line for n in EVERY_LIST for line in rooted_lines(work, "members", n)]
+                                    + rooted_lines(work, "eval", "train_list.txt")
+                                    + [line for d in extra_data for n in EVERY_LIST
+                                       for line in rooted_lines(work, os.path.relpath(d["path"], work), n)])
     unlabeled = write_lines(lists / "unlabeled.txt", [line for n in EVERY_LIST for line in rooted_lines(work, "unlabeled", n)])
     student_val = write_lines(lists / "student_val.txt", rooted_lines(work, "eval", "val_list.txt"))
     print(f"data: {json.dumps({k: v['splits'] for k, v in data['datasets'].items()})[:400]} ...")
@@ -231,6 +263,7 @@ def main() -> int:
                  "datasets": {k: {"seed": v.get("seed"), "splits": v["splits"]} for k, v in data["datasets"].items()},
                  "holdout_families_excluded_from_training": sorted(data["holdouts"]),
                  "members_train_lists": [members_train, members_extra], "student_train_list": student_train,
+                 "student_extra_data": extra_data,
                  "unlabeled_list": unlabeled},
         "ensemble": {"run": str(run), "preset": args.ensemble_preset, "overrides": member_overrides,
                      "n_members": len(members), "members": member_records(run, members)},

@@ -111,6 +111,9 @@ class RuntimeSpec:
     checkpoint_every_steps: int = 0
     #: DDP workers per run through Ray Train's TorchTrainer (ensemble members; 1 = a plain task).
     ddp_workers: int = 1
+    #: Engine of a distillation teacher: "auto" (ONNX Runtime on the CPU when installed, else
+    #: torch), "torch" or "onnxruntime". Same probabilities either way, hence not part of resuming.
+    teacher_engine: str = "auto"
 
 
 @dataclass(frozen=True)
@@ -224,6 +227,8 @@ def validate_config(config: TrainConfig) -> None:
         raise InputValidationError("runtime.checkpoint_every_steps must be >= 0")
     if config.runtime.amp not in ("auto", "bf16", "fp16", "off"):
         raise InputValidationError("runtime.amp must be auto, bf16, fp16 or off")
+    if config.runtime.teacher_engine not in ("auto", "torch", "onnxruntime"):
+        raise InputValidationError("runtime.teacher_engine must be auto, torch or onnxruntime")
 
 
 def list_presets() -> list[str]:
