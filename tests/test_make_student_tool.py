@@ -1,0 +1,49 @@
+"""tools/make_student.py refuses extra student data that could hold what the student is evaluated on."""
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+from sdk.errors import InputValidationError
+
+ROOT = Path(__file__).resolve().parents[1]
+HOLDOUTS = {"yaw_gt20": {}, "mask_3d": {}}
+
+
+def _load_script():
+    spec = importlib.util.spec_from_file_location("make_student", ROOT / "tools" / "make_student.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["make_student"] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def _dataset(folder: Path, **manifest) -> Path:
+    folder.mkdir(parents=True)
+    base = {"seed": 1, "holdout": None, "excluded_holdouts": ["yaw_gt20", "mask_3d"],
+            "splits": {"Training": {"triplets": 4, "live": 2, "attack": 2, "list": "train_list.txt"}}}
+    (folder / "manifest.json").write_text(json.dumps({**base, **manifest}))
+    return folder
+
+
+def test_extra_data_that_excludes_every_holdout_is_taken(tmp_path):
+    tool = _load_script()
+    record = tool.check_extra_data(_dataset(tmp_path / "ok"), {"holdouts": HOLDOUTS})
+    assert record["seed"] == 1 and record["splits"]["Training"] == {"triplets": 4, "live": 2, "attack": 2}
+
+
+@pytest.mark.parametrize("manifest, message", [
+    ({"excluded_holdouts": ["yaw_gt20"]}, "does not exclude the held-out families \\['mask_3d'\\]"),
+    ({"holdout": "mask_3d", "excluded_holdouts": []}, "does not exclude"),
+    ({"seed": 10}, "eval's subjects"),
+])
+def test_extra_data_that_could_leak_evaluation_subjects_is_refused(tmp_path, manifest, message):
+    tool = _load_script()
+    with pytest.raises(InputValidationError, match=message):
+        tool.check_extra_data(_dataset(tmp_path / "bad", **manifest), {"holdouts": HOLDOUTS})
+    with pytest.raises(InputValidationError, match="no manifest.json"):
+        tool.check_extra_data(tmp_path, {"holdouts": HOLDOUTS})
