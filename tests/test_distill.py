@@ -188,6 +188,11 @@ def test_compare_student_ensemble_and_best_member(ensemble_run, tmp_path):
     # two members of one architecture: the ensemble costs exactly twice one member
     assert cost["ensemble"]["flops_per_crop"] == 2 * cost["best_member"]["flops_per_crop"]
     assert cost["student"]["flops_per_crop"] > 0 and cost["ensemble"]["cpu_latency"]["median_ms"] > 0
+    # the device's engine too: every model timed in ONNX Runtime, and the ratio reported
+    assert all(cost[k]["onnxruntime_cpu_latency"]["median_ms"] > 0 for k in ("student", "best_member", "ensemble"))
+    assert cost["ratios"]["onnxruntime_latency_ensemble_over_student"] == pytest.approx(
+        cost["ensemble"]["onnxruntime_cpu_latency"]["median_ms"] / cost["student"]["onnxruntime_cpu_latency"]["median_ms"])
+    assert "in ONNX Runtime" in render_markdown(report)
     assert "MFLOPs per crop" in render_markdown(report)
 
 

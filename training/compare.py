@@ -4,8 +4,9 @@ For every evaluation list (in-distribution test, each held-out generator family)
 TPR at FPR 1e-2 / 1e-3 (empirical and interpolated), and at each model's own threshold set on
 one calibration list (APCER 1e-2 there): APCER per attack type and BPCER. Cost of each model:
 parameters, FLOPs per crop (torch.utils.flop_counter: 2 x multiply-adds) and CPU latency of one
-crop (batch 1, eager torch, same thread count, the three models timed in interleaved rounds so
-that the load of the machine falls on all of them alike).
+crop (batch 1, same thread count, the three models timed in interleaved rounds so that the load
+of the machine falls on all of them alike), both in eager torch and in ONNX Runtime (the device's
+CPU engine; each model exported once, the ensemble as one graph of its members).
 
 The best single member is chosen on the calibration list (highest TPR@1e-3, then lowest EER),
 never on a test list.
@@ -75,6 +76,29 @@ def latencies_ms(models: Mapping[str, Sequence[nn.Module]], rounds: int = 15, th
                     times[name].append((time.perf_counter() - start) * 1000.0)
     finally:
         torch.set_num_threads(previous)
+    return {name: {"median_ms": float(np.median(t)), "p90_ms": float(np.percentile(t, 90)), "rounds": rounds}
+            for name, t in times.items()}
+
+
+def onnxruntime_latencies_ms(models: Mapping[str, Sequence[nn.Module]], rounds: int = 15,
+                             threads: int = 1) -> dict[str, dict[str, float]]:
+    """As latencies_ms, with each model group exported to one ONNX graph and run by ONNX Runtime."""
+    import tempfile
+
+    from training.ensemble.teacher import EnsembleTeacher, OnnxEnsembleTeacher
+
+    x = [torch.rand(1, 3, 112, 112) * 255 for _ in range(3)]
+    times: dict[str, list[float]] = {name: [] for name in models}
+    with tempfile.TemporaryDirectory(prefix="compare_onnx_") as tmp:
+        engines = {name: OnnxEnsembleTeacher.export(EnsembleTeacher(list(nets)), Path(tmp) / f"{name}.onnx", threads=threads)
+                   for name, nets in models.items()}
+        for engine in engines.values():  # warm-up
+            engine.member_logits(*x)
+        for _ in range(rounds):
+            for name, engine in engines.items():
+                start = time.perf_counter()
+                engine.member_logits(*x)
+                times[name].append((time.perf_counter() - start) * 1000.0)
     return {name: {"median_ms": float(np.median(t)), "p90_ms": float(np.percentile(t, 90)), "rounds": rounds}
             for name, t in times.items()}
 
@@ -231,13 +255,17 @@ def compare(
         "ensemble": {"parameters": sum(parameters(m) for m in member_models.values()),
                      "flops_per_crop": sum(flops_per_crop(m) for m in member_models.values())},
     }
-    latency = latencies_ms({"student": [student], "best_member": [member_models[best]],
-                            "ensemble": list(member_models.values())}, rounds=latency_rounds, threads=threads)
+    groups = {"student": [student], "best_member": [member_models[best]], "ensemble": list(member_models.values())}
+    latency = latencies_ms(groups, rounds=latency_rounds, threads=threads)
+    ort_latency = onnxruntime_latencies_ms(groups, rounds=latency_rounds, threads=threads)
     for label in cost:
         cost[label]["cpu_latency"] = latency[label]
+        cost[label]["onnxruntime_cpu_latency"] = ort_latency[label]
     cost["ratios"] = {
         "flops_ensemble_over_student": cost["ensemble"]["flops_per_crop"] / cost["student"]["flops_per_crop"],
         "latency_ensemble_over_student": latency["ensemble"]["median_ms"] / latency["student"]["median_ms"],
+        "onnxruntime_latency_ensemble_over_student":
+            ort_latency["ensemble"]["median_ms"] / ort_latency["student"]["median_ms"],
         "parameters_ensemble_over_student": cost["ensemble"]["parameters"] / cost["student"]["parameters"],
     }
     return {
@@ -257,18 +285,23 @@ def render_markdown(report: Mapping[str, Any]) -> str:
     """Tables for docs/ensemble.md."""
     lines = []
     cost = report["cost"]
-    lines += ["| model | parameters | MFLOPs per crop | CPU ms per crop (median / p90) |", "| --- | --- | --- | --- |"]
+    lines += ["| model | parameters | MFLOPs per crop | CPU ms per crop, torch (median / p90) | "
+              "CPU ms per crop, ONNX Runtime (median / p90) |", "| --- | --- | --- | --- | --- |"]
     for label in ("student", "best_member", "ensemble"):
         c = cost[label]
         name = f"best member (`{report['best_member']}`)" if label == "best_member" else label
         if label == "ensemble":
             name = f"ensemble ({report['n_members']} members)"
+        ort = c.get("onnxruntime_cpu_latency")  # reports written before it was measured lack it
+        ort_text = f"{ort['median_ms']:.1f} / {ort['p90_ms']:.1f}" if ort else "not measured"
         lines.append(f"| {name} | {c['parameters']:,} | {c['flops_per_crop'] / 1e6:,.1f} | "
-                     f"{c['cpu_latency']['median_ms']:.1f} / {c['cpu_latency']['p90_ms']:.1f} |")
+                     f"{c['cpu_latency']['median_ms']:.1f} / {c['cpu_latency']['p90_ms']:.1f} | {ort_text} |")
     r = cost["ratios"]
+    ort_ratio = r.get("onnxruntime_latency_ensemble_over_student")
     lines += ["", f"Ensemble / student: {r['flops_ensemble_over_student']:.0f}x FLOPs, "
-              f"{r['latency_ensemble_over_student']:.0f}x measured CPU latency, "
-              f"{r['parameters_ensemble_over_student']:.0f}x parameters.", ""]
+              f"{r['latency_ensemble_over_student']:.0f}x measured CPU latency in torch, "
+              + (f"{ort_ratio:.0f}x in ONNX Runtime, " if ort_ratio else "")
+              + f"{r['parameters_ensemble_over_student']:.0f}x parameters.", ""]
     for set_name, by_model in report["results"].items():
         first = by_model["student"]
         lines += [f"**{set_name}** ({first['n_live']} live, {first['n_attack']} attack crops)", "",
