@@ -94,3 +94,55 @@ def test_config_passes_physics_settings_to_the_augmentation():
     config = TrainConfig().replace(**{"augment.ir_gain": 0.3, "augment.outline_cut": 0.25})
     augment = make_augment(config)
     assert augment.ir_gain == 0.3 and augment.outline_cut == 0.25 and augment.physics_enabled
+
+
+def test_modality_swap_makes_cross_modal_negatives_labelled_attack(tmp_path):
+    """A swapped live sample keeps its own depth with an attack's colour and NIR (or the reverse)
+    and is labelled attack; attacks are never swapped; the draw repeats for (seed, epoch, index)."""
+    from sdk.preprocess import to_chw3
+    from training.data.casia import SWAPS, CasiaDataset, load_region_crops
+    from training.data.fixtures import write_casia_tree
+
+    write_casia_tree(tmp_path, live_subjects=4, attack_subjects=2, frames=2, val_samples=4)
+    augment = PairedAugment(**GEOMETRY_OFF)
+    plain = CasiaDataset(tmp_path, tmp_path / "train_list.txt", augment=augment, seed=5)
+    swapping = CasiaDataset(tmp_path, tmp_path / "train_list.txt", augment=augment, seed=5, modality_swap=1.0)
+    live = [i for i, s in enumerate(plain.samples) if s.label == 1]
+    attacks = [i for i, s in enumerate(plain.samples) if s.label == 0]
+    assert live and attacks
+    assert all(swapping.swap_of(i) is None for i in attacks)
+    seen = set()
+    for i in live:
+        partner, taken = swapping.swap_of(i)
+        assert taken in SWAPS and plain.samples[partner].label == 0
+        seen.add(taken)
+        mine, composite = plain[i], swapping[i]
+        # what the partner's crops look like under sample i's own augmentation draw
+        theirs = augment(load_region_crops(tmp_path, plain.samples[partner]), np.random.default_rng([5, 0, i]))
+        assert composite["label"] == 0 and mine["label"] == 1 and composite["swapped"] == "+".join(taken)
+        for m in ("rgb", "ir", "depth"):
+            # the same augmentation draw (index i) is applied to whichever crop the modality came from
+            assert torch_equal(composite[m], mine[m]) == (m not in taken), (i, m, taken)
+            if m in taken:
+                assert np.array_equal(composite[m].numpy(), to_chw3(theirs[m]))
+        assert swapping.swap_of(i) == (partner, taken)
+    assert seen == set(SWAPS)  # both kinds of negative occur
+    none = CasiaDataset(tmp_path, tmp_path / "train_list.txt", seed=5, modality_swap=1.0)  # no augment: test transform
+    assert none.swap_of(live[0]) is None and none[live[0]]["label"] == 1
+    with pytest.raises(Exception, match="modality_swap"):
+        CasiaDataset(tmp_path, tmp_path / "train_list.txt", augment=augment, modality_swap=1.5)
+
+
+def torch_equal(a, b) -> bool:
+    return bool((a == b).all())
+
+
+def test_modality_swap_is_refused_for_distillation():
+    pytest.importorskip("torch", reason="the config module imports the model registry")
+    from sdk.errors import InputValidationError
+    from training.config import load_config
+
+    config = load_config("student_small").replace(**{"augment.modality_swap": 0.2})
+    assert config.augment.modality_swap == 0.2
+    with pytest.raises(InputValidationError, match="modality_swap"):
+        config.replace(**{"distill.teacher": "/runs/ensemble"})

@@ -85,6 +85,10 @@ class AugmentSpec:
     depth_dropout: float = PairedAugment.depth_dropout
     background_fill: float = PairedAugment.background_fill
     outline_cut: float = PairedAugment.outline_cut
+    #: Share of live training samples turned into cross-modal negatives labelled attack (live
+    #: depth with an attack's colour and NIR, or the reverse; training.data.casia.SWAPS). For
+    #: cross-entropy training: a teacher was never asked about such composites. 0: off.
+    modality_swap: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -227,6 +231,11 @@ def validate_config(config: TrainConfig) -> None:
         raise InputValidationError("runtime.checkpoint_every_steps must be >= 0")
     if config.runtime.amp not in ("auto", "bf16", "fp16", "off"):
         raise InputValidationError("runtime.amp must be auto, bf16, fp16 or off")
+    if not 0.0 <= config.augment.modality_swap <= 1.0:
+        raise InputValidationError("augment.modality_swap must be in [0, 1]")
+    if config.augment.modality_swap > 0 and config.distill.teacher:
+        raise InputValidationError("augment.modality_swap is for cross-entropy training: the teacher of a "
+                                   "distillation would judge composites it never saw")
     if config.runtime.teacher_engine not in ("auto", "torch", "onnxruntime"):
         raise InputValidationError("runtime.teacher_engine must be auto, torch or onnxruntime")
 

@@ -482,7 +482,8 @@ def _train(
     if extra_samples and step_loss is cross_entropy_step and any(s.label < 0 for s in extra_samples):
         raise InputValidationError("unlabelled extra samples need a step loss that handles them (distillation)")
     train_samples = train_samples + extra_samples
-    train_set = CasiaDataset(config.data.root, train_samples, augment=make_augment(config), seed=config.seed)
+    train_set = CasiaDataset(config.data.root, train_samples, augment=make_augment(config), seed=config.seed,
+                             modality_swap=config.augment.modality_swap if config.augment.enabled else 0.0)
     val_set = CasiaDataset(config.data.root, val_samples) if val_samples else None
     batch = min(config.optim.batch_size, len(train_set))
     # drop_last avoids a final batch of one (BatchNorm cannot train on it).

@@ -144,6 +144,13 @@ def load_model_crops(root: str | Path, sample: Sample) -> FaceCrops:
     return center_crop_crops(stored)
 
 
+#: The two cross-modal negatives of ``modality_swap``, drawn with equal odds: the modalities a
+#: live sample takes from an attack sample. Relief without skin (a mask's physics: the live
+#: depth, the attack's printed colour and NIR) and skin without relief (live colour and NIR on
+#: the attack's depth).
+SWAPS: tuple[tuple[str, ...], ...] = (("rgb", "ir"), ("depth",))
+
+
 class CasiaDataset:
     """torch-style Dataset: item -> dict(rgb, ir, depth: 3x112x112 float32 tensors in [0,255], label, index).
 
@@ -151,6 +158,11 @@ class CasiaDataset:
     parameters to all three modalities; without it the test transform (centre crop) is used.
     Augmentation randomness comes from (seed, epoch, index), so a resumed run sees exactly the
     images an uninterrupted one would.
+
+    ``modality_swap`` (training only, with ``augment``): the share of live samples turned into
+    cross-modal negatives (SWAPS) labelled attack, so that a network accepts a face only when
+    every modality is live: relief in depth AND skin-like NIR and colour, not either alone.
+    The partner attack and the swap come from (seed, epoch, index) too.
     """
 
     def __init__(
@@ -162,6 +174,7 @@ class CasiaDataset:
         augment: Any = None,
         seed: int = 0,
         crop_size: int = CROP_SIZE,
+        modality_swap: float = 0.0,
     ) -> None:
         self.root = Path(root)
         self.samples = list(read_list(samples, live_label) if isinstance(samples, (str, Path)) else samples)
@@ -169,6 +182,10 @@ class CasiaDataset:
         self.seed = int(seed)
         self.epoch = 0
         self.crop_size = crop_size
+        if not 0.0 <= modality_swap <= 1.0:
+            raise InputValidationError(f"modality_swap must be in [0, 1], got {modality_swap}")
+        self.modality_swap = float(modality_swap) if augment is not None else 0.0
+        self._attacks = [i for i, s in enumerate(self.samples) if s.label == 0]
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = int(epoch)
@@ -179,19 +196,42 @@ class CasiaDataset:
     def labels(self) -> np.ndarray:
         return np.array([s.label for s in self.samples], dtype=np.int64)
 
+    def swap_of(self, index: int) -> tuple[int, tuple[str, ...]] | None:
+        """(partner attack index, modalities taken from it) when this draw makes a cross-modal negative."""
+        if self.modality_swap <= 0 or self.samples[index].label != 1 or not self._attacks:
+            return None
+        rng = np.random.default_rng([self.seed, self.epoch, index, 0x5A4B])
+        if rng.random() >= self.modality_swap:
+            return None
+        partner = self._attacks[int(rng.integers(len(self._attacks)))]
+        return partner, SWAPS[int(rng.integers(len(SWAPS)))]
+
     def crops(self, index: int) -> dict[str, np.ndarray]:
         """The HxW(x3) uint8 crops of one item after the (train or test) transform."""
-        region = load_region_crops(self.root, self.samples[index])
-        if self.augment is not None:
-            rng = np.random.default_rng([self.seed, self.epoch, index])
-            return self.augment(region, rng)
-        return {m: center_crop(region[m], self.crop_size) for m in MODALITIES}
+        return self._crops_and_label(index)[0]
+
+    def _crops_and_label(self, index: int) -> tuple[dict[str, np.ndarray], int, str]:
+        sample = self.samples[index]
+        region = load_region_crops(self.root, sample)
+        if self.augment is None:
+            return {m: center_crop(region[m], self.crop_size) for m in MODALITIES}, int(sample.label), ""
+        label, swapped = int(sample.label), ""
+        swap = self.swap_of(index)
+        if swap is not None:
+            # Both crops are cut around their face boxes, so the faces of the two line up.
+            partner, taken = swap
+            other = load_region_crops(self.root, self.samples[partner])
+            region = {m: other[m] if m in taken else region[m] for m in MODALITIES}
+            label, swapped = 0, "+".join(taken)
+        rng = np.random.default_rng([self.seed, self.epoch, index])
+        return self.augment(region, rng), label, swapped
 
     def __getitem__(self, index: int) -> dict[str, Any]:
         import torch
 
-        crops = self.crops(index)
+        crops, label, swapped = self._crops_and_label(index)
         item: dict[str, Any] = {m: torch.from_numpy(to_chw3(crops[m])) for m in MODALITIES}
-        item["label"] = int(self.samples[index].label)
+        item["label"] = label
         item["index"] = int(index)
+        item["swapped"] = swapped
         return item
