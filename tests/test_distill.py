@@ -17,6 +17,8 @@ from training.ensemble.teacher import EnsembleTeacher, OnnxEnsembleTeacher, teac
 from training.models import create_model  # noqa: E402
 from training.train import MODEL_NAME, load_trained_model, train  # noqa: E402
 
+ROOT = Path(__file__).resolve().parents[1]
+
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 TINY = {"optim.epochs": 1, "optim.batch_size": 4, "model.options.width": 0.0625, "data.max_train_samples": 12,
         "data.max_val_samples": 4, "runtime.progress": False}
@@ -230,3 +232,42 @@ def test_compare_scores_match_predict_views(ensemble_run):
     assert (labels == expected_labels).all()
     assert abs(_tta_scores(model, inputs, 4, True) - views.mean(axis=1)).max() < 1e-6
     assert abs(_tta_scores(model, inputs, 4, False) - views[:, 0]).max() < 1e-6
+
+
+def test_compare_models_side_by_side_each_at_its_own_threshold(ensemble_run, tmp_path):
+    from training.compare import compare_models, render_models_markdown
+
+    root, run = ensemble_run
+    members = sorted((run / "members").glob("*/model.pt"))[:2]
+    assert len(members) == 2
+    report = compare_models({"first": members[0], "second": members[1]}, (root, "val_list.txt"),
+                            {"a": [(root, "val_list.txt")], "b": [(root, "train_list.txt")]},
+                            pools={"both": ["a", "b"]}, log=lambda s: None)
+    assert set(report["calibration"]["thresholds"]) == {"first", "second"}
+    assert set(report["results"]) == {"calibration", "a", "b", "both"}
+    both, parts = report["results"]["both"]["first"], [report["results"][k]["first"] for k in ("a", "b")]
+    assert both["n_live"] == sum(p["n_live"] for p in parts)
+    # the calibration set is scored at the threshold set on it: APCER at most the target there
+    assert report["results"]["calibration"]["second"]["apcer"] <= 0.01 + 1e-9
+    text = render_models_markdown(report)
+    assert "| first |" in text and "| second |" in text and "**both**" in text
+    with pytest.raises(InputValidationError):
+        compare_models({}, (root, "val_list.txt"), {}, log=lambda s: None)
+
+
+def test_compare_models_tool(ensemble_run, tmp_path):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("compare_models_tool", ROOT / "tools" / "compare_models.py")
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    root, run = ensemble_run
+    member = sorted((run / "members").glob("*/model.pt"))[0]
+    code = tool.main(["--model", f"m={member}", "--calibration", f"{root}:val_list.txt",
+                      "--eval", f"x={root}:val_list.txt", "--eval", f"x={root}:train_list.txt",
+                      "--json", str(tmp_path / "r.json"), "--markdown", str(tmp_path / "r.md")])
+    report = json.loads((tmp_path / "r.json").read_text())
+    assert code == 0 and report["results"]["x"]["m"]["n_live"] + report["results"]["x"]["m"]["n_attack"] > 12
+    assert "| m |" in (tmp_path / "r.md").read_text()
+    assert tool.main(["--model", f"m={member}", "--calibration", f"{root}:val_list.txt",
+                      "--eval", f"x={root}:val_list.txt", "--pool", "p=nope"]) == 3  # typed error, exit 3

@@ -164,6 +164,123 @@ def _metrics(scores: np.ndarray, labels: np.ndarray, types: np.ndarray | None, t
     }
 
 
+def _check_pools(evaluations: Mapping[str, Any], pools: Mapping[str, Sequence[str]] | None) -> None:
+    for pool_name, members_of_pool in (pools or {}).items():
+        unknown = [name for name in members_of_pool if name not in evaluations]
+        if unknown or not members_of_pool or pool_name in evaluations:
+            raise InputValidationError(f"pool {pool_name!r}: needs a new name and known evaluation sets (unknown: {unknown})")
+
+
+def score_sets(
+    models: Mapping[str, nn.Module],
+    sets: Mapping[str, Sequence[tuple[str | Path, str | Path]]],
+    *,
+    batch_size: int = 64,
+    threads: int = 1,
+    tta: bool = True,
+    max_per_list: int | None = None,
+    pools: Mapping[str, Sequence[str]] | None = None,
+    log: Callable[[str], None] = print,
+) -> tuple[dict[str, dict[str, np.ndarray]], dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """(scores[set][model], labels[set], attack types[set]) for every set {name: [(root, list), ...]}.
+
+    Each list's crops are decoded once and every model scores the same tensors; ``pools`` add
+    sets made of already scored ones.
+    """
+    previous = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    scores: dict[str, dict[str, np.ndarray]] = {}
+    labels: dict[str, np.ndarray] = {}
+    types: dict[str, np.ndarray] = {}
+    try:
+        for set_name, parts in sets.items():
+            per_model: dict[str, list[np.ndarray]] = {}
+            set_labels, set_types = [], []
+            for root, list_path in parts:
+                root = Path(root)
+                path = Path(list_path) if Path(list_path).is_absolute() else root / list_path
+                started = time.perf_counter()
+                rows = read_list(path)
+                keep = _subset_rows(len(rows), max_per_list, [r.label for r in rows])
+                rows = [rows[i] for i in keep]
+                inputs, lab = _load_inputs(root, rows)
+                for name, model in models.items():
+                    per_model.setdefault(name, []).append(_tta_scores(model, inputs, batch_size, tta))
+                set_labels.append(lab)
+                scenarios = np.array(_metadata_scenarios(root, path), dtype=object)[keep]
+                named = all(scenarios[lab == 0])  # every attack row named by a synth-dataset metadata.csv
+                set_types.append(np.array([(sc if named else "attack") if v == 0 else "" for sc, v in zip(scenarios, lab)],
+                                          dtype=object))
+                log(f"scored {path} ({len(lab)} crops) with {len(models)} networks in {time.perf_counter() - started:.0f} s")
+            scores[set_name] = {k: np.concatenate(v) for k, v in per_model.items()}
+            labels[set_name] = np.concatenate(set_labels)
+            types[set_name] = np.concatenate(set_types)
+    finally:
+        torch.set_num_threads(previous)
+    for pool_name, members_of_pool in (pools or {}).items():
+        scores[pool_name] = {key: np.concatenate([scores[name][key] for name in members_of_pool])
+                             for key in scores[members_of_pool[0]]}
+        labels[pool_name] = np.concatenate([labels[name] for name in members_of_pool])
+        types[pool_name] = np.concatenate([types[name] for name in members_of_pool])
+    return scores, labels, types
+
+
+def compare_models(
+    models: Mapping[str, str | Path],
+    calibration: tuple[str | Path, str | Path],
+    evaluations: Mapping[str, Sequence[tuple[str | Path, str | Path]]],
+    *,
+    batch_size: int = 64,
+    threads: int = 1,
+    tta: bool = True,
+    max_per_list: int | None = None,
+    pools: Mapping[str, Sequence[str]] | None = None,
+    log: Callable[[str], None] = print,
+) -> dict[str, Any]:
+    """Trained models {label: model.pt} side by side: each at its own threshold for APCER 1e-2 on
+    the calibration list, on every evaluation set (e.g. a training recipe with and without one
+    change, on the held-out generator parts)."""
+    if not models:
+        raise InputValidationError("compare_models needs at least one model")
+    _check_pools(evaluations, pools)
+    networks = {label: load_trained_model(path) for label, path in models.items()}
+    sets = {"calibration": [calibration], **{k: list(v) for k, v in evaluations.items()}}
+    scores, labels, types = score_sets(networks, sets, batch_size=batch_size, threads=threads, tta=tta,
+                                       max_per_list=max_per_list, pools=pools, log=log)
+    calib_labels = labels["calibration"]
+    if len(set(calib_labels[calib_labels >= 0].tolist())) < 2:
+        raise InputValidationError("the calibration list needs live and attack samples")
+    thresholds = {label: threshold_for_apcer(scores["calibration"][label], calib_labels, CALIBRATION_APCER,
+                                             name=label).threshold for label in networks}
+    results = {set_name: {label: _metrics(scores[set_name][label], labels[set_name], types[set_name], thresholds[label])
+                          for label in networks} for set_name in scores}
+    return {"models": {label: str(path) for label, path in models.items()},
+            "calibration": {"root": str(calibration[0]), "list": str(calibration[1]),
+                            "target_apcer": CALIBRATION_APCER, "thresholds": thresholds},
+            "results": results, "tta": tta, "max_per_list": max_per_list,
+            "pools": {name: list(parts) for name, parts in (pools or {}).items()}}
+
+
+def render_models_markdown(report: Mapping[str, Any]) -> str:
+    """One table per set: TPR at FPR, BPCER and APCER per attack type of every model."""
+    lines = []
+    for set_name, by_model in report["results"].items():
+        first = next(iter(by_model.values()))
+        lines += [f"**{set_name}** ({first['n_live']} live, {first['n_attack']} attack crops)", "",
+                  "| model | TPR@1e-2 | TPR@1e-3 | threshold | BPCER | APCER | APCER per attack type |",
+                  "| --- | --- | --- | --- | --- | --- | --- |"]
+        for label, m in by_model.items():
+            if "error" in m:
+                lines.append(f"| {label} | {m['error']} | | | | | |")
+                continue
+            per = ", ".join(f"{k} {v['n_accepted']}/{v['n_attack']}" for k, v in m["apcer_per_attack_type"].items())
+            lines.append(f"| {label} | {m['tpr_at_fpr']['1e-2']['empirical']:.4f} | {m['tpr_at_fpr']['1e-3']['empirical']:.4f} | "
+                         f"{m['threshold']:.4f} | {m['n_live_rejected']}/{m['n_live']} | "
+                         f"{m['n_attack_accepted']}/{m['n_attack']} | {per} |")
+        lines.append("")
+    return "\n".join(lines)
+
+
 def compare(
     ensemble_run: str | Path,
     student_model: str | Path,
@@ -184,54 +301,18 @@ def compare(
     ``pools`` {name: [evaluation names]} adds sets made of already scored ones (no network runs
     again), e.g. every held-out family pooled: more attacks make TPR at FPR 1e-3 mean something.
     """
-    for pool_name, members_of_pool in (pools or {}).items():
-        unknown = [name for name in members_of_pool if name not in evaluations]
-        if unknown or not members_of_pool or pool_name in evaluations:
-            raise InputValidationError(f"pool {pool_name!r}: needs a new name and known evaluation sets (unknown: {unknown})")
+    _check_pools(evaluations, pools)
     ensemble_run = Path(ensemble_run)
     members = done_members(ensemble_run, require_all=require_all)
     member_models = {m.name: load_trained_model(member_dir(ensemble_run, m) / "model.pt") for m in members}
     student = load_trained_model(student_model)
-    previous = torch.get_num_threads()
-    torch.set_num_threads(threads)
     sets = {"calibration": [calibration], **{k: list(v) for k, v in evaluations.items()}}
     # scores[set][model] = TTA scores; one pass of every network over every list
-    scores: dict[str, dict[str, np.ndarray]] = {}
-    labels: dict[str, np.ndarray] = {}
-    types: dict[str, np.ndarray | None] = {}
-    try:
-        for set_name, parts in sets.items():
-            per_model: dict[str, list[np.ndarray]] = {}
-            set_labels, set_types = [], []
-            for root, list_path in parts:
-                root = Path(root)
-                path = Path(list_path) if Path(list_path).is_absolute() else root / list_path
-                started = time.perf_counter()
-                rows = read_list(path)
-                keep = _subset_rows(len(rows), max_per_list, [r.label for r in rows])
-                rows = [rows[i] for i in keep]
-                # Decode the crops once; every model then scores the same tensors.
-                inputs, lab = _load_inputs(root, rows)
-                for name, model in [("student", student), *member_models.items()]:
-                    per_model.setdefault(name, []).append(_tta_scores(model, inputs, batch_size, tta))
-                set_labels.append(lab)
-                scenarios = np.array(_metadata_scenarios(root, path), dtype=object)[keep]
-                named = all(scenarios[lab == 0])  # every attack row named by a synth-dataset metadata.csv
-                set_types.append(np.array([(sc if named else "attack") if v == 0 else "" for sc, v in zip(scenarios, lab)],
-                                          dtype=object))
-                log(f"scored {path} ({len(lab)} crops) with the student and {len(member_models)} members "
-                    f"in {time.perf_counter() - started:.0f} s")
-            scores[set_name] = {k: np.concatenate(v) for k, v in per_model.items()}
-            scores[set_name]["ensemble"] = np.mean([scores[set_name][m] for m in member_models], axis=0)
-            labels[set_name] = np.concatenate(set_labels)
-            types[set_name] = np.concatenate(set_types)
-    finally:
-        torch.set_num_threads(previous)
+    scores, labels, types = score_sets({"student": student, **member_models}, sets, batch_size=batch_size,
+                                       threads=threads, tta=tta, max_per_list=max_per_list, pools=pools, log=log)
+    for set_name in scores:
+        scores[set_name]["ensemble"] = np.mean([scores[set_name][m] for m in member_models], axis=0)
     for pool_name, members_of_pool in (pools or {}).items():
-        scores[pool_name] = {key: np.concatenate([scores[name][key] for name in members_of_pool])
-                             for key in scores[members_of_pool[0]]}
-        labels[pool_name] = np.concatenate([labels[name] for name in members_of_pool])
-        types[pool_name] = np.concatenate([types[name] for name in members_of_pool])
         sets[pool_name] = [part for name in members_of_pool for part in sets[name]]
 
     calib_labels = labels["calibration"]
