@@ -321,6 +321,17 @@ def render_doc(report: dict, ship: dict, timings: dict, provenance: dict, *, shi
         "training part); the student on all of `members` plus `eval`'s Training split, with `unlabeled` as",
         "KD-only renders; operating points are set on `eval` Val; the tests are `eval` Test + TestExtra and one",
         "set per held-out family (" + ", ".join(provenance["data"]["holdout_families_excluded_from_training"]) + ").",
+    ]
+    extra = provenance["data"].get("student_extra_data") or []
+    if extra:
+        lines += [
+            "",
+            "The student also learns from " + ", ".join(
+                f"`{d['path']}` (seed {d['seed']}, {sum((v.get('triplets') or 0) for v in d['splits'].values())} triplets)"
+                for d in extra) + ": every split, each rendered with every held-out family excluded and a dataset "
+            "seed other than eval's, so its subjects are disjoint from every test set. The members never saw them.",
+        ]
+    lines += [
         "",
         "## Networks",
         "",
