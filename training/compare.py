@@ -230,23 +230,20 @@ def compare_models(
     calibration: tuple[str | Path, str | Path],
     evaluations: Mapping[str, Sequence[tuple[str | Path, str | Path]]],
     *,
-    batch_size: int = 64,
-    threads: int = 1,
-    tta: bool = True,
-    max_per_list: int | None = None,
     pools: Mapping[str, Sequence[str]] | None = None,
-    log: Callable[[str], None] = print,
+    **scoring: Any,
 ) -> dict[str, Any]:
     """Trained models {label: model.pt} side by side: each at its own threshold for APCER 1e-2 on
     the calibration list, on every evaluation set (e.g. a training recipe with and without one
-    change, on the held-out generator parts)."""
+    change, on the held-out generator parts). ``scoring``: score_sets' options (batch_size,
+    threads, tta, max_per_list, log)."""
     if not models:
         raise InputValidationError("compare_models needs at least one model")
     _check_pools(evaluations, pools)
     networks = {label: load_trained_model(path) for label, path in models.items()}
     sets = {"calibration": [calibration], **{k: list(v) for k, v in evaluations.items()}}
-    scores, labels, types = score_sets(networks, sets, batch_size=batch_size, threads=threads, tta=tta,
-                                       max_per_list=max_per_list, pools=pools, log=log)
+    scores, labels, types = score_sets(networks, sets, pools=pools, **scoring)
+    tta, max_per_list = scoring.get("tta", True), scoring.get("max_per_list")
     calib_labels = labels["calibration"]
     if len(set(calib_labels[calib_labels >= 0].tolist())) < 2:
         raise InputValidationError("the calibration list needs live and attack samples")
