@@ -78,7 +78,7 @@ def test_dataset_items_test_transform(tree):
     root, train, _ = tree
     ds = CasiaDataset(root, train)
     item = ds[0]
-    assert set(item) == {"rgb", "ir", "depth", "label", "index"}
+    assert set(item) == {"rgb", "ir", "depth", "label", "index", "swapped"} and item["swapped"] == ""
     for m in ("rgb", "ir", "depth"):
         assert item[m].shape == (3, 112, 112) and item[m].dtype == torch.float32
         assert 0 <= float(item[m].min()) and float(item[m].max()) <= 255
