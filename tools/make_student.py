@@ -175,17 +175,15 @@ def main() -> int:
     members_extra = write_lines(lists / "members_extra.txt", [line for n in EVERY_LIST[1:]
                                                              for line in rooted_lines(work, "members", n)])
     # eval's Training split has subjects disjoint from eval's Val and Test: labelled student data.
-    student_train = write_lines(lists / "student_train.txt", [line for n in EVERY_LIST
-                                                              for line in rooted_lines(work, "members", n)]
-                                + rooted_lines(work, "eval", "train_list.txt"))
+    student_lines = [line for n in EVERY_LIST for line in rooted_lines(work, "members", n)] \
+        + rooted_lines(work, "eval", "train_list.txt")
+    student_train = write_lines(lists / "student_train.txt", student_lines)
     extra_data = [check_extra_data(Path(d).resolve(), data) for d in args.student_extra_data]
     if extra_data:
         # its own list, so the plain student_train.txt of earlier runs stays what it was
         student_train = write_lines(lists / f"{args.student_name}_train.txt",
-                                    [line for n in EVERY_LIST for line in rooted_lines(work, "members", n)]
-                                    + rooted_lines(work, "eval", "train_list.txt")
-                                    + [line for d in extra_data for n in EVERY_LIST
-                                       for line in rooted_lines(work, os.path.relpath(d["path"], work), n)])
+                                    student_lines + [line for d in extra_data for n in EVERY_LIST
+                                                     for line in rooted_lines(work, os.path.relpath(d["path"], work), n)])
     unlabeled = write_lines(lists / "unlabeled.txt", [line for n in EVERY_LIST for line in rooted_lines(work, "unlabeled", n)])
     student_val = write_lines(lists / "student_val.txt", rooted_lines(work, "eval", "val_list.txt"))
     print(f"data: {json.dumps({k: v['splits'] for k, v in data['datasets'].items()})[:400]} ...")

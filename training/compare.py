@@ -57,6 +57,11 @@ def parameters(model: nn.Module) -> int:
     return int(sum(p.numel() for p in model.parameters()))
 
 
+def _latency_summary(times: Mapping[str, Sequence[float]], rounds: int) -> dict[str, dict[str, float]]:
+    return {name: {"median_ms": float(np.median(t)), "p90_ms": float(np.percentile(t, 90)), "rounds": rounds}
+            for name, t in times.items()}
+
+
 def latencies_ms(models: Mapping[str, Sequence[nn.Module]], rounds: int = 15, threads: int = 1) -> dict[str, dict[str, float]]:
     """Median and p90 ms of one crop through each model group (a group: its networks in sequence)."""
     previous = torch.get_num_threads()
@@ -76,8 +81,7 @@ def latencies_ms(models: Mapping[str, Sequence[nn.Module]], rounds: int = 15, th
                     times[name].append((time.perf_counter() - start) * 1000.0)
     finally:
         torch.set_num_threads(previous)
-    return {name: {"median_ms": float(np.median(t)), "p90_ms": float(np.percentile(t, 90)), "rounds": rounds}
-            for name, t in times.items()}
+    return _latency_summary(times, rounds)
 
 
 def onnxruntime_latencies_ms(models: Mapping[str, Sequence[nn.Module]], rounds: int = 15,
@@ -99,8 +103,7 @@ def onnxruntime_latencies_ms(models: Mapping[str, Sequence[nn.Module]], rounds: 
                 start = time.perf_counter()
                 engine.member_logits(*x)
                 times[name].append((time.perf_counter() - start) * 1000.0)
-    return {name: {"median_ms": float(np.median(t)), "p90_ms": float(np.percentile(t, 90)), "rounds": rounds}
-            for name, t in times.items()}
+    return _latency_summary(times, rounds)
 
 
 def _load_inputs(root: Path, rows: Sequence[Any]) -> tuple[list[torch.Tensor], np.ndarray]:
