@@ -47,3 +47,17 @@ def test_extra_data_that_could_leak_evaluation_subjects_is_refused(tmp_path, man
         tool.check_extra_data(_dataset(tmp_path / "bad", **manifest), {"holdouts": HOLDOUTS})
     with pytest.raises(InputValidationError, match="no manifest.json"):
         tool.check_extra_data(tmp_path, {"holdouts": HOLDOUTS})
+
+
+def test_default_version_is_the_shipped_ones_next_minor(tmp_path):
+    tool = _load_script()
+    manifest = tmp_path / "manifest.json"
+    manifest.write_text(json.dumps({"version": "2.2.0"}))
+    assert tool.next_minor_version(manifest) == "2.3.0"
+    manifest.write_text(json.dumps({"version": "2.10.4"}))
+    assert tool.next_minor_version(manifest) == "2.11.0"
+    manifest.write_text(json.dumps({"version": "latest"}))
+    with pytest.raises(InputValidationError, match="pass --version"):
+        tool.next_minor_version(manifest)
+    shipped = ROOT / "sdk" / "bundles" / "mlfa_student_sim" / "manifest.json"
+    assert tool.next_minor_version(shipped) != json.loads(shipped.read_text())["version"]

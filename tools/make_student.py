@@ -1,6 +1,6 @@
 """The CI-sized real run: render data, train the 24-member ensemble on Ray, distil, compare, ship.
 
-    python tools/make_student.py --work /work/runs/student [--version 2.0.0] [--out BUNDLE]
+    python tools/make_student.py --work /work/runs/student [--version X.Y.Z] [--out BUNDLE]
 
 1. Renders simulator datasets (sdk.sim.dataset.write_dataset) with disjoint subject seeds,
    every held-out generator family excluded from all of them:
@@ -56,6 +56,17 @@ def write_lines(path: Path, lines: list[str]) -> str:
     path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_text(path, "\n".join(lines) + "\n")
     return str(path.relative_to(path.parents[1]))
+
+
+def next_minor_version(manifest_path: Path) -> str:
+    """The shipped bundle's version with its minor part raised by one (x.y.z -> x.(y+1).0)."""
+    from sdk.errors import InputValidationError
+
+    version = str(json.loads(manifest_path.read_text(encoding="utf-8"))["version"])
+    parts = version.split(".")
+    if len(parts) != 3 or not all(p.isdigit() for p in parts):
+        raise InputValidationError(f"{manifest_path}: version {version!r} is not major.minor.patch; pass --version")
+    return f"{parts[0]}.{int(parts[1]) + 1}.0"
 
 
 def check_extra_data(folder: Path, data: dict) -> dict:
@@ -142,7 +153,9 @@ def main() -> int:
                         help="compare on at most N crops per list (a seeded draw; scoring 24 members is slow on a CPU)")
     parser.add_argument("--stop-after", choices=("render", "ensemble", "distill", "compare"), default=None)
     parser.add_argument("--out", default=None, help="bundle folder (default: the shipped sdk/bundles/mlfa_student_sim)")
-    parser.add_argument("--version", default="2.0.0")
+    parser.add_argument("--version", default=None,
+                        help="bundle version (default: the shipped bundle's next minor version, so a new "
+                             "bundle never carries an older number than the one it may replace)")
     parser.add_argument("--machine-note", default="the 2-core x86_64 VM, CPU only",
                         help="where and under what load it ran, for the report (times depend on it)")
     args = parser.parse_args()
@@ -151,6 +164,8 @@ def main() -> int:
     from training.config import load_config, parse_override
     from training.train import atomic_write_text
 
+    if args.version is None:
+        args.version = next_minor_version(SHIPPED_DIR / DEFAULT_BUNDLE / "manifest.json")
     work = Path(args.work).resolve()
     work.mkdir(parents=True, exist_ok=True)
     timings_path = work / "timings.json"
