@@ -174,6 +174,13 @@ def _check_pools(evaluations: Mapping[str, Any], pools: Mapping[str, Sequence[st
             raise InputValidationError(f"pool {pool_name!r}: needs a new name and known evaluation sets (unknown: {unknown})")
 
 
+def _calibration_labels(labels: Mapping[str, np.ndarray]) -> np.ndarray:
+    calib_labels = labels["calibration"]
+    if len(set(calib_labels[calib_labels >= 0].tolist())) < 2:
+        raise InputValidationError("the calibration list needs live and attack samples")
+    return calib_labels
+
+
 def score_sets(
     models: Mapping[str, nn.Module],
     sets: Mapping[str, Sequence[tuple[str | Path, str | Path]]],
@@ -247,9 +254,7 @@ def compare_models(
     sets = {"calibration": [calibration], **{k: list(v) for k, v in evaluations.items()}}
     scores, labels, types = score_sets(networks, sets, pools=pools, **scoring)
     tta, max_per_list = scoring.get("tta", True), scoring.get("max_per_list")
-    calib_labels = labels["calibration"]
-    if len(set(calib_labels[calib_labels >= 0].tolist())) < 2:
-        raise InputValidationError("the calibration list needs live and attack samples")
+    calib_labels = _calibration_labels(labels)
     thresholds = {label: threshold_for_apcer(scores["calibration"][label], calib_labels, CALIBRATION_APCER,
                                              name=label).threshold for label in networks}
     results = {set_name: {label: _metrics(scores[set_name][label], labels[set_name], types[set_name], thresholds[label])
@@ -319,12 +324,8 @@ def compare(
                                        threads=threads, tta=tta, max_per_list=max_per_list, pools=pools, log=log)
     for set_name in scores:
         scores[set_name]["ensemble"] = np.mean([scores[set_name][m] for m in member_models], axis=0)
-    for pool_name, members_of_pool in (pools or {}).items():
-        sets[pool_name] = [part for name in members_of_pool for part in sets[name]]
 
-    calib_labels = labels["calibration"]
-    if len(set(calib_labels[calib_labels >= 0].tolist())) < 2:
-        raise InputValidationError("the calibration list needs live and attack samples")
+    calib_labels = _calibration_labels(labels)
     ranking = []
     for name in member_models:
         m = evaluate(scores["calibration"][name], calib_labels, 0.5, fpr_targets=FPR_TARGETS)
@@ -334,7 +335,7 @@ def compare(
     thresholds = {label: threshold_for_apcer(scores["calibration"][key], calib_labels, CALIBRATION_APCER,
                                              name=label).threshold for label, key in compared.items()}
     results: dict[str, Any] = {}
-    for set_name in sets:
+    for set_name in scores:
         results[set_name] = {label: _metrics(scores[set_name][key], labels[set_name], types[set_name], thresholds[label])
                              for label, key in compared.items()}
     cost = {

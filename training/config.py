@@ -99,6 +99,10 @@ class InitSpec:
     slot: str | None = None
 
 
+#: Engines a distillation teacher can run on (RuntimeSpec.teacher_engine).
+TEACHER_ENGINES = ("auto", "torch", "onnxruntime")
+
+
 @dataclass(frozen=True)
 class RuntimeSpec:
     #: "auto" (autocast on CUDA only), "bf16", "fp16" or "off".
@@ -236,8 +240,8 @@ def validate_config(config: TrainConfig) -> None:
     if config.augment.modality_swap > 0 and config.distill.teacher:
         raise InputValidationError("augment.modality_swap is for cross-entropy training: the teacher of a "
                                    "distillation would judge composites it never saw")
-    if config.runtime.teacher_engine not in ("auto", "torch", "onnxruntime"):
-        raise InputValidationError("runtime.teacher_engine must be auto, torch or onnxruntime")
+    if config.runtime.teacher_engine not in TEACHER_ENGINES:
+        raise InputValidationError(f"runtime.teacher_engine must be one of {TEACHER_ENGINES}")
 
 
 def list_presets() -> list[str]:

@@ -133,7 +133,7 @@ def distill(
     if engine == "onnxruntime":
         if device.type != "cpu":
             raise InputValidationError("runtime.teacher_engine onnxruntime runs the teacher on the CPU: use device cpu")
-        # Exported afresh on every start (a minute at most): a file left by other members can't be used.
+        # Exported afresh on every start (a minute at most) rather than trusting a teacher.onnx left in --out.
         teacher = OnnxEnsembleTeacher.export(teacher, out / TEACHER_ONNX_NAME, threads=config.runtime.threads)
         record["onnx_sha256"] = sha256_file(out / TEACHER_ONNX_NAME)
     atomic_write_text(teacher_file, json.dumps({**record, "members": records}, indent=2) + "\n")

@@ -92,7 +92,7 @@ class OnnxEnsembleTeacher:
 
     TOLERANCE = 1e-4
 
-    def __init__(self, path: str | Path, *, threads: int = 0, n_members: int | None = None) -> None:
+    def __init__(self, path: str | Path, *, threads: int = 0) -> None:
         import onnxruntime as ort
 
         options = ort.SessionOptions()
@@ -102,8 +102,6 @@ class OnnxEnsembleTeacher:
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         self.path = Path(path)
         self.session = ort.InferenceSession(str(self.path), options, providers=["CPUExecutionProvider"])
-        self.n_members = n_members
-        self.training = False
 
     @classmethod
     def export(cls, teacher: EnsembleTeacher, path: str | Path, *, threads: int = 0, opset: int = 17) -> "OnnxEnsembleTeacher":
@@ -124,7 +122,7 @@ class OnnxEnsembleTeacher:
                               dynamic_axes={name: {0: "batch"} for name in ("rgb", "ir", "depth", "member_logits")})
             expected = graph(*sample).numpy()
         os.replace(partial, path)
-        engine = cls(path, threads=threads, n_members=len(teacher.networks))
+        engine = cls(path, threads=threads)
         got = engine.member_logits(*sample).numpy()
         worst = float(abs(got - expected).max())
         if got.shape != expected.shape or worst > cls.TOLERANCE * max(1.0, float(abs(expected).max())):
@@ -145,8 +143,10 @@ class OnnxEnsembleTeacher:
 
 def teacher_engine_name(requested: str, device: torch.device) -> str:
     """The engine of a distillation teacher: "auto" is ONNX Runtime on the CPU when installed, else torch."""
-    if requested not in ("auto", "torch", "onnxruntime"):
-        raise InputValidationError(f"runtime.teacher_engine must be auto, torch or onnxruntime, got {requested!r}")
+    from training.config import TEACHER_ENGINES
+
+    if requested not in TEACHER_ENGINES:
+        raise InputValidationError(f"runtime.teacher_engine must be one of {TEACHER_ENGINES}, got {requested!r}")
     if requested != "auto":
         return requested
     if device.type != "cpu":
