@@ -9,8 +9,9 @@ from pathlib import Path
 from typing import Any
 
 from sdk.capture._rs import clean_f32, device_text, import_rs
-from sdk.capture.base import DEFAULT_FRAME_TIMEOUT_S, Source, StreamProfile
-from sdk.capture.frames import GridAssembler, SetMatcher, StreamFormatError
+from sdk.capture.base import DEFAULT_FRAME_TIMEOUT_S
+from sdk.capture.frames import GridAssembler, StreamFormatError
+from sdk.capture.pipelined import PipelineSource, describe_device
 from sdk.errors import (
     CameraNotFoundError,
     CaptureError,
@@ -19,7 +20,7 @@ from sdk.errors import (
     InputValidationError,
     UnsupportedDeviceError,
 )
-from sdk.types import DeviceInfo, FrameSet
+from sdk.types import FrameSet
 
 #: SR300 modes (design.md section 5): depth and IR share one sensor and one mode.
 SR300_DEPTH_MODES = {(640, 480)}
@@ -84,7 +85,7 @@ def _connected_text(devices: list[ConnectedDevice]) -> str:
     return "; ".join(str(d) for d in devices) if devices else "nothing"
 
 
-class RealSenseCamera(Source):
+class RealSenseCamera(PipelineSource):
     """A live SR300 (depth Z16 + IR Y8 at 640x480, colour RGB8) as a Source of FrameSets.
 
     Picks the first SR300, or the one with ``serial``. Another RealSense model is refused
@@ -201,12 +202,8 @@ class RealSenseCamera(Source):
             ) from None
         try:
             device = profile.get_device()
-            self._device_info = DeviceInfo(
-                name=device_text(device, rs.camera_info.name) or self._chosen.name,
-                serial=device_text(device, rs.camera_info.serial_number) or self._chosen.serial,
-                firmware=device_text(device, rs.camera_info.firmware_version),
-                product_line=device_text(device, rs.camera_info.product_line),
-                origin="camera",
+            self._device_info = describe_device(
+                rs, device, origin="camera", name=self._chosen.name, serial=self._chosen.serial
             )
             self._depth_scale = clean_f32(device.first_depth_sensor().get_depth_scale())
             self._assembler = GridAssembler(
@@ -220,8 +217,7 @@ class RealSenseCamera(Source):
                 pass
             raise CaptureError(f"{self._chosen}: {error}") from None
         self._pipeline = pipeline
-        self._matcher = SetMatcher(self._assembler.profiles[0].fps)
-        self._ready: list[Any] = []
+        self._begin_matching()
 
     def _watch_removal(self, rs: Any, serial: str) -> None:
         self._removed.clear()
@@ -314,30 +310,16 @@ class RealSenseCamera(Source):
                     "check the USB 3 link and that no other program holds the camera)"
                 )
 
-    @property
-    def device_info(self) -> DeviceInfo:
-        return self._device_info
-
-    @property
-    def profiles(self) -> list[StreamProfile]:
-        return self._assembler.profiles
-
-    @property
-    def depth_scale(self) -> float:
-        return self._depth_scale
-
     def _next_frameset(self) -> FrameSet:
         while True:
-            if self._ready:
-                frameset = self._assembler.convert(self._ready.pop(0))
-                if frameset is not None:
-                    return frameset
-                continue
+            frameset = self._next_ready()
+            if frameset is not None:
+                return frameset
             if self._pipeline is None:
                 raise StopIteration
             frames = self._wait()
             if self._pipeline is not None:  # (a reconnect replaced the pipeline and matcher)
-                self._ready.extend(self._matcher.push(frames, self._assembler.identify(frames)))
+                self._push(frames)
 
     def _release(self) -> None:
         self._stop_pipeline()

@@ -6,12 +6,13 @@ import time
 from pathlib import Path
 from typing import Any
 
-from sdk.capture._rs import clean_f32, device_text, import_rs
+from sdk.capture._rs import clean_f32, import_rs
 from sdk.capture.bagfile import BagSummary, check_bag
-from sdk.capture.base import DEFAULT_FRAME_TIMEOUT_S, Source, StreamProfile
-from sdk.capture.frames import GridAssembler, SetMatcher, StreamFormatError
+from sdk.capture.base import DEFAULT_FRAME_TIMEOUT_S
+from sdk.capture.frames import GridAssembler, StreamFormatError
+from sdk.capture.pipelined import PipelineSource, describe_device
 from sdk.errors import BagFormatError, FrameTimeoutError, MissingStreamError, ShortPlaybackError
-from sdk.types import DeviceInfo, FrameSet, Stream
+from sdk.types import FrameSet, Stream
 
 #: try_wait_for_frames slice: short, so the end of the file is noticed quickly.
 _POLL_MS = 50
@@ -34,7 +35,7 @@ def _which(numbers: set[int]) -> str:
     return f" (frame numbers {low}-{high} arrived{inside})"
 
 
-class BagReplay(Source):
+class BagReplay(PipelineSource):
     """Plays a ROS1 .bag recording (librealsense format) frame by frame.
 
     With ``real_time=False`` (the default) playback is deterministic: librealsense delivers
@@ -98,13 +99,7 @@ class BagReplay(Source):
             self._playback = device.as_playback()
             self._playback.set_real_time(self.real_time)
             if self.passes == 0:
-                self._device_info = DeviceInfo(
-                    name=device_text(device, rs.camera_info.name) or "unknown RealSense device",
-                    serial=device_text(device, rs.camera_info.serial_number),
-                    firmware=device_text(device, rs.camera_info.firmware_version),
-                    product_line=device_text(device, rs.camera_info.product_line),
-                    origin="bag",
-                )
+                self._device_info = describe_device(rs, device, origin="bag", name="unknown RealSense device")
                 try:
                     self._depth_scale = clean_f32(device.first_depth_sensor().get_depth_scale())
                 except RuntimeError:
@@ -124,8 +119,7 @@ class BagReplay(Source):
         except BaseException:
             self._stop_pipeline()
             raise
-        self._matcher = SetMatcher(self._assembler.profiles[0].fps)
-        self._ready: list[Any] = []
+        self._begin_matching()
         self._ended = False
         self._pass_delivered = 0
         self.passes += 1
@@ -180,25 +174,10 @@ class BagReplay(Source):
                 )
 
     # -- Source ------------------------------------------------------------------------------
-    @property
-    def device_info(self) -> DeviceInfo:
-        return self._device_info
-
-    @property
-    def profiles(self) -> list[StreamProfile]:
-        return self._assembler.profiles
-
-    @property
-    def depth_scale(self) -> float:
-        return self._depth_scale
-
     def _next_frameset(self) -> FrameSet:
         while True:
-            if self._ready:
-                frameset = self._assembler.convert(self._ready.pop(0))
-                if frameset is None:
-                    self.incomplete_sets += 1
-                    continue
+            frameset = self._next_ready()
+            if frameset is not None:
                 self.frames_delivered += 1
                 self._pass_delivered += 1
                 return frameset
@@ -207,7 +186,7 @@ class BagReplay(Source):
             if not self._ended:
                 frames = self._wait()
                 if frames is not None:
-                    self._ready.extend(self._matcher.push(frames, self._assembler.identify(frames)))
+                    self._push(frames)
                     continue
                 self._ended = True
                 self._ready.extend(self._matcher.flush())
