@@ -85,6 +85,8 @@ class AugmentSpec:
     depth_dropout: float = PairedAugment.depth_dropout
     background_fill: float = PairedAugment.background_fill
     outline_cut: float = PairedAugment.outline_cut
+    aligned_holes: float = PairedAugment.aligned_holes
+    aligned_hole_max: float = PairedAugment.aligned_hole_max
     #: Share of live training samples turned into cross-modal negatives labelled attack (live
     #: depth with an attack's colour and NIR, or the reverse; training.data.casia.SWAPS). For
     #: cross-entropy training: a teacher was never asked about such composites. 0: off.

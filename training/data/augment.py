@@ -16,6 +16,10 @@ and away from one renderer's exact appearance:
   * Outline randomisation: with probability ``outline_cut`` depth outside a random head-sized
     ellipse is set to 0, so a head outline is no longer only a live-face cue.
 Both depth-border augmentations are applied regardless of the label.
+  * Aligned holes: with probability ``aligned_holes``, up to ``aligned_hole_max`` of the pixels lose
+    their depth AND their colour (sdk.align_holes), mostly where the NIR return is weak, as
+    rs.align leaves a far or dark-haired live face; applied regardless of the label, so black
+    speckles in the colour crop stop meaning "attack".
 """
 from __future__ import annotations
 
@@ -25,6 +29,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from sdk.align_holes import low_return_hole_mask, punch_holes
 from sdk.preprocess import MODALITIES, resize_square
 from sdk.types import CROP_SIZE
 
@@ -48,6 +53,7 @@ class AugmentParams:
     background_level: float = -1.0  # < 0: no background fill
     outline: tuple[float, float, float, float] | None = None  # ellipse cx, cy, rx, ry (fractions)
     noise_seed: int = 0
+    hole_fraction: float = 0.0  # aligned holes (depth and colour), share of the pixels
 
 
 @dataclass(frozen=True)
@@ -69,6 +75,9 @@ class PairedAugment:
     #: Probabilities of the two depth-border augmentations (see the module docstring).
     background_fill: float = 0.0
     outline_cut: float = 0.0
+    #: Probability of aligned holes and their largest share of the pixels (see the module docstring).
+    aligned_holes: float = 0.0
+    aligned_hole_max: float = 0.3
     out_size: int = CROP_SIZE
 
     def sample(self, side: int, rng: np.random.Generator) -> AugmentParams:
@@ -106,18 +115,21 @@ class PairedAugment:
         if self.outline_cut > 0 and rng.random() < self.outline_cut:
             outline = (float(rng.uniform(0.45, 0.55)), float(rng.uniform(0.45, 0.6)),
                        float(rng.uniform(0.3, 0.45)), float(rng.uniform(0.38, 0.55)))
-        return AugmentParams(
-            **{**params.__dict__,
-               "ir_gain": jitter(self.ir_gain), "ir_gamma": gamma,
-               "depth_noise_std": float(rng.uniform(0.0, self.depth_noise)) if self.depth_noise > 0 else 0.0,
-               "background_level": background, "outline": outline,
-               "noise_seed": int(rng.integers(0, 2**31 - 1))},
-        )
+        drawn = {
+            "ir_gain": jitter(self.ir_gain), "ir_gamma": gamma,
+            "depth_noise_std": float(rng.uniform(0.0, self.depth_noise)) if self.depth_noise > 0 else 0.0,
+            "background_level": background, "outline": outline,
+            "noise_seed": int(rng.integers(0, 2**31 - 1)),
+        }
+        # Drawn last and only when enabled, so configs without it keep their exact old streams.
+        if self.aligned_holes > 0 and rng.random() < self.aligned_holes:
+            drawn["hole_fraction"] = float(rng.uniform(0.0, self.aligned_hole_max))
+        return AugmentParams(**{**params.__dict__, **drawn})
 
     @property
     def physics_enabled(self) -> bool:
         return any(v > 0 for v in (self.ir_gain, self.ir_gamma, self.depth_noise, self.depth_dropout,
-                                    self.background_fill, self.outline_cut))
+                                    self.background_fill, self.outline_cut, self.aligned_holes))
 
     def apply(self, image: np.ndarray, params: AugmentParams, colour: bool) -> np.ndarray:
         side = image.shape[0]
@@ -140,6 +152,9 @@ class PairedAugment:
             noise = np.random.default_rng(params.noise_seed)
             out["ir"] = ir_response(out["ir"], params.ir_gain, params.ir_gamma)
             out["depth"] = self._depth(out["depth"], params, noise)
+            if params.hole_fraction > 0:
+                hole = low_return_hole_mask(out["ir"], params.hole_fraction, noise)
+                out["rgb"], out["depth"] = punch_holes(out["rgb"], out["depth"], hole)
         return out
 
     def _depth(self, depth: np.ndarray, p: AugmentParams, noise: np.random.Generator) -> np.ndarray:
