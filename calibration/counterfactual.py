@@ -10,7 +10,10 @@ model's decision (score >= the operating point's threshold) should not change:
 * ``fill_background`` live crops get a flat background: outside the head mask colour and IR take the
                    background's median, depth is empty (nothing in range);
 * ``ir_gain_0.7`` / ``ir_gain_1.3`` the IR image scaled (another emitter power / exposure);
-* ``depth_noise_x2`` twice the depth sensor's noise (extra Gaussian noise of sqrt(3) sigma(z)).
+* ``depth_noise_x2`` twice the depth sensor's noise (extra Gaussian noise of sqrt(3) sigma(z));
+* ``align_holes_10`` 10 % of the pixels lose depth and colour, mostly where the NIR return is weak
+                   (sdk.align_holes), as rs.align leaves a far or dark-haired face: the same holes
+                   for live faces and attacks.
 """
 from __future__ import annotations
 
@@ -20,6 +23,7 @@ from typing import Callable
 import cv2
 import numpy as np
 
+from sdk.align_holes import low_return_hole_mask, punch_holes
 from sdk.preprocess import make_crops
 from sdk.types import FaceBox, FaceCrops, FrameSet
 
@@ -27,7 +31,9 @@ LIVE_SCENARIO = "live"
 ATTACK_SCENARIOS = ("cut_eyes_flat", "cut_eyes_curved", "cut_eyes_nose_flat", "cut_eyes_nose_curved",
                     "cut_eyes_nose_mouth_flat", "cut_eyes_nose_mouth_curved", "print_flat", "print_curved",
                     "screen_replay", "mask_3d")
-TRANSFORMS = ("outline", "fill_background", "ir_gain_0.7", "ir_gain_1.3", "depth_noise_x2")
+TRANSFORMS = ("outline", "fill_background", "ir_gain_0.7", "ir_gain_1.3", "depth_noise_x2", "align_holes_10")
+#: Share of the pixels the align_holes transform empties.
+ALIGN_HOLES_FRACTION = 0.10
 #: Largest share of crops whose decision a transform may change.
 MAX_FLIP_RATE = 0.02
 SEED_BASE = 7_300_000  # subjects none of the simulator's dataset splits use
@@ -114,6 +120,13 @@ def fill_background(live: FaceCrops) -> FaceCrops:
     return _with(live, rgb, ir, depth)
 
 
+def align_holes(crops: FaceCrops, fraction: float, rng: np.random.Generator) -> FaceCrops:
+    """Depth holes with black colour on ``fraction`` of the pixels (sdk.align_holes); IR untouched."""
+    hole = low_return_hole_mask(crops.ir, fraction, rng)
+    rgb, depth = punch_holes(crops.rgb, crops.depth, hole)
+    return _with(crops, rgb, crops.ir, depth)
+
+
 def _frames_with(frames: FrameSet, **arrays: np.ndarray) -> FrameSet:
     return FrameSet(color=arrays.get("color", frames.color), ir=arrays.get("ir", frames.ir),
                     depth=arrays.get("depth", frames.depth), depth_scale=frames.depth_scale,
@@ -183,6 +196,8 @@ def transformed_crops(name: str, samples: list[Sample], seed: int = 0) -> tuple[
         return everyone, [make_crops(ir_gain(s.frames, gain), s.box) for s in samples]
     if name == "depth_noise_x2":
         return everyone, [make_crops(depth_noise(s.frames, 2.0, rng), s.box) for s in samples]
+    if name == "align_holes_10":
+        return everyone, [align_holes(s.crops, ALIGN_HOLES_FRACTION, rng) for s in samples]
     raise ValueError(f"unknown transform {name!r}; known: {', '.join(TRANSFORMS)}")
 
 

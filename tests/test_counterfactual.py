@@ -97,6 +97,16 @@ def test_ir_gain_and_depth_noise_change_frames_as_specified(samples):
     assert 1.5 < float(np.std(extra / depth_sigma_m(z))) < 2.0
 
 
+def test_align_holes_blanks_depth_and_colour_on_the_asked_share(samples):
+    sample = samples[0]
+    holed = cf.align_holes(sample.crops, cf.ALIGN_HOLES_FRACTION, np.random.default_rng(2))
+    new_depth_holes = (holed.depth == 0) & (sample.crops.depth > 0)
+    assert (holed.rgb[new_depth_holes] == 0).all()  # every new depth hole is black in colour too
+    assert np.array_equal(holed.ir, sample.crops.ir)
+    blanked = (holed.rgb.sum(axis=2) == 0) & (sample.crops.rgb.sum(axis=2) > 0)
+    assert 0.05 <= blanked.mean() <= 0.15
+
+
 def test_sample_has_both_classes_from_every_scenario(samples):
     scenarios = {s.scenario for s in samples}
     assert scenarios == {cf.LIVE_SCENARIO, *cf.ATTACK_SCENARIOS}
@@ -152,6 +162,12 @@ def test_ir_gain_does_not_change_decisions(flips, name):
 
 def test_doubled_depth_noise_does_not_change_decisions(flips):
     assert flips["depth_noise_x2"].rate <= cf.MAX_FLIP_RATE, flips["depth_noise_x2"].to_dict()
+
+
+def test_aligned_holes_do_not_change_decisions(flips):
+    # On a real SR300 every depth hole is a black pixel of the aligned colour, live or attack.
+    assert flips["align_holes_10"].n == flips["ir_gain_0.7"].n > 0  # every crop, live and attack
+    assert flips["align_holes_10"].rate <= cf.MAX_FLIP_RATE, flips["align_holes_10"].to_dict()
 
 
 def test_counterfactual_command_prints_every_transform():
