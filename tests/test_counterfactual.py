@@ -164,6 +164,9 @@ def test_doubled_depth_noise_does_not_change_decisions(flips):
     assert flips["depth_noise_x2"].rate <= cf.MAX_FLIP_RATE, flips["depth_noise_x2"].to_dict()
 
 
+@pytest.mark.xfail(strict=True, reason="shipped 2.2.0 reads the black colour rs.align leaves at depth holes as an "
+                                       "attack cue: 42/220 flips (35 live) on the CLI sample, docs/counterfactual.md; "
+                                       "a model trained with augment.aligned_holes was not shipped (docs/decisions.md)")
 def test_aligned_holes_do_not_change_decisions(flips):
     # On a real SR300 every depth hole is a black pixel of the aligned colour, live or attack.
     assert flips["align_holes_10"].n == flips["ir_gain_0.7"].n > 0  # every crop, live and attack
