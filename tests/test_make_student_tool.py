@@ -61,3 +61,18 @@ def test_default_version_is_the_shipped_ones_next_minor(tmp_path):
         tool.next_minor_version(manifest)
     shipped = ROOT / "sdk" / "bundles" / "mlfa_student_sim" / "manifest.json"
     assert tool.next_minor_version(shipped) != json.loads(shipped.read_text())["version"]
+
+
+def test_default_version_is_above_every_version_the_changelog_records(tmp_path):
+    tool = _load_script()
+    manifest = tmp_path / "manifest.json"
+    manifest.write_text(json.dumps({"version": "2.2.0"}))
+    changelog = tmp_path / "changelog.md"
+    changelog.write_text("| version | date |\n| --- | --- |\n| 2.2.0 | x |\n| 2.10.0 | x |\n| 2.4.0 | x |\n")
+    assert tool.next_minor_version(manifest, changelog) == "2.11.0"
+    real = ROOT / "docs" / "model_changelog.md"
+    shipped = ROOT / "sdk" / "bundles" / "mlfa_student_sim" / "manifest.json"
+    import re
+
+    recorded = set(re.findall(r"^\|\s*(\d+\.\d+\.\d+)\s*\|", real.read_text(encoding="utf-8"), re.M))
+    assert tool.next_minor_version(shipped, real) not in recorded

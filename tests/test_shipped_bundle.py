@@ -38,13 +38,24 @@ def changelog() -> dict[str, str]:
     return {version: digest for version, _, digest in rows}
 
 
+def versions_not_shipped() -> set[str]:
+    """Rows whose description starts "not shipped": built (their number is taken), never shipped."""
+    text = CHANGELOG.read_text(encoding="utf-8")
+    return set(re.findall(r"^\|\s*(\d+\.\d+\.\d+)\s*\|[^|]*\|[^|]*\|[^|]*\|\s*not shipped", text, re.M))
+
+
 def test_manifest_hashes_match_and_the_changelog_records_this_version(shipped):
     assert sha256_file(shipped.model_path) == shipped.model_sha256
     entries = changelog()
     assert shipped.version in entries, f"docs/model_changelog.md has no entry for {shipped.version}"
     assert entries[shipped.version] == shipped.model_sha256, (
         "the shipped weights differ from the changelog's hash for this version: new weights need a new version")
-    assert max(entries, key=parse_version) == shipped.version  # the shipped model is the newest
+    not_shipped = versions_not_shipped()
+    assert shipped.version not in not_shipped, f"the changelog marks {shipped.version} as not shipped"
+    # The shipped model is the newest one shipped; only builds that were not shipped may be newer.
+    assert max(set(entries) - not_shipped, key=parse_version) == shipped.version
+    newer = [v for v in entries if parse_version(v) > parse_version(shipped.version)]
+    assert set(newer) <= not_shipped, f"changelog versions newer than the shipped one: {newer}"
 
 
 def test_every_shipped_point_is_supported_and_bounded(shipped):

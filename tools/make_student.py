@@ -58,14 +58,23 @@ def write_lines(path: Path, lines: list[str]) -> str:
     return str(path.relative_to(path.parents[1]))
 
 
-def next_minor_version(manifest_path: Path) -> str:
-    """The shipped bundle's version with its minor part raised by one (x.y.z -> x.(y+1).0)."""
+def next_minor_version(manifest_path: Path, changelog_path: Path | None = None) -> str:
+    """The next minor version (x.y.z -> x.(y+1).0) above the shipped bundle's and, with
+    ``changelog_path``, above every version docs/model_changelog.md records (built, shipped or
+    not), so that a new bundle never reuses a version that named other weights."""
+    import re
+
+    from sdk.engine.bundle import parse_version
     from sdk.errors import InputValidationError
 
     version = str(json.loads(manifest_path.read_text(encoding="utf-8"))["version"])
     parts = version.split(".")
     if len(parts) != 3 or not all(p.isdigit() for p in parts):
         raise InputValidationError(f"{manifest_path}: version {version!r} is not major.minor.patch; pass --version")
+    if changelog_path is not None:
+        recorded = re.findall(r"^\|\s*(\d+\.\d+\.\d+)\s*\|", changelog_path.read_text(encoding="utf-8"), re.M)
+        version = max([version, *recorded], key=parse_version)
+        parts = version.split(".")
     return f"{parts[0]}.{int(parts[1]) + 1}.0"
 
 
@@ -165,7 +174,8 @@ def main() -> int:
     from training.train import atomic_write_text
 
     if args.version is None:
-        args.version = next_minor_version(SHIPPED_DIR / DEFAULT_BUNDLE / "manifest.json")
+        args.version = next_minor_version(SHIPPED_DIR / DEFAULT_BUNDLE / "manifest.json",
+                                          REPO / "docs" / "model_changelog.md")
     work = Path(args.work).resolve()
     work.mkdir(parents=True, exist_ok=True)
     timings_path = work / "timings.json"
