@@ -76,3 +76,15 @@ def test_default_version_is_above_every_version_the_changelog_records(tmp_path):
 
     recorded = set(re.findall(r"^\|\s*(\d+\.\d+\.\d+)\s*\|", real.read_text(encoding="utf-8"), re.M))
     assert tool.next_minor_version(shipped, real) not in recorded
+
+
+def test_a_students_stage_times_are_its_own_and_shared_stages_are_shared(tmp_path):
+    pytest.importorskip("torch", reason="the tool's atomic writer lives in training.train")
+    tool = _load_script()
+    tool.record_stage(tmp_path, "student_a", "render_s", 100.0)
+    tool.record_stage(tmp_path, "student_a", "distill_s", 50.0)
+    times_a = tool.record_stage(tmp_path, "student_a", "distill_s", 25.0)  # a resumed run adds up
+    assert times_a == {"render_s": 100.0, "distill_s": 75.0}
+    times_b = tool.record_stage(tmp_path, "student_b", "distill_s", 10.0)
+    assert times_b == {"render_s": 100.0, "distill_s": 10.0}  # not 85: another student's distillation
+    assert tool.record_stage(tmp_path, "student_b", "render_s", 5.0)["render_s"] == 105.0

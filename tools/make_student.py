@@ -78,6 +78,32 @@ def next_minor_version(manifest_path: Path, changelog_path: Path | None = None) 
     return f"{parts[0]}.{int(parts[1]) + 1}.0"
 
 
+#: Stages that belong to one student; rendering and the ensemble are shared by every student of a
+#: work folder. A second student in the same folder must not add to the first one's times.
+STUDENT_STAGES = ("distill_s", "compare_s", "package_s")
+
+
+def record_stage(work: Path, student_name: str, key: str, seconds: float) -> dict:
+    """Add seconds to one stage and return this student's times (shared stages + its own).
+
+    Shared stages are kept in WORK/timings.json, a student's in WORK/STUDENT/timings.json; each
+    file is re-read first, as two invocations may share a work folder.
+    """
+    from training.train import atomic_write_text
+
+    shared, own = work / "timings.json", work / student_name / "timings.json"
+    path = own if key in STUDENT_STAGES else shared
+    current = json.loads(path.read_text()) if path.is_file() else {}
+    current[key] = round(current.get(key, 0.0) + seconds, 1)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(path, json.dumps(current, indent=2) + "\n")
+    merged = {}
+    for source, student_file in ((shared, False), (own, True)):
+        if source.is_file():
+            merged.update({k: v for k, v in json.loads(source.read_text()).items() if (k in STUDENT_STAGES) == student_file})
+    return merged
+
+
 def check_extra_data(folder: Path, data: dict) -> dict:
     """An extra student dataset, refused when it could hold what the student is evaluated on."""
     from sdk.errors import InputValidationError
@@ -178,16 +204,11 @@ def main() -> int:
                                           REPO / "docs" / "model_changelog.md")
     work = Path(args.work).resolve()
     work.mkdir(parents=True, exist_ok=True)
-    timings_path = work / "timings.json"
     timings: dict = {}
 
     def record(key: str, seconds: float) -> None:
-        """Add seconds to one stage in timings.json (re-read first: two invocations may share a work folder)."""
-        current = json.loads(timings_path.read_text()) if timings_path.is_file() else {}
-        current[key] = round(current.get(key, 0.0) + seconds, 1)
-        atomic_write_text(timings_path, json.dumps(current, indent=2) + "\n")
         timings.clear()
-        timings.update(current)
+        timings.update(record_stage(work, args.student_name, key, seconds))
 
     # 1. data (only what is missing; rendering time adds up over reruns)
     started = time.perf_counter()
