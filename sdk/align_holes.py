@@ -16,6 +16,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from sdk.errors import InputValidationError
 from sdk.validate import check_array
 
 
@@ -27,7 +28,7 @@ def low_return_hole_mask(ir: np.ndarray, fraction: float, rng: np.random.Generat
     """
     check_array("ir crop", ir, shape=(None, None), dtype=np.uint8)
     if not 0.0 <= fraction <= 1.0:
-        raise ValueError(f"fraction must lie in [0, 1], got {fraction}")
+        raise InputValidationError(f"fraction must lie in [0, 1], got {fraction}")
     if fraction == 0.0:
         return np.zeros(ir.shape, bool)
     weak = (1.0 - ir.astype(np.float32) / 255.0) ** 2

@@ -31,7 +31,7 @@ def test_mask_is_a_pure_function_of_the_generator_and_empty_at_zero():
     b = low_return_hole_mask(ir, 0.2, np.random.default_rng(3))
     assert np.array_equal(a, b) and a.dtype == bool
     assert not low_return_hole_mask(ir, 0.0, np.random.default_rng(3)).any()
-    with pytest.raises(ValueError):
+    with pytest.raises(InputValidationError):
         low_return_hole_mask(ir, 1.5, np.random.default_rng(3))
 
 
