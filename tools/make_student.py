@@ -91,17 +91,17 @@ def record_stage(work: Path, student_name: str, key: str, seconds: float) -> dic
     """
     from training.train import atomic_write_text
 
+    def read(path: Path) -> dict:
+        return json.loads(path.read_text()) if path.is_file() else {}
+
     shared, own = work / "timings.json", work / student_name / "timings.json"
     path = own if key in STUDENT_STAGES else shared
-    current = json.loads(path.read_text()) if path.is_file() else {}
+    current = read(path)
     current[key] = round(current.get(key, 0.0) + seconds, 1)
     path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_text(path, json.dumps(current, indent=2) + "\n")
-    merged = {}
-    for source, student_file in ((shared, False), (own, True)):
-        if source.is_file():
-            merged.update({k: v for k, v in json.loads(source.read_text()).items() if (k in STUDENT_STAGES) == student_file})
-    return merged
+    return {**{k: v for k, v in read(shared).items() if k not in STUDENT_STAGES},
+            **{k: v for k, v in read(own).items() if k in STUDENT_STAGES}}
 
 
 def check_extra_data(folder: Path, data: dict) -> dict:
