@@ -14,6 +14,9 @@ model's decision (score >= the operating point's threshold) should not change:
 * ``align_holes_10`` 10 % of the pixels lose depth and colour, mostly where the NIR return is weak
                    (sdk.align_holes), as rs.align leaves a far or dark-haired face: the same holes
                    for live faces and attacks.
+* ``colour_sharpen`` / ``colour_blur`` the colour crop unsharp-masked (sigma 1.5 px, amount 1: an
+                   image processor's sharpening) or blurred (Gaussian sigma 1 px: focus, motion)
+                   with sdk.colour_focus; holes stay black. A camera setting, not a liveness cue.
 """
 from __future__ import annotations
 
@@ -24,6 +27,7 @@ import cv2
 import numpy as np
 
 from sdk.align_holes import low_return_hole_mask, punch_holes
+from sdk.colour_focus import refocus
 from sdk.preprocess import make_crops
 from sdk.types import FaceBox, FaceCrops, FrameSet
 
@@ -31,9 +35,12 @@ LIVE_SCENARIO = "live"
 ATTACK_SCENARIOS = ("cut_eyes_flat", "cut_eyes_curved", "cut_eyes_nose_flat", "cut_eyes_nose_curved",
                     "cut_eyes_nose_mouth_flat", "cut_eyes_nose_mouth_curved", "print_flat", "print_curved",
                     "screen_replay", "mask_3d")
-TRANSFORMS = ("outline", "fill_background", "ir_gain_0.7", "ir_gain_1.3", "depth_noise_x2", "align_holes_10")
+TRANSFORMS = ("outline", "fill_background", "ir_gain_0.7", "ir_gain_1.3", "depth_noise_x2", "align_holes_10",
+              "colour_sharpen", "colour_blur")
 #: Share of the pixels the align_holes transform empties.
 ALIGN_HOLES_FRACTION = 0.10
+#: (sigma px, amount) of sdk.colour_focus.refocus for the two colour-focus transforms.
+COLOUR_FOCUS = {"colour_sharpen": (1.5, 1.0), "colour_blur": (1.0, -1.0)}
 #: Largest share of crops whose decision a transform may change.
 MAX_FLIP_RATE = 0.02
 SEED_BASE = 7_300_000  # subjects none of the simulator's dataset splits use
@@ -198,6 +205,9 @@ def transformed_crops(name: str, samples: list[Sample], seed: int = 0) -> tuple[
         return everyone, [make_crops(depth_noise(s.frames, 2.0, rng), s.box) for s in samples]
     if name == "align_holes_10":
         return everyone, [align_holes(s.crops, ALIGN_HOLES_FRACTION, rng) for s in samples]
+    if name in COLOUR_FOCUS:
+        sigma, amount = COLOUR_FOCUS[name]
+        return everyone, [replace(s.crops, rgb=refocus(s.crops.rgb, sigma, amount)) for s in samples]
     raise ValueError(f"unknown transform {name!r}; known: {', '.join(TRANSFORMS)}")
 
 

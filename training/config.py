@@ -87,6 +87,8 @@ class AugmentSpec:
     outline_cut: float = PairedAugment.outline_cut
     aligned_holes: float = PairedAugment.aligned_holes
     aligned_hole_max: float = PairedAugment.aligned_hole_max
+    colour_refocus: float = PairedAugment.colour_refocus
+    colour_sharpen_max: float = PairedAugment.colour_sharpen_max
     #: Share of live training samples turned into cross-modal negatives labelled attack (live
     #: depth with an attack's colour and NIR, or the reverse; training.data.casia.SWAPS). For
     #: cross-entropy training: a teacher was never asked about such composites. 0: off.
@@ -237,6 +239,8 @@ def validate_config(config: TrainConfig) -> None:
         raise InputValidationError("runtime.checkpoint_every_steps must be >= 0")
     if config.runtime.amp not in ("auto", "bf16", "fp16", "off"):
         raise InputValidationError("runtime.amp must be auto, bf16, fp16 or off")
+    if not 0.0 <= config.augment.colour_refocus <= 1.0 or not config.augment.colour_sharpen_max >= 0.0:
+        raise InputValidationError("augment.colour_refocus must be in [0, 1] and augment.colour_sharpen_max >= 0")
     if not 0.0 <= config.augment.modality_swap <= 1.0:
         raise InputValidationError("augment.modality_swap must be in [0, 1]")
     if config.augment.modality_swap > 0 and config.distill.teacher:

@@ -91,6 +91,7 @@ def make_augment(config: TrainConfig) -> PairedAugment | None:
         ir_gain=a.ir_gain, ir_gamma=a.ir_gamma, depth_noise=a.depth_noise, depth_dropout=a.depth_dropout,
         background_fill=a.background_fill, outline_cut=a.outline_cut,
         aligned_holes=a.aligned_holes, aligned_hole_max=a.aligned_hole_max,
+        colour_refocus=a.colour_refocus, colour_sharpen_max=a.colour_sharpen_max,
     )
 
 

@@ -8,10 +8,11 @@ import json
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "counterfactual",
-        help="decision flip rates under outline paste, background fill, IR gain and depth noise",
+        help="decision flip rates under outline paste, background fill, IR gain, depth noise, aligned holes "
+             "and colour sharpness",
         description="Render simulator crops through the device's crop path, apply one change that should not "
                     "matter (a live head outline pasted into attack crops, a flat background behind live "
-                    "faces, IR gain x0.7 / x1.3, depth noise x2) and print the share of decisions that flip.",
+                    "faces, IR gain x0.7 / x1.3, depth noise x2, aligned holes, colour sharpened or blurred) and print the share of decisions that flip.",
     )
     parser.add_argument("--model", default=None, help="model bundle folder (default: the shipped model)")
     parser.add_argument("--operating-point", default=None, help="named threshold of the bundle (default: its default)")

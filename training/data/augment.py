@@ -20,6 +20,11 @@ Both depth-border augmentations are applied regardless of the label.
     their depth AND their colour (sdk.align_holes), mostly where the NIR return is weak, as
     rs.align leaves a far or dark-haired live face; applied regardless of the label, so black
     speckles in the colour crop stop meaning "attack".
+  * Colour refocus: with probability ``colour_refocus`` the colour crop is blurred or sharpened
+    (sdk.colour_focus: Gaussian sigma 0.7-2 px, amount -1 (blur) to ``colour_sharpen_max``
+    (unsharp masking)), as focus, motion and an image processor's sharpening change a real
+    camera's picture; applied regardless of the label, before the aligned holes (a camera
+    sharpens before rs.align punches its holes), so colour sharpness stops meaning anything.
 """
 from __future__ import annotations
 
@@ -30,6 +35,7 @@ import cv2
 import numpy as np
 
 from sdk.align_holes import low_return_hole_mask, punch_holes
+from sdk.colour_focus import MIN_AMOUNT, refocus
 from sdk.preprocess import MODALITIES, resize_square
 from sdk.types import CROP_SIZE
 
@@ -54,6 +60,8 @@ class AugmentParams:
     outline: tuple[float, float, float, float] | None = None  # ellipse cx, cy, rx, ry (fractions)
     noise_seed: int = 0
     hole_fraction: float = 0.0  # aligned holes (depth and colour), share of the pixels
+    focus_sigma: float = 0.0  # colour refocus (sdk.colour_focus); 0: off
+    focus_amount: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -78,6 +86,9 @@ class PairedAugment:
     #: Probability of aligned holes and their largest share of the pixels (see the module docstring).
     aligned_holes: float = 0.0
     aligned_hole_max: float = 0.3
+    #: Probability of a colour blur or sharpening and the strongest sharpening (see the docstring).
+    colour_refocus: float = 0.0
+    colour_sharpen_max: float = 1.5
     out_size: int = CROP_SIZE
 
     def sample(self, side: int, rng: np.random.Generator) -> AugmentParams:
@@ -124,12 +135,17 @@ class PairedAugment:
         # Drawn last and only when enabled, so configs without it keep their exact old streams.
         if self.aligned_holes > 0 and rng.random() < self.aligned_holes:
             drawn["hole_fraction"] = float(rng.uniform(0.0, self.aligned_hole_max))
+        # Drawn after the holes and only when enabled, for the same reason.
+        if self.colour_refocus > 0 and rng.random() < self.colour_refocus:
+            drawn["focus_sigma"] = float(rng.uniform(0.7, 2.0))
+            drawn["focus_amount"] = float(rng.uniform(MIN_AMOUNT, self.colour_sharpen_max))
         return AugmentParams(**{**params.__dict__, **drawn})
 
     @property
     def physics_enabled(self) -> bool:
         return any(v > 0 for v in (self.ir_gain, self.ir_gamma, self.depth_noise, self.depth_dropout,
-                                    self.background_fill, self.outline_cut, self.aligned_holes))
+                                    self.background_fill, self.outline_cut, self.aligned_holes,
+                                    self.colour_refocus))
 
     def apply(self, image: np.ndarray, params: AugmentParams, colour: bool) -> np.ndarray:
         side = image.shape[0]
@@ -152,6 +168,8 @@ class PairedAugment:
             noise = np.random.default_rng(params.noise_seed)
             out["ir"] = ir_response(out["ir"], params.ir_gain, params.ir_gamma)
             out["depth"] = self._depth(out["depth"], params, noise)
+            if params.focus_sigma > 0:
+                out["rgb"] = refocus(out["rgb"], params.focus_sigma, params.focus_amount)
             if params.hole_fraction > 0:
                 hole = low_return_hole_mask(out["ir"], params.hole_fraction, noise)
                 out["rgb"], out["depth"] = punch_holes(out["rgb"], out["depth"], hole)
