@@ -164,3 +164,29 @@ def test_eval_independent_command_json():
     assert point["live_n"] == 1 and point["attacks_n"] == len(scene.ATTACK_KINDS)
     assert len(result["presentations"]) == len(scene.KINDS) * len(summary)
     assert result["seeds"] == [9_100_000]
+
+
+def test_cached_recordings_are_rendered_once_and_give_the_same_checks(tmp_path, monkeypatch):
+    from calibration.independent import evaluate
+
+    first = run(None, people=1, frames=2, kinds=("live",), cache=tmp_path)
+    bags = list(tmp_path.rglob("*.bag"))
+    assert len(bags) == 1 and bags[0].parent.name == evaluate.renderer_digest()[:16]
+    assert not list(tmp_path.rglob("*.part"))
+
+    def no_render(*args, **kwargs):
+        raise AssertionError("a cached recording was rendered again")
+
+    monkeypatch.setattr(evaluate, "write_recording", no_render)
+    second = run(None, people=1, frames=2, kinds=("live",), cache=tmp_path)
+    assert [(o.decision, o.score, o.reasons) for o in second.outcomes] == \
+           [(o.decision, o.score, o.reasons) for o in first.outcomes]
+    with pytest.raises(AssertionError, match="rendered again"):  # another frame count is another recording
+        run(None, people=1, frames=3, kinds=("live",), cache=tmp_path)
+
+
+def test_renderer_digest_follows_the_package_files():
+    from calibration.independent import evaluate
+
+    assert evaluate.renderer_digest() == evaluate.renderer_digest()
+    assert re.fullmatch(r"[0-9a-f]{64}", evaluate.renderer_digest())

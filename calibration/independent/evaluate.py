@@ -8,6 +8,8 @@ UNCERTAIN), APCER per attack kind counts attacks accepted as LIVE.
 """
 from __future__ import annotations
 
+import hashlib
+import os
 import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -129,10 +131,42 @@ def write_recording(presentation: Presentation, path: Path, frames: int) -> int:
     return write_bag(path, framesets, scene.device, StreamIntrinsics(INTRINSICS, INTRINSICS, INTRINSICS), 0.000125)
 
 
+def renderer_digest() -> str:
+    """SHA-256 of this package's code and data: what a recording is a pure function of, with its
+    (kind, person, seed, frames). A change to any of them gives new cached recordings."""
+    package = Path(__file__).resolve().parent
+    digest = hashlib.sha256()
+    for path in sorted([*package.glob("*.py"), *(package / "data").iterdir()]):
+        if path.is_file():
+            digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
+def cached_recording(presentation: Presentation, frames: int, cache: str | Path) -> Path:
+    """The presentation's .bag in ``cache`` (rendered once, written atomically), keyed by the
+    renderer's digest, so every model is checked on the very same recordings."""
+    folder = Path(cache) / renderer_digest()[:16]
+    folder.mkdir(parents=True, exist_ok=True)
+    bag = folder / f"{presentation.seed}_{presentation.person}_{presentation.kind}_{frames}f.bag"
+    if not bag.is_file():
+        # A killed run leaves at most a stray temporary file, never a half-written recording.
+        with tempfile.NamedTemporaryFile(dir=folder, suffix=".bag.part", delete=False) as handle:
+            part = Path(handle.name)
+        try:
+            write_recording(presentation, part, frames)
+            os.replace(part, bag)
+        finally:
+            part.unlink(missing_ok=True)
+    return bag
+
+
 def run(model: str | None = None, people: int = 3, frames: int = DEFAULT_FRAMES, kinds: tuple[str, ...] = KINDS,
         seed: int = 0, workdir: str | Path | None = None,
-        progress: Callable[[Outcome], None] | None = None) -> Report:
-    """Render, record and check every presentation at every operating point of the bundle."""
+        progress: Callable[[Outcome], None] | None = None, cache: str | Path | None = None) -> Report:
+    """Render, record and check every presentation at every operating point of the bundle.
+
+    With ``cache`` the recordings are kept there and reused by later runs (same renderer, seeds
+    and frame count); without it each is rendered into a temporary folder and deleted."""
     from sdk.engine import ModelBundle
     from sdk.session import LivenessSession, SessionConfig
 
@@ -144,8 +178,11 @@ def run(model: str | None = None, people: int = 3, frames: int = DEFAULT_FRAMES,
     report = Report(bundle.name, bundle.version, people, frames, sorted({p.seed for p in presentations}), points)
     with tempfile.TemporaryDirectory(dir=workdir) as tmp:
         for presentation in presentations:
-            bag = Path(tmp) / f"{presentation.person_index:03d}_{presentation.kind}.bag"
-            write_recording(presentation, bag, frames)
+            if cache is not None:
+                bag = cached_recording(presentation, frames, cache)
+            else:
+                bag = Path(tmp) / f"{presentation.person_index:03d}_{presentation.kind}.bag"
+                write_recording(presentation, bag, frames)
             for point in points:
                 config = SessionConfig(operating_point=point, max_frames=frames, timeout_s=600.0)
                 with LivenessSession(source=str(bag), model=bundle, config=config) as session:
@@ -156,5 +193,6 @@ def run(model: str | None = None, people: int = 3, frames: int = DEFAULT_FRAMES,
                 report.outcomes.append(outcome)
                 if progress is not None:
                     progress(outcome)
-            bag.unlink()
+            if cache is None:
+                bag.unlink()
     return report

@@ -22,6 +22,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--people", type=int, default=3, help="live people (person i is real identity i mod 3; default 3)")
     parser.add_argument("--frames", type=int, default=10, help="frames per recording (default 10)")
     parser.add_argument("--seed", type=int, default=0, help="run seed: draws pose, light, room per person (default 0)")
+    parser.add_argument("--cache", default=None, metavar="DIR",
+                        help="keep the rendered recordings in DIR and reuse them in later runs (keyed by a digest of "
+                             "the renderer's code and data, the seed and the frame count), so that several models "
+                             "are checked on the same recordings without rendering them again")
     parser.add_argument("--json", action="store_true", help="print the whole report as JSON")
     parser.set_defaults(handler=run)
 
@@ -44,7 +48,8 @@ def run(args: argparse.Namespace) -> int:
 
         bar = tqdm(desc="eval-independent", unit="check", file=sys.stderr)
         show = lambda outcome: bar.update(1)  # noqa: E731
-    report = evaluate(args.model, people=args.people, frames=args.frames, seed=args.seed, progress=show)
+    report = evaluate(args.model, people=args.people, frames=args.frames, seed=args.seed, progress=show,
+                      cache=args.cache)
     if args.json:
         print(json.dumps(report.to_dict(), indent=2))
         return 0
