@@ -1,6 +1,6 @@
 """Diagnosis only: which crop transform moves a model's score on the independent renderer's faces.
 
-Renders frame 0 (or --frames) of chosen live sessions of `calibration/independent`, runs them through
+Renders frame 0 (or --frames) of chosen sessions (live by default, --kind for attacks) of `calibration/independent`, runs them through
 the device's `FacePipeline` (BlazeFace, depth confirmation, crops; gates reported, not enforced) and
 scores each crop with a bundle (ONNX Runtime, flip TTA) as it is and after each probe transform.
 Nothing here trains or calibrates a model: the renderer stays an evaluation instrument.
@@ -8,7 +8,8 @@ Nothing here trains or calibrates a model: the renderer stays an evaluation inst
     python tools/probe_independent.py --seeds 9100002 9100011 --reference 9100004 [--model BUNDLE]
 
 Transforms: colour blur (Gaussian sigma 1 and 2 px on the 112 crop), colour at half resolution,
-colour unsharp-masked, colour with Gaussian grain (sigma 6 levels), colour to grey, and the crop of each modality swapped in from the reference
+colour unsharp-masked, colour with Gaussian grain (sigma 6 levels), colour to grey, depth without relief (every valid pixel
+at the crop's median), and the crop of each modality swapped in from the reference
 session (an accepted live session of another person).
 """
 from __future__ import annotations
@@ -58,6 +59,13 @@ def _noise(c: FaceCrops) -> FaceCrops:
     return replace(c, rgb=np.clip(c.rgb.astype(np.float32) + grain, 0, 255).astype(np.uint8))
 
 
+def _flat_depth(c: FaceCrops) -> FaceCrops:
+    # no relief: every valid depth pixel at the crop's median (holes stay holes)
+    valid = c.depth > 0
+    flat = np.where(valid, np.uint8(np.median(c.depth[valid])) if valid.any() else 0, 0).astype(np.uint8)
+    return replace(c, depth=flat)
+
+
 def _grey(c: FaceCrops) -> FaceCrops:
     grey = cv2.cvtColor(c.rgb, cv2.COLOR_RGB2GRAY)
     return replace(c, rgb=np.repeat(grey[:, :, None], 3, axis=2))
@@ -65,13 +73,13 @@ def _grey(c: FaceCrops) -> FaceCrops:
 
 TRANSFORMS: dict[str, Callable[[FaceCrops], FaceCrops]] = {
     "blur1": _blur(1.0), "blur2": _blur(2.0), "half_res": _half_resolution, "unsharp": _unsharp, "noise6": _noise,
-    "grey": _grey,
+    "grey": _grey, "flat_depth": _flat_depth,
 }
 
 
-def session_crops(seed: int, frames: int, pipeline: FacePipeline) -> list[tuple[FaceCrops, float, str]]:
+def session_crops(seed: int, frames: int, pipeline: FacePipeline, kind: str = "live") -> list[tuple[FaceCrops, float, str]]:
     """(crops, face depth m, failed gates) per rendered frame with a face."""
-    scene = Scene("live", _person_of(seed), seed)
+    scene = Scene(kind, _person_of(seed), seed)
     out = []
     for i in range(frames):
         frameset = scene.render(i)
@@ -90,6 +98,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--reference", type=int, required=True, help="an accepted live session to swap crops from")
     parser.add_argument("--model", default=None, help="bundle folder (default: the shipped model)")
     parser.add_argument("--frames", type=int, default=1)
+    parser.add_argument("--kind", default="live", help="presentation kind of --seeds (live, print_flat, print_curved, ...)")
     args = parser.parse_args(argv)
 
     bundle = ModelBundle.load(args.model)
@@ -105,7 +114,7 @@ def main(argv: list[str] | None = None) -> int:
     names = ["as_is", *TRANSFORMS, *swaps]
     print("seed     person     z_m   gates            " + " ".join(f"{n:>9}" for n in names))
     for seed in args.seeds:
-        for crops, depth_m, failed in session_crops(seed, args.frames, pipeline):
+        for crops, depth_m, failed in session_crops(seed, args.frames, pipeline, args.kind):
             variants = [crops] + [t(crops) for t in TRANSFORMS.values()] + [s(crops) for s in swaps.values()]
             scores = engine.score_crops(variants)
             print(f"{seed} {_person_of(seed):10} {depth_m:4.2f}  {failed or '-':16} " + " ".join(f"{s:9.3f}" for s in scores))
