@@ -93,6 +93,9 @@ class AugmentSpec:
     #: depth with an attack's colour and NIR, or the reverse; training.data.casia.SWAPS). For
     #: cross-entropy training: a teacher was never asked about such composites. 0: off.
     modality_swap: float = 0.0
+    #: Share of live training samples whose depth becomes a relief-free sheet (flat or bent; holes
+    #: and outline kept; sdk.relief), labelled attack. Cross-entropy training only. 0: off.
+    relief_negative: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -241,6 +244,11 @@ def validate_config(config: TrainConfig) -> None:
         raise InputValidationError("runtime.amp must be auto, bf16, fp16 or off")
     if not 0.0 <= config.augment.colour_refocus <= 1.0 or not config.augment.colour_sharpen_max >= 0.0:
         raise InputValidationError("augment.colour_refocus must be in [0, 1] and augment.colour_sharpen_max >= 0")
+    if not 0.0 <= config.augment.relief_negative <= 1.0:
+        raise InputValidationError("augment.relief_negative must be in [0, 1]")
+    if config.augment.relief_negative > 0 and config.distill.teacher:
+        raise InputValidationError("augment.relief_negative is for cross-entropy training: the teacher of a "
+                                   "distillation would judge composites it never saw")
     if not 0.0 <= config.augment.modality_swap <= 1.0:
         raise InputValidationError("augment.modality_swap must be in [0, 1]")
     if config.augment.modality_swap > 0 and config.distill.teacher:

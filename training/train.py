@@ -485,7 +485,8 @@ def _train(
         raise InputValidationError("unlabelled extra samples need a step loss that handles them (distillation)")
     train_samples = train_samples + extra_samples
     train_set = CasiaDataset(config.data.root, train_samples, augment=make_augment(config), seed=config.seed,
-                             modality_swap=config.augment.modality_swap)
+                             modality_swap=config.augment.modality_swap,
+                             relief_negative=config.augment.relief_negative)
     val_set = CasiaDataset(config.data.root, val_samples) if val_samples else None
     batch = min(config.optim.batch_size, len(train_set))
     # drop_last avoids a final batch of one (BatchNorm cannot train on it).

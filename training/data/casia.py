@@ -24,6 +24,7 @@ import cv2
 import numpy as np
 
 from sdk.errors import InputValidationError
+from sdk.relief import random_sheet
 from sdk.preprocess import MODALITIES, center_crop, center_crop_crops, resize_square, to_chw3
 from sdk.types import CROP_SIZE, REGION_SIZE, FaceCrops
 
@@ -163,6 +164,11 @@ class CasiaDataset:
     cross-modal negatives (SWAPS) labelled attack, so that a network accepts a face only when
     every modality is live: relief in depth AND skin-like NIR and colour, not either alone.
     The partner attack and the swap come from (seed, epoch, index) too.
+
+    ``relief_negative`` (training only, with ``augment``): the share of the live samples not
+    swapped whose depth becomes a relief-free sheet through the face's depth (flat or bent round
+    a vertical axis, holes and outline kept; sdk.relief), labelled attack: the live colour and NIR
+    with a print's shape, so that a network accepts a face only when its depth has a face's relief.
     """
 
     def __init__(
@@ -175,6 +181,7 @@ class CasiaDataset:
         seed: int = 0,
         crop_size: int = CROP_SIZE,
         modality_swap: float = 0.0,
+        relief_negative: float = 0.0,
     ) -> None:
         self.root = Path(root)
         self.samples = list(read_list(samples, live_label) if isinstance(samples, (str, Path)) else samples)
@@ -185,6 +192,9 @@ class CasiaDataset:
         if not 0.0 <= modality_swap <= 1.0:
             raise InputValidationError(f"modality_swap must be in [0, 1], got {modality_swap}")
         self.modality_swap = float(modality_swap) if augment is not None else 0.0
+        if not 0.0 <= relief_negative <= 1.0:
+            raise InputValidationError(f"relief_negative must be in [0, 1], got {relief_negative}")
+        self.relief_negative = float(relief_negative) if augment is not None else 0.0
         self._attacks = [i for i, s in enumerate(self.samples) if s.label == 0]
 
     def set_epoch(self, epoch: int) -> None:
@@ -223,6 +233,11 @@ class CasiaDataset:
             other = load_region_crops(self.root, self.samples[partner])
             region = {m: other[m] if m in taken else region[m] for m in MODALITIES}
             label, swapped = 0, "+".join(taken)
+        elif self.relief_negative > 0 and label == 1:
+            relief_rng = np.random.default_rng([self.seed, self.epoch, index, 0x7E1F])
+            if relief_rng.random() < self.relief_negative:
+                region = {**region, "depth": random_sheet(region["depth"], relief_rng)}
+                label, swapped = 0, "relief"
         rng = np.random.default_rng([self.seed, self.epoch, index])
         return self.augment(region, rng), label, swapped
 
