@@ -17,6 +17,11 @@ model's decision (score >= the operating point's threshold) should not change:
 * ``colour_sharpen`` / ``colour_blur`` the colour crop unsharp-masked (sigma 1.5 px, amount 1: an
                    image processor's sharpening) or blurred (Gaussian sigma 1 px: focus, motion)
                    with sdk.colour_focus; holes stay black. A camera setting, not a liveness cue.
+
+One check runs the other way (``relief_check``): live crops whose depth is made a relief-free
+sheet at the face's depth (sdk.relief: outline and holes kept) show a print's shape with a live
+face's colour and NIR, and should be rejected: at most MAX_RELIEF_KEEP of the accepted ones may
+stay accepted. A model that keeps them accepts colour and NIR, not a face.
 """
 from __future__ import annotations
 
@@ -29,6 +34,7 @@ import numpy as np
 from sdk.align_holes import low_return_hole_mask, punch_holes
 from sdk.colour_focus import refocus
 from sdk.preprocess import make_crops
+from sdk.relief import flatten_relief
 from sdk.types import FaceBox, FaceCrops, FrameSet
 
 LIVE_SCENARIO = "live"
@@ -43,6 +49,8 @@ ALIGN_HOLES_FRACTION = 0.10
 COLOUR_FOCUS = {"colour_sharpen": (1.5, 1.0), "colour_blur": (1.0, -1.0)}
 #: Largest share of crops whose decision a transform may change.
 MAX_FLIP_RATE = 0.02
+#: Largest share of accepted live crops that may stay accepted once their depth has no relief.
+MAX_RELIEF_KEEP = 0.02
 SEED_BASE = 7_300_000  # subjects none of the simulator's dataset splits use
 
 
@@ -236,6 +244,20 @@ def flip_rates(samples: list[Sample], score: Callable[[list[FaceCrops]], np.ndar
     return base, results
 
 
+def relief_check(samples: list[Sample], score: Callable[[list[FaceCrops]], np.ndarray], threshold: float) -> dict:
+    """How many accepted live crops stay accepted with their depth flattened (should be none)."""
+    live = [s for s in samples if s.live]
+    if not live:
+        return {"accepted_live": 0, "still_accepted": 0, "rate": 0.0, "max_rate": MAX_RELIEF_KEEP}
+    before = np.asarray(score([s.crops for s in live]), dtype=np.float64) >= threshold
+    flat = [replace(s.crops, depth=flatten_relief(s.crops.depth)) for s in live]
+    after = np.asarray(score(flat), dtype=np.float64) >= threshold
+    kept = int((before & after).sum())
+    accepted = int(before.sum())
+    return {"accepted_live": accepted, "still_accepted": kept, "rate": kept / accepted if accepted else 0.0,
+            "max_rate": MAX_RELIEF_KEEP}
+
+
 def run(model: str | None = None, live_subjects: int = 50, frames_per_live: int = 2, attack_subjects: int = 12,
         seed: int = 0, operating_point: str | None = None) -> dict:
     """Everything the CLI prints: the model, the threshold, crop counts and the flip rates."""
@@ -250,6 +272,7 @@ def run(model: str | None = None, live_subjects: int = 50, frames_per_live: int 
             return np.concatenate([engine.score_crops(crops[i:i + 64], tta=True) for i in range(0, len(crops), 64)])
 
         base, results = flip_rates(samples, score, point.threshold, seed=seed)
+        relief = relief_check(samples, score, point.threshold)
     finally:
         engine.close()
     live = np.array([s.live for s in samples])
@@ -260,4 +283,5 @@ def run(model: str | None = None, live_subjects: int = 50, frames_per_live: int 
         "base_apcer": float((base[~live] >= point.threshold).mean()) if (~live).any() else None,
         "max_flip_rate": MAX_FLIP_RATE,
         "transforms": [r.to_dict() for r in results],
+        "relief_check": relief,
     }

@@ -42,4 +42,8 @@ def run(args: argparse.Namespace) -> int:
         flipped = {k: v for k, v in r["by_scenario"].items() if v["flips"]}
         if flipped:
             print("      flipped in: " + ", ".join(f"{k} {v['flips']}/{v['n']}" for k, v in flipped.items()))
+    relief = result["relief_check"]
+    verdict = "ok" if relief["rate"] <= relief["max_rate"] else "FAILS"
+    print(f"  relief removed   on live   {relief['still_accepted']:>3}/{relief['accepted_live']:<4} accepted live crops stay "
+          f"accepted with a flat depth = {relief['rate']:.3f}  {verdict} (limit {relief['max_rate']:.2f}: a face needs relief)")
     return 0
