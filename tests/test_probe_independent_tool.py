@@ -51,3 +51,11 @@ def test_probe_prints_one_row_per_session(probe, capsys):
     header = lines[1].split()
     scores = [float(x) for x in row[-(len(header) - 4):]]  # seed, person, z_m, gates, then one score a column
     assert all(0.0 <= s <= 1.0 for s in scores)
+
+
+def test_sessions_of_every_run_seed_map_to_their_person(probe):
+    from calibration.independent.evaluate import plan
+
+    for run_seed in (0, 1, 7):
+        for p in plan(4, kinds=("live",), seed=run_seed):
+            assert probe._person_of(p.seed) == p.person
