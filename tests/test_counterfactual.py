@@ -134,9 +134,9 @@ def test_shipped_model_gets_the_untouched_sample_right(samples, shipped):
     assert (scores[seen_attack] >= threshold).mean() <= 0.05, scores[seen_attack]
 
 
-@pytest.mark.xfail(strict=True, reason="mask_3d is held out of training whole (issue 9, item 8); shipped 2.2.0 "
-                                       "accepts 4/4 mask crops of this sample — an unseen attack species it "
-                                       "does not generalise to (issue 11)")
+@pytest.mark.xfail(strict=True, reason="mask_3d is held out of training whole (issue 9, item 8); shipped 2.14.0 "
+                                       "accepts 4/4 mask crops of this sample (2.2.0 did too): a worn mask has a "
+                                       "face's relief, and no training sample shows one (issue 11)")
 def test_held_out_attack_family_is_rejected(samples, shipped):
     scores, threshold = _scores(samples, shipped)
     held_out = np.array([s.scenario in HELD_OUT_ATTACKS for s in samples])
@@ -164,22 +164,13 @@ def test_doubled_depth_noise_does_not_change_decisions(flips):
     assert flips["depth_noise_x2"].rate <= cf.MAX_FLIP_RATE, flips["depth_noise_x2"].to_dict()
 
 
-@pytest.mark.xfail(strict=True, reason="shipped 2.2.0 reads the black colour rs.align leaves at depth holes as an "
-                                       "attack cue: 42/220 flips (35 live) on the CLI sample, docs/counterfactual.md; "
-                                       "a model trained with augment.aligned_holes was not shipped (docs/decisions.md)")
 def test_aligned_holes_do_not_change_decisions(flips):
     # On a real SR300 every depth hole is a black pixel of the aligned colour, live or attack.
     assert flips["align_holes_10"].n == flips["ir_gain_0.7"].n > 0  # every crop, live and attack
     assert flips["align_holes_10"].rate <= cf.MAX_FLIP_RATE, flips["align_holes_10"].to_dict()
 
 
-@pytest.mark.parametrize("name", [
-    pytest.param("colour_sharpen", marks=pytest.mark.xfail(
-        strict=True, reason="shipped 2.2.0 reads crisp colour as an attack cue: 3/90 flips here (2 live), 5/220 on "
-                            "the CLI sample, and live faces of the independent renderer drop from 0.95-0.99 to "
-                            "0.17-0.79 when sharpened (docs/counterfactual.md, docs/independent_renderer.md)")),
-    "colour_blur",
-])
+@pytest.mark.parametrize("name", ["colour_sharpen", "colour_blur"])
 def test_colour_sharpness_does_not_change_decisions(flips, name):
     # Focus, motion and the image processor's sharpening change a camera's picture, not the scene.
     assert flips[name].n == flips["ir_gain_0.7"].n > 0  # every crop, live and attack
@@ -194,9 +185,6 @@ def test_colour_focus_transforms_change_the_colour_crop_only(samples):
             assert np.array_equal(c.ir, samples[i].crops.ir) and np.array_equal(c.depth, samples[i].crops.depth)
 
 
-@pytest.mark.xfail(strict=True, reason="shipped 2.2.0 does not need a face's relief: 43 of its 48 accepted live crops "
-                                       "of this sample stay accepted with their depth flattened (docs/decisions.md, "
-                                       "candidate D)")
 def test_live_crops_without_relief_are_rejected(samples, shipped):
     engine, threshold, _ = shipped
     relief = cf.relief_check(samples, lambda crops: engine.score_crops(crops, tta=True), threshold)
