@@ -244,12 +244,19 @@ def flip_rates(samples: list[Sample], score: Callable[[list[FaceCrops]], np.ndar
     return base, results
 
 
-def relief_check(samples: list[Sample], score: Callable[[list[FaceCrops]], np.ndarray], threshold: float) -> dict:
-    """How many accepted live crops stay accepted with their depth flattened (should be none)."""
+def relief_check(samples: list[Sample], score: Callable[[list[FaceCrops]], np.ndarray], threshold: float,
+                 base: np.ndarray | None = None) -> dict:
+    """How many accepted live crops stay accepted with their depth flattened (should be none).
+
+    ``base``: the samples' untouched scores when the caller has them already (flip_rates'), so
+    they are not computed twice."""
     live = [s for s in samples if s.live]
     if not live:
         return {"accepted_live": 0, "still_accepted": 0, "rate": 0.0, "max_rate": MAX_RELIEF_KEEP}
-    before = np.asarray(score([s.crops for s in live]), dtype=np.float64) >= threshold
+    if base is None:
+        before = np.asarray(score([s.crops for s in live]), dtype=np.float64) >= threshold
+    else:
+        before = np.asarray(base, dtype=np.float64)[[s.live for s in samples]] >= threshold
     flat = [replace(s.crops, depth=flatten_relief(s.crops.depth)) for s in live]
     after = np.asarray(score(flat), dtype=np.float64) >= threshold
     kept = int((before & after).sum())
@@ -272,7 +279,7 @@ def run(model: str | None = None, live_subjects: int = 50, frames_per_live: int 
             return np.concatenate([engine.score_crops(crops[i:i + 64], tta=True) for i in range(0, len(crops), 64)])
 
         base, results = flip_rates(samples, score, point.threshold, seed=seed)
-        relief = relief_check(samples, score, point.threshold)
+        relief = relief_check(samples, score, point.threshold, base=base)
     finally:
         engine.close()
     live = np.array([s.live for s in samples])
