@@ -142,11 +142,16 @@ def renderer_digest() -> str:
     return digest.hexdigest()
 
 
-def cached_recording(presentation: Presentation, frames: int, cache: str | Path) -> Path:
-    """The presentation's .bag in ``cache`` (rendered once, written atomically), keyed by the
-    renderer's digest, so every model is checked on the very same recordings."""
+def cache_folder(cache: str | Path) -> Path:
+    """The folder of ``cache`` that holds this renderer's recordings (named by its digest)."""
     folder = Path(cache) / renderer_digest()[:16]
     folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def cached_recording(presentation: Presentation, frames: int, folder: Path) -> Path:
+    """The presentation's .bag in ``folder`` (a cache_folder; rendered once, written atomically),
+    so every model is checked on the very same recordings."""
     bag = folder / f"{presentation.seed}_{presentation.person}_{presentation.kind}_{frames}f.bag"
     if not bag.is_file():
         # A killed run leaves at most a stray temporary file, never a half-written recording.
@@ -176,10 +181,12 @@ def run(model: str | None = None, people: int = 3, frames: int = DEFAULT_FRAMES,
     points = {name: float(spec["threshold"]) for name, spec in bundle.manifest["operating_points"]["points"].items()}
     presentations = plan(people, kinds, seed)
     report = Report(bundle.name, bundle.version, people, frames, sorted({p.seed for p in presentations}), points)
+    # The digest reads the renderer's files: once per run, not once per recording.
+    folder = cache_folder(cache) if cache is not None else None
     with tempfile.TemporaryDirectory(dir=workdir) as tmp:
         for presentation in presentations:
-            if cache is not None:
-                bag = cached_recording(presentation, frames, cache)
+            if folder is not None:
+                bag = cached_recording(presentation, frames, folder)
             else:
                 bag = Path(tmp) / f"{presentation.person_index:03d}_{presentation.kind}.bag"
                 write_recording(presentation, bag, frames)

@@ -24,8 +24,8 @@ import cv2
 import numpy as np
 
 from sdk.errors import InputValidationError
-from sdk.relief import random_sheet
 from sdk.preprocess import MODALITIES, center_crop, center_crop_crops, resize_square, to_chw3
+from sdk.relief import random_sheet
 from sdk.types import CROP_SIZE, REGION_SIZE, FaceCrops
 
 #: Column order of a CASIA list line.
