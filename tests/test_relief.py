@@ -74,11 +74,18 @@ def test_relief_negatives_are_live_crops_with_a_sheet_for_depth(tmp_path):
         CasiaDataset(tmp_path, tmp_path / "train_list.txt", augment=augment, relief_negative=2.0)
 
 
-def test_relief_negatives_are_refused_for_distillation():
+def test_relief_negatives_need_a_teacher_that_trained_on_them():
     pytest.importorskip("torch", reason="training config needs torch")
     from training.config import TrainConfig, validate_config
+    from training.distill import check_teacher_saw_composites
+    from training.ensemble.plan import Member
 
-    with pytest.raises(InputValidationError, match="relief_negative"):
-        validate_config(TrainConfig().replace(**{"augment.relief_negative": 0.2, "distill.teacher": "x"}))
+    student = TrainConfig().replace(**{"augment.relief_negative": 0.2, "distill.teacher": "x"})
+    validate_config(student)  # the config alone is fine: whether the teacher fits is known at distill()
+    plain = Member("m0", "resnet34-face", 1, 1, TrainConfig())
+    seen = Member("m1", "resnet34-face", 2, 1, TrainConfig().replace(**{"augment.relief_negative": 0.25}))
+    with pytest.raises(InputValidationError, match="relief_negative .*1 of the 2"):
+        check_teacher_saw_composites(student, [seen, plain])
+    check_teacher_saw_composites(student, [seen])
     with pytest.raises(InputValidationError, match="relief_negative"):
         validate_config(TrainConfig().replace(**{"augment.relief_negative": -0.1}))

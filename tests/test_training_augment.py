@@ -137,12 +137,19 @@ def torch_equal(a, b) -> bool:
     return bool((a == b).all())
 
 
-def test_modality_swap_is_refused_for_distillation():
+def test_modality_swap_is_refused_for_a_teacher_that_never_saw_it():
     pytest.importorskip("torch", reason="the config module imports the model registry")
     from sdk.errors import InputValidationError
     from training.config import load_config
+    from training.distill import check_teacher_saw_composites
+    from training.ensemble.plan import Member
 
-    config = load_config("student_small").replace(**{"augment.modality_swap": 0.2})
+    config = load_config("student_small").replace(**{"augment.modality_swap": 0.2, "distill.teacher": "/runs/e"})
     assert config.augment.modality_swap == 0.2
+    member_config = load_config("cpu_tiny")
     with pytest.raises(InputValidationError, match="modality_swap"):
-        config.replace(**{"distill.teacher": "/runs/ensemble"})
+        check_teacher_saw_composites(config, [Member("m", "ir50-face", 1, 1, member_config)])
+    trained_on_it = member_config.replace(**{"augment.modality_swap": 0.25})
+    check_teacher_saw_composites(config, [Member("m", "ir50-face", 1, 1, trained_on_it)])
+    # augmentation off: nothing is relabelled, so any teacher will do
+    check_teacher_saw_composites(config.replace(**{"augment.enabled": False}), [Member("m", "ir50-face", 1, 1, member_config)])

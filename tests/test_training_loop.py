@@ -232,3 +232,22 @@ def test_score_files_and_metrics_reproduce_the_reference_fixture():
     metrics = val_metrics(scores, labels)
     assert metrics["val_tpr@0.0001"] == pytest.approx(2990 / 2994)
     assert metrics["val_tpr@0.01"] == 1.0
+
+
+def test_warm_start_loads_a_trained_model_of_the_same_network(tree, tmp_path):
+    from training.train import build_model
+
+    train(tiny_config(tree, **{"optim.epochs": 1}), tmp_path / "first", log=lambda s: None)
+    trained = load_trained_model(tmp_path / "first" / MODEL_NAME)
+    warm = tiny_config(tree, **{"init.weights": str(tmp_path / "first" / MODEL_NAME), "seed": 11})
+    model, report = build_model(warm, log=lambda s: None)
+    for name, tensor in trained.state_dict().items():
+        assert torch.equal(model.state_dict()[name], tensor), name
+    assert report["sha256"] and report["model_name"] == warm.model.name
+    cold, _ = build_model(tiny_config(tree, **{"seed": 11}), log=lambda s: None)
+    assert not all(torch.equal(cold.state_dict()[n], t) for n, t in trained.state_dict().items())
+    # another width is another network: refused, never half loaded
+    with pytest.raises(InputValidationError, match="init.weights"):
+        build_model(warm.replace(**{"model.options.width": 0.0625}), log=lambda s: None)
+    with pytest.raises(InputValidationError, match="choose one"):
+        warm.replace(**{"init.checkpoint": "face.pt"})

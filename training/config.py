@@ -104,6 +104,9 @@ class InitSpec:
     checkpoint: str | None = None
     #: resnet34-face | resnet34-gender | ir50-face | ir50-face-asian (informational + arch check).
     slot: str | None = None
+    #: A warm start: a trained model.pt of this very network (same model name and options), loaded
+    #: whole (weights_only) and recorded with its SHA-256. Exclusive with ``checkpoint``.
+    weights: str | None = None
 
 
 #: Engines a distillation teacher can run on (RuntimeSpec.teacher_engine).
@@ -246,14 +249,11 @@ def validate_config(config: TrainConfig) -> None:
         raise InputValidationError("augment.colour_refocus must be in [0, 1] and augment.colour_sharpen_max >= 0")
     if not 0.0 <= config.augment.relief_negative <= 1.0:
         raise InputValidationError("augment.relief_negative must be in [0, 1]")
-    if config.augment.relief_negative > 0 and config.distill.teacher:
-        raise InputValidationError("augment.relief_negative is for cross-entropy training: the teacher of a "
-                                   "distillation would judge composites it never saw")
     if not 0.0 <= config.augment.modality_swap <= 1.0:
         raise InputValidationError("augment.modality_swap must be in [0, 1]")
-    if config.augment.modality_swap > 0 and config.distill.teacher:
-        raise InputValidationError("augment.modality_swap is for cross-entropy training: the teacher of a "
-                                   "distillation would judge composites it never saw")
+    if config.init.weights and config.init.checkpoint:
+        raise InputValidationError("init.weights (a trained model of this network) and init.checkpoint (a face "
+                                   "model) are two ways to start: choose one")
     if config.runtime.teacher_engine not in TEACHER_ENGINES:
         raise InputValidationError(f"runtime.teacher_engine must be one of {TEACHER_ENGINES}")
 

@@ -29,7 +29,7 @@ import torch.nn.functional as F
 from sdk.errors import InputValidationError
 from training.config import TrainConfig
 from training.data.casia import Sample, read_list
-from training.ensemble.plan import sha256_file
+from training.ensemble.plan import Member, sha256_file
 from training.ensemble.teacher import (EnsembleTeacher, OnnxEnsembleTeacher, done_members, member_records,
                                        teacher_engine_name)
 from training.train import StepOutput, TrainResult, _subset, atomic_write_text, resolve_device, train
@@ -94,6 +94,31 @@ class DistillStep:
         return StepOutput(loss, agree, int(labels.numel()))
 
 
+#: Augmentations that relabel a crop (a live crop made an attack): a teacher judges such a
+#: composite soundly only when it was trained on the same kind of composite.
+RELABELLING_AUGMENTATIONS = ("relief_negative", "modality_swap")
+
+
+def check_teacher_saw_composites(config: TrainConfig, members: list[Member]) -> None:
+    """Refuse a student augmentation that relabels crops unless every teacher member trained with it.
+
+    A member that never saw a flattened live face (relief negative) or live depth under an
+    attack's colour (modality swap) would give such a composite a confident soft target the
+    student's label contradicts; members trained on them judge the very composites the student sees.
+    """
+    if not config.augment.enabled:
+        return
+    for name in RELABELLING_AUGMENTATIONS:
+        if getattr(config.augment, name) <= 0:
+            continue
+        unseen = [m.name for m in members if getattr(m.config.augment, name) <= 0 or not m.config.augment.enabled]
+        if unseen:
+            raise InputValidationError(
+                f"augment.{name} makes composites that {len(unseen)} of the {len(members)} teacher members never "
+                f"trained on ({', '.join(unseen[:3])}{' ...' if len(unseen) > 3 else ''}): train the ensemble "
+                f"with augment.{name} > 0 (ensemble plan --set) or distil without it")
+
+
 def unlabeled_samples(config: TrainConfig) -> list[Sample]:
     root = Path(config.data.root)
     samples: list[Sample] = []
@@ -118,6 +143,7 @@ def distill(
     config = config.replace(**{"distill.teacher": str(ensemble_run)})
     out = Path(out)
     members = done_members(ensemble_run, require_all=require_all)
+    check_teacher_saw_composites(config, members)
     records = member_records(ensemble_run, members)
     out.mkdir(parents=True, exist_ok=True)
     teacher_file = out / TEACHER_NAME

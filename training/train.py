@@ -120,7 +120,37 @@ def build_model(config: TrainConfig, *, log: Callable[[str], None] = print) -> t
         result = init_from_face_checkpoint(model, config.init.checkpoint, slot=config.init.slot)
         log(result.summary())
         report = result.to_dict()
+    elif config.init.weights:
+        report = warm_start(model, config)
+        log(f"warm start from {report['weights']} (sha256 {report['sha256'][:12]})")
     return model, report
+
+
+def warm_start(model: nn.Module, config: TrainConfig) -> dict:
+    """Load a trained model of the same network into ``model`` in place; returns what was loaded.
+
+    Refused unless the file names the same model and options: a partial load would leave layers
+    random without saying so, which is what init.checkpoint's report exists for.
+    """
+    from training.ensemble.plan import sha256_file
+
+    path = Path(config.init.weights)
+    if not path.is_file():
+        raise InputValidationError(f"init.weights: {path} does not exist")
+    payload = torch.load(path, map_location="cpu", weights_only=True)
+    meta_text, state = (payload.get("meta"), payload.get("state_dict")) if "meta" in payload else \
+        (payload.get("model_meta"), payload.get("model"))
+    if meta_text is None or state is None:
+        raise InputValidationError(f"init.weights: {path} is not a model.pt or checkpoint.pt of training.train")
+    meta = json.loads(meta_text)
+    inner = getattr(model, "module", model)
+    wanted = (inner.config.name, dict(inner.options))  # every option resolved, defaults included
+    found = (meta.get("model_name"), dict(meta.get("model_options") or {}))
+    if found != wanted:
+        raise InputValidationError(f"init.weights: {path} holds {found[0]} {found[1]}, this run trains "
+                                   f"{wanted[0]} {wanted[1]}")
+    inner.load_state_dict(state)
+    return {"weights": str(path), "sha256": sha256_file(path), "model_name": found[0], "model_options": found[1]}
 
 
 def make_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
