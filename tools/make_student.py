@@ -312,7 +312,9 @@ def main() -> int:
         "ensemble": {"run": str(run), "preset": args.ensemble_preset, "overrides": member_overrides,
                      "n_members": len(members), "members": member_records(run, members)},
         "distillation": {"run": str(student_dir), "preset": args.student_preset,
-                         "config": json.loads((student_dir / "config.json").read_text())},
+                         "config": json.loads((student_dir / "config.json").read_text()),
+                         "init": (json.loads((student_dir / "init_report.json").read_text())
+                                  if (student_dir / "init_report.json").is_file() else None)},
         "members": [{"name": m.name, "init": m.init, "fold": m.fold, "seed": m.seed, "model": m.config.model.name,
                      "options": dict(m.config.model.options)} for m in members],
         "comparison": {k: report["results"][k] for k in report["results"] if k != "calibration"},
@@ -385,7 +387,9 @@ def render_doc(report: dict, ship: dict, timings: dict, provenance: dict, *, shi
           "config and SHA-256 is in the bundle's provenance.",
         f"Student: `{student['model']['name']}` {student['model']['options']}, preset `{provenance['distillation']['preset']}` "
         f"({student['optim']['epochs']} epochs, T = {student['distill']['temperature']}, "
-        f"{student['distill']['kd_weight']} KD + {student['distill']['ce_weight']} CE, mixup alpha {student['distill']['mixup_alpha']}).",
+        f"{student['distill']['kd_weight']} KD + {student['distill']['ce_weight']} CE, mixup alpha {student['distill']['mixup_alpha']})"
+        + (f", warm started from `{student['init']['weights']}` (a trained model of the same network; its SHA-256 is "
+           "in the run's init_report.json)." if (student.get("init") or {}).get("weights") else "."),
         "",
         "## Student vs ensemble vs best member (one run)",
         "",
