@@ -88,3 +88,24 @@ def test_a_students_stage_times_are_its_own_and_shared_stages_are_shared(tmp_pat
     times_b = tool.record_stage(tmp_path, "student_b", "distill_s", 10.0)
     assert times_b == {"render_s": 100.0, "distill_s": 10.0}  # not 85: another student's distillation
     assert tool.record_stage(tmp_path, "student_b", "render_s", 5.0)["render_s"] == 105.0
+
+
+@pytest.mark.parametrize("warm", [None, "/runs/ship2/run/model.pt"])
+def test_run_document_says_whether_the_student_was_warm_started(warm):
+    pytest.importorskip("torch", reason="the comparison tables come from training.compare")
+    module = _load_script()
+    from training.config import load_config
+
+    report = json.loads((ROOT / "docs" / "eval_runs" / "student_2.15.0_F_compare.json").read_text())
+    config = load_config("student_kd").replace(**{"init.weights": warm}).to_dict()
+    provenance = {
+        "command": "python tools/make_student.py", "members": [{"model": "mlfa_ir50", "options": {"width": 0.125}}] * 24,
+        "data": {"datasets": {"members": {"seed": 11, "splits": {"Training": {"triplets": 4, "live": 2, "attack": 2}}}},
+                 "holdout_families_excluded_from_training": ["mask_3d"]},
+        "ensemble": {"preset": "ci_medium"}, "distillation": {"preset": "student_kd", "config": config},
+    }
+    ship = {"operating_points": {"balanced": {"threshold": 0.16, "apcer": 0.0, "bpcer": 0.02, "n_attack": 9, "n_live": 9}},
+            "metrics": {}}
+    doc = module.render_doc(report, ship, {"distill_s": 1.0}, provenance, shipped=False, bundle="b")
+    assert ("warm started from `/runs/ship2/run/model.pt`" in doc) == (warm is not None)
+    assert "| student | 589,914 | 219.1 |" in doc  # the cost table of the report
