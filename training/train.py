@@ -137,12 +137,7 @@ def warm_start(model: nn.Module, config: TrainConfig) -> dict:
     path = Path(config.init.weights)
     if not path.is_file():
         raise InputValidationError(f"init.weights: {path} does not exist")
-    payload = torch.load(path, map_location="cpu", weights_only=True)
-    meta_text, state = (payload.get("meta"), payload.get("state_dict")) if "meta" in payload else \
-        (payload.get("model_meta"), payload.get("model"))
-    if meta_text is None or state is None:
-        raise InputValidationError(f"init.weights: {path} is not a model.pt or checkpoint.pt of training.train")
-    meta = json.loads(meta_text)
+    meta, state = read_model_file(path)
     inner = getattr(model, "module", model)
     wanted = (inner.config.name, dict(inner.options))  # every option resolved, defaults included
     found = (meta.get("model_name"), dict(meta.get("model_options") or {}))
@@ -260,15 +255,19 @@ def model_payload(model: nn.Module, config: TrainConfig | None = None, **extra: 
     return {"state_dict": inner.state_dict(), "meta": json.dumps(meta)}
 
 
+def read_model_file(path: str | Path, map_location: str | torch.device = "cpu") -> tuple[dict, dict]:
+    """(meta, state dict) of a model.pt or checkpoint.pt written by this module (weights_only)."""
+    payload = torch.load(path, map_location=map_location, weights_only=True)
+    meta_text, state = (payload.get("meta"), payload.get("state_dict")) if "meta" in payload else \
+        (payload.get("model_meta"), payload.get("model"))  # a training checkpoint
+    if meta_text is None or state is None:
+        raise InputValidationError(f"{path} is not a model.pt or checkpoint.pt of training.train")
+    return json.loads(meta_text), state
+
+
 def load_trained_model(path: str | Path, map_location: str | torch.device = "cpu") -> nn.Module:
     """Rebuild a trained network from model.pt or checkpoint.pt (eval mode)."""
-    payload = torch.load(path, map_location=map_location, weights_only=True)
-    if "meta" in payload:
-        meta = json.loads(payload["meta"])
-        state = payload["state_dict"]
-    else:  # a training checkpoint
-        meta = json.loads(payload["model_meta"])
-        state = payload["model"]
+    meta, state = read_model_file(path, map_location)
     model = create_model(meta["model_name"], **meta["model_options"])
     model.load_state_dict(state)
     return model.eval()
