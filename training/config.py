@@ -90,11 +90,12 @@ class AugmentSpec:
     colour_refocus: float = PairedAugment.colour_refocus
     colour_sharpen_max: float = PairedAugment.colour_sharpen_max
     #: Share of live training samples turned into cross-modal negatives labelled attack (live
-    #: depth with an attack's colour and NIR, or the reverse; training.data.casia.SWAPS). For
-    #: cross-entropy training: a teacher was never asked about such composites. 0: off.
+    #: depth with an attack's colour and NIR, or the reverse; training.data.casia.SWAPS). In a
+    #: distillation only when every teacher member trained with it
+    #: (training.distill.check_teacher_saw_composites). 0: off.
     modality_swap: float = 0.0
     #: Share of live training samples whose depth becomes a relief-free sheet (flat or bent; holes
-    #: and outline kept; sdk.relief), labelled attack. Cross-entropy training only. 0: off.
+    #: and outline kept; sdk.relief), labelled attack. Distillation: as for modality_swap. 0: off.
     relief_negative: float = 0.0
 
 
