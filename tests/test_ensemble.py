@@ -103,6 +103,40 @@ def test_member_status_follows_the_run_folder(tree, tmp_path):
     assert json.loads((run / "plan.json").read_text())["members"][0]["status"] == "done"
 
 
+def test_warm_started_plan_continues_every_member_from_its_namesake(tree, tmp_path):
+    from training.ensemble.plan import sha256_file
+
+    first = make_plan("cpu_tiny", tree, tmp_path / "first", overrides=TINY)
+    with pytest.raises(InputValidationError, match="not done"):  # nothing trained yet
+        make_plan("cpu_tiny", tree, tmp_path / "second", overrides=TINY, warm_start=tmp_path / "first")
+    with pytest.raises(InputValidationError, match="not an ensemble run"):
+        make_plan("cpu_tiny", tree, tmp_path / "second", overrides=TINY, warm_start=tmp_path)
+    for member in first:
+        train(member.config, member_dir(tmp_path / "first", member), log=lambda s: None)
+    with pytest.raises(InputValidationError, match="exclusive"):
+        make_plan("cpu_tiny", tree, tmp_path / "second", overrides=TINY, warm_start=tmp_path / "first",
+                  init_dir=tmp_path)
+    second = make_plan("cpu_tiny", tree, tmp_path / "second", overrides={**TINY, "optim.lr": 1e-12},
+                       warm_start=tmp_path / "first")
+    meta = json.loads((tmp_path / "second" / "ensemble.json").read_text())
+    assert meta["warm_start"] == str((tmp_path / "first").resolve())
+    for before, after in zip(first, second):
+        assert before.name == after.name
+        assert after.config.init.weights == str((member_dir(tmp_path / "first", before) / MODEL_NAME).resolve())
+    # lr ~0: the continued member must come out with its namesake's weights, and say where they came from
+    member = second[5]
+    folder = member_dir(tmp_path / "second", member)
+    train(member.config, folder, log=lambda s: None)
+    report = json.loads((folder / "init_report.json").read_text())
+    assert report["sha256"] == sha256_file(member.config.init.weights)
+    from training.train import read_model_file
+
+    _, old = read_model_file(Path(member.config.init.weights))
+    _, new = read_model_file(folder / MODEL_NAME)
+    conv = [k for k in old if k.endswith("weight") and old[k].ndim == 4]
+    assert conv and all(torch.allclose(old[k], new[k], atol=1e-8) for k in conv)
+
+
 def _cli(*args: str, **kwargs) -> subprocess.CompletedProcess:
     env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
     return subprocess.run([sys.executable, "-m", "sdk.cli", *args], cwd=REPO, env=env, capture_output=True,

@@ -31,6 +31,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     plan.add_argument("--extra-train", action="append", default=[], metavar="LIST",
                       help="labelled list added to every member's training split (repeatable)")
     plan.add_argument("--init-dir", help="folder with <slot>.safetensors face checkpoints for the init slots")
+    plan.add_argument("--warm-start", metavar="RUN",
+                      help="trained ensemble run: every member starts from its namesake's trained weights")
     plan.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                       help="override a training config key for every member (repeatable)")
     plan.add_argument("--json", action="store_true", help="print the member table as JSON")
@@ -76,7 +78,7 @@ def run_plan(args: argparse.Namespace) -> int:
 
     overrides = dict(parse_override(text) for text in args.set)
     members = make_plan(args.config, args.root, args.out, train_list=args.train_list, extra_train=args.extra_train,
-                        init_dir=args.init_dir, overrides=overrides)
+                        init_dir=args.init_dir, overrides=overrides, warm_start=args.warm_start)
     table = write_plan(args.out, members)
     if args.json:
         print(json.dumps(table, indent=2))

@@ -141,12 +141,16 @@ def make_plan(
     init_dir: str | Path | None = None,
     overrides: Mapping[str, Any] | None = None,
     fold_seed: int = 0,
+    warm_start: str | Path | None = None,
 ) -> list[Member]:
     """Write RUN/plan.json, the fold lists and every member's config; returns the members.
 
     ``extra_train`` lists (relative to ``root``, labelled) go into every member's training split
-    (attack families the attack folds do not split, e.g. screens or masks). Re-planning an
-    existing run is refused unless every member config comes out the same (then it is a no-op).
+    (attack families the attack folds do not split, e.g. screens or masks). ``warm_start`` names a
+    trained ensemble run: every member then starts from the trained weights of its namesake there
+    (``init.weights``: longer training without repeating the first run's epochs), which needs
+    every namesake done. Re-planning an existing run is refused unless every member config comes
+    out the same (then it is a no-op).
     """
     root_path = Path(root).resolve()
     run = Path(out).resolve()
@@ -160,6 +164,9 @@ def make_plan(
     folds_dir = run / "folds"
     fold_lists = make_folds(samples, FOLD_SCHEME, seed=fold_seed)
     init_path = Path(init_dir).resolve() if init_dir else None
+    warm_run = Path(warm_start).resolve() if warm_start else None
+    if warm_run is not None and init_path is not None:
+        raise InputValidationError("--warm-start and --init-dir are exclusive: a warm start already holds every weight")
     members: list[Member] = []
     for slot_index, slot in enumerate(INIT_ORDER):
         spec = slots[slot]
@@ -177,6 +184,11 @@ def make_plan(
                 if spec.get("model"):
                     changes["model.name"] = spec["model"]["name"]
                     changes["model.options"] = dict(spec["model"].get("options") or {})
+                if warm_run is not None:
+                    if checkpoint is not None:
+                        raise InputValidationError(f"slot {slot} names an init checkpoint and --warm-start gives "
+                                                   "trained weights: choose one")
+                    changes["init.weights"] = str(_warm_start_weights(warm_run, member_name(slot, fold, seed)))
                 config = base.replace(**changes)
                 members.append(Member(member_name(slot, fold, seed), slot, fold, seed, config,
                                       str(checkpoint) if checkpoint else None,
@@ -200,10 +212,27 @@ def make_plan(
     meta = {"preset": preset, "preset_data": preset_data, "root": str(root_path), "train_list": train_list,
             "extra_train": list(extra_train), "fold_scheme": FOLD_SCHEME, "fold_seed": fold_seed,
             "init_dir": str(init_path) if init_path else None, "overrides": dict(overrides or {}),
+            "warm_start": str(warm_run) if warm_run else None,
             "n_train": len(samples), "n_extra_train": len(extras)}
     atomic_write_text(run / META_NAME, json.dumps(meta, indent=2) + "\n")
     write_plan(run, members)
     return members
+
+
+def _warm_start_weights(warm_run: Path, name: str) -> Path:
+    """The trained model of member ``name`` in ``warm_run``; refused unless that member is done."""
+    from training.ensemble.status import member_status
+
+    if not (warm_run / PLAN_NAME).is_file():
+        raise InputValidationError(f"--warm-start {warm_run}: not an ensemble run (no {PLAN_NAME})")
+    matches = [m for m in load_members(warm_run) if m.name == name]
+    if not matches:
+        raise InputValidationError(f"--warm-start {warm_run} has no member {name}")
+    status = member_status(warm_run, matches[0])["status"]
+    weights = member_dir(warm_run, name) / "model.pt"
+    if status != "done" or not weights.is_file():
+        raise InputValidationError(f"--warm-start: member {name} of {warm_run} is {status}, not done")
+    return weights.resolve()
 
 
 def load_members(run: str | Path) -> list[Member]:
