@@ -167,6 +167,7 @@ def make_plan(
     warm_run = Path(warm_start).resolve() if warm_start else None
     if warm_run is not None and init_path is not None:
         raise InputValidationError("--warm-start and --init-dir are exclusive: a warm start already holds every weight")
+    warm_weights = _warm_start_weights(warm_run) if warm_run is not None else {}
     members: list[Member] = []
     for slot_index, slot in enumerate(INIT_ORDER):
         spec = slots[slot]
@@ -188,7 +189,10 @@ def make_plan(
                     if checkpoint is not None:
                         raise InputValidationError(f"slot {slot} names an init checkpoint and --warm-start gives "
                                                    "trained weights: choose one")
-                    changes["init.weights"] = str(_warm_start_weights(warm_run, member_name(slot, fold, seed)))
+                    name = member_name(slot, fold, seed)
+                    if name not in warm_weights:
+                        raise InputValidationError(f"--warm-start {warm_run} has no member {name}")
+                    changes["init.weights"] = str(warm_weights[name])
                 config = base.replace(**changes)
                 members.append(Member(member_name(slot, fold, seed), slot, fold, seed, config,
                                       str(checkpoint) if checkpoint else None,
@@ -219,20 +223,21 @@ def make_plan(
     return members
 
 
-def _warm_start_weights(warm_run: Path, name: str) -> Path:
-    """The trained model of member ``name`` in ``warm_run``; refused unless that member is done."""
+def _warm_start_weights(warm_run: Path) -> dict[str, Path]:
+    """Member name -> trained model of that member in ``warm_run``; refused unless every one is done."""
     from training.ensemble.status import member_status
+    from training.train import MODEL_NAME
 
     if not (warm_run / PLAN_NAME).is_file():
         raise InputValidationError(f"--warm-start {warm_run}: not an ensemble run (no {PLAN_NAME})")
-    matches = [m for m in load_members(warm_run) if m.name == name]
-    if not matches:
-        raise InputValidationError(f"--warm-start {warm_run} has no member {name}")
-    status = member_status(warm_run, matches[0])["status"]
-    weights = member_dir(warm_run, name) / "model.pt"
-    if status != "done" or not weights.is_file():
-        raise InputValidationError(f"--warm-start: member {name} of {warm_run} is {status}, not done")
-    return weights.resolve()
+    weights: dict[str, Path] = {}
+    for member in load_members(warm_run):
+        status = member_status(warm_run, member)["status"]
+        path = member_dir(warm_run, member) / MODEL_NAME
+        if status != "done" or not path.is_file():
+            raise InputValidationError(f"--warm-start: member {member.name} of {warm_run} is {status}, not done")
+        weights[member.name] = path.resolve()
+    return weights
 
 
 def load_members(run: str | Path) -> list[Member]:
