@@ -26,6 +26,7 @@ from typing import Any, Callable, Mapping, Sequence
 import numpy as np
 
 from calibration.metrics import clopper_pearson_upper, evaluate
+from calibration.rejections import breakdown, format_breakdown
 from calibration.recordings import Recording, discover, finished_rows, rule_fingerprint, score_recordings
 from calibration.threshold import check_support, threshold_for_apcer, threshold_with_margin
 from sdk.engine.bundle import ModelBundle, next_minor_version, parse_version, write_bundle
@@ -98,7 +99,8 @@ def score_all(recordings: list[Recording], bundle: ModelBundle, config: Any, rep
     for recording in recordings:
         row = dict(cached[recording.sha256])
         row.update(label=recording.label, species=recording.species, path=str(recording.path),
-                   recording=recording.path.name, serial=recording.serial or row.get("serial", ""))
+                   recording=recording.path.name, serial=recording.serial or row.get("serial", ""),
+                   conditions=list(recording.conditions))
         rows.append(row)
     return rows
 
@@ -221,6 +223,8 @@ def calibrate(
         "report": str(reports), "seconds": round(time.perf_counter() - started, 1),
         "recordings": len(rows), "failed_replay": len(broken), "live": n_live, "attack": n_attack,
         "default_point": default_point, "operating_points": points, "metrics": metrics["calibration_checks"],
+        # the report's, not the manifest's: which live checks failed and why, per condition
+        "breakdown": {point_name: breakdown(good, point["threshold"]) for point_name, point in points.items()},
     }
     (reports / SUMMARY_FILE).write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
     return bundle, summary
@@ -238,6 +242,9 @@ def per_species_table(summary: Mapping[str, Any]) -> str:
             mark = "  <- worst" if key == worst else ""
             lines.append(f"    {key:<28s} APCER {rate['apcer']:.4f} ({rate['n_accepted']}/{rate['n_attack']}, "
                          f"95% upper {rate['apcer_upper_95']:.4f}){mark}")
+        split = (summary.get("breakdown") or {}).get(name)
+        if split:
+            lines.append("    " + format_breakdown(split).replace("\n", "\n    "))
     return "\n".join(lines)
 
 

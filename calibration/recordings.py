@@ -18,6 +18,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Sequence
 
+from calibration.rejections import conditions_from_sidecar
 from sdk.engine.bundle import sha256_file
 from sdk.errors import InputValidationError
 
@@ -29,10 +30,13 @@ class Recording:
     species: str  # attack species (PAI species) for attacks; "live" for live recordings
     serial: str  # camera serial ("" when unknown)
     sha256: str
+    #: capture conditions the sidecar names (calibration.rejections.conditions_from_sidecar)
+    conditions: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["path"] = str(self.path)
+        data["conditions"] = list(self.conditions)
         return data
 
 
@@ -114,7 +118,7 @@ def discover(paths: Sequence[str | os.PathLike[str]], labels_file: str | os.Path
         if device is not None and not isinstance(device, dict):
             raise InputValidationError(f"{sidecar}: 'device' must be a JSON object, got {type(device).__name__}")
         serial = str((device or {}).get("serial", ""))
-        recordings.append(Recording(bag, label, species, serial, sha256_file(bag)))
+        recordings.append(Recording(bag, label, species, serial, sha256_file(bag), conditions_from_sidecar(data)))
     return recordings
 
 

@@ -13,18 +13,20 @@ import math
 import time
 import warnings
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any, Callable, Iterator
 
 from sdk.engine import Engine, ModelBundle, create_engine
-from sdk.errors import CaptureError, DecisionRuleMismatchError, InvalidScoreError, LivenessError, ModelError
+from sdk.errors import (CaptureError, DecisionRuleMismatchError, InputValidationError, InvalidScoreError, LivenessError,
+                        ModelError)
 from sdk.fusion import SPOOF_CUES, CheckDecider, FusionConfig, TemporalFusion, Verdict
 from sdk.lockout import LockoutConfig, SpoofLockout
 from sdk.stream_guard import StreamGuard, StreamGuardConfig
 from sdk.types import Decision, FaceBox, FrameOutcome, FrameSet, LivenessResult, Reason
 from sdk.validate import check_positive
 
-__all__ = ["FrameOutcome", "LivenessSession", "SessionConfig", "SPOOF_CUES", "STAGES", "reason_for"]
+__all__ = ["FrameOutcome", "LivenessSession", "SessionConfig", "SPOOF_CUES", "STAGES", "decision_rule_matches",
+           "quality_rule", "reason_for", "stored_rule"]
 
 STAGES = ("capture", "detect", "crops", "quality", "engine", "fusion")
 
@@ -61,12 +63,44 @@ class SessionConfig:
     def __post_init__(self) -> None:
         # int(round(timeout_s * 30)) sizes a check's frame budget: nan/inf would end in a traceback.
         object.__setattr__(self, "timeout_s", check_positive("SessionConfig.timeout_s", self.timeout_s))
+        from sdk.quality import QualityConfig
+
+        if self.quality is not None and not isinstance(self.quality, QualityConfig):
+            raise InputValidationError(f"SessionConfig.quality must be a sdk.quality.QualityConfig or None, "
+                                       f"got {type(self.quality).__name__}")
 
     def decision_rule(self) -> dict[str, Any]:
-        """What a calibrated threshold depends on (stored in a calibrated bundle's manifest)."""
+        """What a calibrated threshold depends on (stored in a calibrated bundle's manifest).
+
+        The quality gates are part of it: they decide which frames are scored at all, so a
+        looser gate lets frames through that the calibration never saw."""
         return {"fusion": self.fusion.to_dict(), "spoof_cue_frames": self.spoof_cue_frames,
                 "missing_modality_frames": self.missing_modality_frames, "tta": self.tta,
-                "detector": self.detector, "stream_guard_max_repeats": self.stream_guard.max_repeats}
+                "detector": self.detector, "stream_guard_max_repeats": self.stream_guard.max_repeats,
+                "quality": quality_rule(self.quality)}
+
+
+def quality_rule(quality: Any = None) -> dict[str, Any]:
+    """The gate thresholds of ``quality`` (None: the defaults) as plain JSON values."""
+    from sdk.quality import QualityConfig
+
+    return asdict(quality if quality is not None else QualityConfig())
+
+
+def decision_rule_matches(calibrated: Any, config: SessionConfig) -> bool:
+    """Whether a bundle's calibrated decision rule (None: uncalibrated) is ``config``'s.
+
+    Bundles calibrated before the gates were recorded (up to 2.18.0) store no "quality": their
+    calibrations ran the default gates, which have not changed since they were written
+    (2026-11-28, before the first calibration), so they match the default gates only."""
+    return calibrated is None or stored_rule(calibrated) == config.decision_rule()
+
+
+def stored_rule(calibrated: Any) -> dict[str, Any]:
+    """A bundle's calibrated rule with the default gates filled in where it predates them."""
+    rule = dict(calibrated)
+    rule.setdefault("quality", quality_rule(None))
+    return rule
 
 
 class LivenessSession:
@@ -81,17 +115,17 @@ class LivenessSession:
         self.threshold = point.threshold if self.config.threshold is None else float(self.config.threshold)
         if not (math.isfinite(self.threshold) and 0.0 < self.threshold <= 1.0):
             raise ModelError(f"threshold must lie in (0, 1], got {self.threshold}")
-        # The bundle's thresholds were calibrated for one decision rule (fusion, gates); with
+        # The bundle's thresholds were calibrated for one decision rule (fusion, gates, TTA); with
         # another they do not mean what the manifest says, so a named operating point is refused
         # unless the caller opts in (an explicit threshold is the caller's own responsibility).
         calibrated_rule = self.bundle.decision_rule
-        self.decision_rule_matches = calibrated_rule is None or dict(calibrated_rule) == self.config.decision_rule()
+        self.decision_rule_matches = decision_rule_matches(calibrated_rule, self.config)
         if not self.decision_rule_matches and self.config.threshold is None:
             if not self.config.allow_uncalibrated_rule:
-                raise DecisionRuleMismatchError(f"{self.bundle.name} {self.bundle.version}", dict(calibrated_rule),
+                raise DecisionRuleMismatchError(f"{self.bundle.name} {self.bundle.version}", stored_rule(calibrated_rule),
                                                 self.config.decision_rule())
             warnings.warn(f"{self.bundle.name} {self.bundle.version}: its operating points were calibrated with the "
-                          f"decision rule {dict(calibrated_rule)}, this session uses {self.config.decision_rule()}",
+                          f"decision rule {stored_rule(calibrated_rule)}, this session uses {self.config.decision_rule()}",
                           stacklevel=2)
         #: Shared across sessions when passed in, so opening a new session does not reset it.
         self.lockout = lockout if lockout is not None else SpoofLockout(self.config.lockout)

@@ -313,3 +313,26 @@ def test_a_session_with_another_decision_rule_is_refused(tmp_path):
         LivenessSession(None, str(bundle), SessionConfig(fusion=FusionConfig(min_frames_live=2),
                                                          allow_uncalibrated_rule=True)).close()
     LivenessSession(None, str(bundle), SessionConfig(tta=False, threshold=0.5)).close()
+
+
+def test_the_quality_gates_are_part_of_the_decision_rule(tmp_path):
+    """Gates decide which frames are scored, so a looser gate must not borrow calibrated points."""
+    from sdk.errors import DecisionRuleMismatchError
+    from sdk.quality import QualityConfig
+    from sdk.session import decision_rule_matches
+
+    bundle = _calibrated_bundle(tmp_path)
+    loose = SessionConfig(quality=QualityConfig(max_depth_hole_fraction=0.9))
+    with pytest.raises(DecisionRuleMismatchError, match="quality"):
+        LivenessSession(None, str(bundle), loose)
+    # the default gates, spelled out, are the calibrated rule
+    LivenessSession(None, str(bundle), SessionConfig(quality=QualityConfig())).close()
+    # a rule stored before the gates were recorded stands for the default gates only
+    legacy = {k: v for k, v in SessionConfig().decision_rule().items() if k != "quality"}
+    assert decision_rule_matches(legacy, SessionConfig())
+    assert not decision_rule_matches(legacy, loose)
+    assert decision_rule_matches(None, loose)  # an uncalibrated bundle has no rule to break
+    from sdk.errors import InputValidationError
+
+    with pytest.raises(InputValidationError, match="QualityConfig"):
+        SessionConfig(quality={"max_depth_hole_fraction": 0.9})
