@@ -13,8 +13,9 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import warnings
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Sequence
 
@@ -129,8 +130,14 @@ _WORKER: dict[str, Any] = {}
 def _open_session(bundle_path: str, config: Any) -> Any:
     from sdk.session import LivenessSession
 
-    # Engine and detector are opened once, on the first recording; use_source swaps recordings.
-    return LivenessSession(None, bundle_path, config)
+    # A check score does not depend on the bundle's thresholds, so a bundle calibrated under
+    # another decision rule (other gates, fusion, TTA) is scored as readily as an uncalibrated
+    # one: recalibrating it under the new rule is what this is for.
+    config = replace(config, allow_uncalibrated_rule=True)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*calibrated with the decision rule.*")
+        # Engine and detector are opened once, on the first recording; use_source swaps recordings.
+        return LivenessSession(None, bundle_path, config)
 
 
 #: Replays of one recording when a pass ends short (ShortPlaybackError): under CPU starvation

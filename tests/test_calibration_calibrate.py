@@ -108,6 +108,28 @@ def test_calibrated_bundle_keeps_the_weights_and_records_provenance(calibrated):
     assert bundle.default_operating_point == "balanced"
 
 
+def test_a_calibrated_bundle_recalibrates_under_other_gates(calibrated, sim_recordings, tmp_path):
+    """Recalibrating is how a new decision rule gets points: the old rule must not block it, and
+    the new bundle must carry (and demand) the new gates."""
+    from calibration.calibrate import calibrate
+    from sdk.engine import ModelBundle
+    from sdk.errors import DecisionRuleMismatchError
+    from sdk.quality import QualityConfig
+    from sdk.session import LivenessSession, SessionConfig
+
+    out, summary = calibrated
+    loose = SessionConfig(quality=QualityConfig(max_depth_hole_fraction=0.5))
+    bundle, new_summary = calibrate(str(out), [sim_recordings], tmp_path / "loose", targets={"half": (0.5, None)},
+                                    config=loose, progress=False, log=lambda message: None)
+    assert ModelBundle.load(bundle.path).decision_rule["quality"]["max_depth_hole_fraction"] == 0.5
+    with pytest.raises(DecisionRuleMismatchError, match="quality"):
+        LivenessSession(None, str(bundle.path), SessionConfig())
+    LivenessSession(None, str(bundle.path), loose).close()
+    split = new_summary["breakdown"]["half"]["live_rejections"]
+    assert split["n_live"] == 4 and split["score"] + split["never_live"] == split["n_rejected"]
+    assert set(new_summary["breakdown"]["half"]["per_condition"]) >= {"nominal"}
+
+
 def test_per_frame_report_and_direction_of_scores(calibrated):
     out, summary = calibrated
     rows = [json.loads(line) for line in (Path(summary["report"]) / "checks.jsonl").read_text().splitlines()]
