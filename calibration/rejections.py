@@ -135,7 +135,7 @@ def format_breakdown(result: Mapping[str, Any]) -> str:
             rate = rates[key]
             if rate["n"]:
                 parts.append(f"{label} {rate['count']}/{rate['n']} (95% upper {rate['upper_95']:.3f})")
-        lines.append(f"    {name:<12s} " + "; ".join(parts))
+        lines.append(f"    {name:<16s} " + "; ".join(parts))
     return "\n".join(lines)
 
 
