@@ -126,7 +126,7 @@ def calibrate(
     """Calibrate ``source`` (a bundle; None: the shipped one) on labelled recordings and write a
     new bundle at ``out``. Returns (bundle, summary). Refuses (UnsupportedOperatingPointError)
     any target the attack checks cannot support, before anything is replayed."""
-    from sdk.session import SessionConfig
+    from sdk.session import SessionConfig, with_bundle_gates
 
     started = time.perf_counter()
     parent = source if isinstance(source, ModelBundle) else ModelBundle.load(source)
@@ -142,7 +142,8 @@ def calibrate(
     out_path = Path(out)
     if out_path.resolve() == parent.path.resolve():
         raise InputValidationError("--out must differ from the source bundle (it is read while writing)")
-    config = config or SessionConfig()
+    # Without gates of its own, a recalibration keeps the parent's (what its points were set with).
+    config = with_bundle_gates(config or SessionConfig(), parent)
     recordings = discover(bags, labels_file)
     n_attack = sum(r.label == 0 for r in recordings)
     n_live = sum(r.label == 1 for r in recordings)

@@ -13,7 +13,7 @@ import math
 import time
 import warnings
 from collections import Counter
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Callable, Iterator
 
 from sdk.engine import Engine, ModelBundle, create_engine
@@ -26,7 +26,7 @@ from sdk.types import Decision, FaceBox, FrameOutcome, FrameSet, LivenessResult,
 from sdk.validate import check_positive
 
 __all__ = ["FrameOutcome", "LivenessSession", "SessionConfig", "SPOOF_CUES", "STAGES", "decision_rule_matches",
-           "quality_rule", "reason_for", "stored_rule"]
+           "quality_from_rule", "quality_rule", "reason_for", "stored_rule", "with_bundle_gates"]
 
 STAGES = ("capture", "detect", "crops", "quality", "engine", "fusion")
 
@@ -49,7 +49,9 @@ class SessionConfig:
     tta: bool = True
     #: Frames with a spoof cue (e.g. implausible physical face size) that end a check as SPOOF.
     spoof_cue_frames: int = 3
-    quality: Any = None  # sdk.quality.QualityConfig; None: its defaults
+    #: sdk.quality.QualityConfig; None: the gates the bundle was calibrated with (its defaults
+    #: for a bundle that records none).
+    quality: Any = None
     #: SPOOF decisions that lock the session for a while (sdk.lockout).
     lockout: LockoutConfig = field(default_factory=LockoutConfig)
     #: Stuck-stream detection (sdk.stream_guard).
@@ -96,6 +98,36 @@ def decision_rule_matches(calibrated: Any, config: SessionConfig) -> bool:
     return calibrated is None or stored_rule(calibrated) == config.decision_rule()
 
 
+def quality_from_rule(data: Any, where: str) -> Any:
+    """A QualityConfig from the "quality" of a stored decision rule (ModelError if unreadable:
+    a bundle whose gates cannot be read must not run with some other gates)."""
+    from sdk.detect.depth import DepthCheckConfig
+    from sdk.quality import QualityConfig
+
+    try:
+        values = dict(data)
+        if "depth_check" in values:
+            values["depth_check"] = DepthCheckConfig(**dict(values["depth_check"]))
+        return QualityConfig(**values)
+    except (TypeError, ValueError, LivenessError) as error:
+        raise ModelError(f"{where}: the calibrated quality gates cannot be read ({error})") from None
+
+
+def with_bundle_gates(config: SessionConfig, bundle: ModelBundle) -> SessionConfig:
+    """``config`` with the bundle's calibrated gates where it chooses none (``quality=None``).
+
+    The gates are part of what a bundle's points were calibrated with, so a session that does not
+    pick its own runs the bundle's; a bundle that records none (uncalibrated, or calibrated up to
+    2.18.0) runs the defaults."""
+    if config.quality is not None:
+        return config
+    rule = bundle.decision_rule
+    stored = rule.get("quality") if rule is not None else None
+    if stored is None:
+        return config
+    return replace(config, quality=quality_from_rule(stored, f"{bundle.name} {bundle.version}"))
+
+
 def stored_rule(calibrated: Any) -> dict[str, Any]:
     """A bundle's calibrated rule with the default gates filled in where it predates them."""
     rule = dict(calibrated)
@@ -106,10 +138,10 @@ def stored_rule(calibrated: Any) -> dict[str, Any]:
 class LivenessSession:
     def __init__(self, source: Any = None, model: Any = None, config: SessionConfig | None = None, *,
                  lockout: SpoofLockout | None = None) -> None:
-        self.config = config or SessionConfig()
         # The model is loaded and verified up front: a broken bundle is a typed error now, not a
         # silent LIVE later.
         self.bundle = model if isinstance(model, ModelBundle) else ModelBundle.load(model)
+        self.config = with_bundle_gates(config or SessionConfig(), self.bundle)
         point = self.bundle.operating_point(self.config.operating_point)
         self.operating_point = point.name if self.config.threshold is None else "custom"
         self.threshold = point.threshold if self.config.threshold is None else float(self.config.threshold)

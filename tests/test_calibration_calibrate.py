@@ -122,9 +122,16 @@ def test_a_calibrated_bundle_recalibrates_under_other_gates(calibrated, sim_reco
     bundle, new_summary = calibrate(str(out), [sim_recordings], tmp_path / "loose", targets={"half": (0.5, None)},
                                     config=loose, progress=False, log=lambda message: None)
     assert ModelBundle.load(bundle.path).decision_rule["quality"]["max_depth_hole_fraction"] == 0.5
+    # a session that picks no gates runs the bundle's; one that picks others is refused
+    session = LivenessSession(None, str(bundle.path), SessionConfig())
+    assert session.config.quality.max_depth_hole_fraction == 0.5
+    session.close()
     with pytest.raises(DecisionRuleMismatchError, match="quality"):
-        LivenessSession(None, str(bundle.path), SessionConfig())
-    LivenessSession(None, str(bundle.path), loose).close()
+        LivenessSession(None, str(bundle.path), SessionConfig(quality=QualityConfig()))
+    # recalibrating without gates of its own keeps the parent's
+    again, _ = calibrate(str(bundle.path), [sim_recordings], tmp_path / "again", targets={"half": (0.5, None)},
+                         progress=False, log=lambda message: None)
+    assert again.decision_rule["quality"]["max_depth_hole_fraction"] == 0.5
     split = new_summary["breakdown"]["half"]["live_rejections"]
     assert split["n_live"] == 4 and split["score"] + split["never_live"] == split["n_rejected"]
     assert set(new_summary["breakdown"]["half"]["per_condition"]) >= {"nominal"}

@@ -336,3 +336,27 @@ def test_the_quality_gates_are_part_of_the_decision_rule(tmp_path):
 
     with pytest.raises(InputValidationError, match="QualityConfig"):
         SessionConfig(quality={"max_depth_hole_fraction": 0.9})
+
+
+def test_a_session_runs_the_gates_its_bundle_was_calibrated_with(tmp_path):
+    from sdk.errors import ModelError
+    from sdk.quality import QualityConfig
+    from sdk.session import quality_rule
+
+    model = tiny_onnx_model(tmp_path / "g.onnx", weights=(0.0, 0.0, 0.0), bias=5.0)
+
+    def bundle_with(quality, name):
+        rule = {**SessionConfig().decision_rule(), "quality": quality}
+        return write_bundle(tmp_path / name, model, name="tiny-gates", version="0.0.1",
+                            operating_points={"default": {"threshold": 0.5}}, default_operating_point="default",
+                            provenance={"calibration": {"decision_rule": rule}}).path
+
+    loose = quality_rule(QualityConfig(max_depth_hole_fraction=0.6, depth_check=QualityConfig().depth_check))
+    session = LivenessSession(None, str(bundle_with(loose, "loose")), SessionConfig())
+    assert session.config.quality.max_depth_hole_fraction == 0.6 and session.decision_rule_matches
+    session.close()
+    # gates this SDK cannot read (a newer field, a bad value) fail closed, naming the bundle
+    with pytest.raises(ModelError, match="tiny-gates 0.0.1: the calibrated quality gates"):
+        LivenessSession(None, str(bundle_with({**loose, "max_glare": 0.2}, "newer")), SessionConfig())
+    with pytest.raises(ModelError, match="quality gates"):
+        LivenessSession(None, str(bundle_with({**loose, "min_distance_m": 2.0}, "bad")), SessionConfig())

@@ -181,12 +181,13 @@ def main() -> int:
 
     from calibration.recordings import finished_rows, rule_fingerprint
     from sdk.engine import ModelBundle
-    from sdk.session import SessionConfig
+    from sdk.session import SessionConfig, with_bundle_gates
     from sdk.sim import get_scenario, list_scenarios
 
     bundle = ModelBundle.load(args.model)
+    rule = with_bundle_gates(SessionConfig(), bundle).decision_rule()  # what the replays below run
     points = {name: float(p["threshold"]) for name, p in bundle.manifest["operating_points"]["points"].items()}
-    fingerprint = rule_fingerprint(bundle.model_sha256, SessionConfig().decision_rule(), args.frames)
+    fingerprint = rule_fingerprint(bundle.model_sha256, rule, args.frames)
     registry = list_scenarios()
     scenarios = args.scenarios or [s for s in registry if s != "empty"]
     jobs = [(s, args.seed_base + 10_000 * registry.index(s) + i)
@@ -238,7 +239,7 @@ def main() -> int:
                    frames_per_recording=args.frames, seed_base=args.seed_base, planned=len(jobs),
                    live_per_run=args.live, attacks_per_scenario=args.attacks,
                    seconds_this_run=round(time.perf_counter() - started, 1),
-                   decision_rule=SessionConfig().decision_rule())
+                   decision_rule=rule)
     (out / SUMMARY).write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
     print(f"== all recordings (full generator: in-distribution and held-out) ==\n{table(summary)}")
     print(f"\n== in-distribution only ({summary['in_distribution']['recordings']} recordings) ==\n"
