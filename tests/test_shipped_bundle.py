@@ -67,10 +67,14 @@ def test_every_shipped_point_is_supported_and_bounded(shipped):
         for key in ("bpcer", "bpcer_upper_95", "n_live", "n_attack_accepted", "n_live_rejected"):
             assert point.get(key) is not None, (name, key)
     rule = shipped.decision_rule
-    from sdk.session import SessionConfig, decision_rule_matches
+    from sdk.session import SessionConfig, decision_rule_matches, with_bundle_gates
 
     assert rule is not None, "the shipped points must be set on fused per-check scores (sr300-liveness calibrate)"
-    assert decision_rule_matches(rule, SessionConfig()), "the session's decision rule differs from the calibrated one"
+    # A default session runs the bundle's gates; everything else must be the SDK's default rule.
+    assert decision_rule_matches(rule, with_bundle_gates(SessionConfig(), shipped)), \
+        "the session's decision rule differs from the calibrated one"
+    default = {k: v for k, v in SessionConfig().decision_rule().items() if k != "quality"}
+    assert {k: v for k, v in rule.items() if k != "quality"} == default
 
 
 @pytest.fixture(scope="module")
