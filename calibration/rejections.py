@@ -41,9 +41,9 @@ def conditions_from_sidecar(data: Mapping[str, Any]) -> tuple[str, ...]:
 
 def _dominant_reason(row: Mapping[str, Any]) -> str:
     """The gate reason most frames of a check carried ("none" if no frame carried one)."""
-    counts = Counter(reason for outcome in row.get("outcomes") or () for reason in outcome.get("reasons") or ())
     if row.get("error"):
         return "REPLAY_ERROR"
+    counts = Counter(reason for outcome in row.get("outcomes") or () for reason in outcome.get("reasons") or ())
     if not counts:
         return "none"
     # ties broken by name so the report is reproducible
