@@ -25,6 +25,7 @@ from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
+from calibration.envelope import format_coverage, gate_coverage
 from calibration.metrics import clopper_pearson_upper, evaluate
 from calibration.rejections import breakdown, format_breakdown
 from calibration.recordings import Recording, discover, finished_rows, rule_fingerprint, score_recordings
@@ -185,6 +186,8 @@ def calibrate(
             f"BPCER {point.bpcer:.4f} ({point.n_live_rejected}/{point.n_live}, 95% upper {point.bpcer_upper_95:.4f})")
     threshold = points[default_point]["threshold"]
     result = evaluate(scores, labels, threshold, attack_types=species)
+    coverage = gate_coverage(good, config.decision_rule()["quality"])
+    log(format_coverage(coverage))
     counts = Counter((row["label"], row["species"]) for row in good)
     calibration_info = {
         "made_by": "sr300-liveness calibrate",
@@ -201,6 +204,11 @@ def calibrate(
                    "frames": int(sum(row["frames"] for row in good)),
                    "scored_frames": int(sum(row["scored_frames"] for row in good))},
         "camera_serials": sorted({row["serial"] for row in good if row["serial"]}),
+        # per gate: the band of values it lets through that no scored calibration frame had
+        "gate_coverage": {"scored_frames": coverage["scored_frames"],
+                          "gates": {k: {"limit": g["limit"], "live_reached": g["live_reached"],
+                                        "attack_reached": g["attack_reached"], "uncovered": g["uncovered"]}
+                                    for k, g in coverage["gates"].items()}},
         "recordings_sha256": {row["recording"]: row["sha256"] for row in good},
     }
     provenance = dict(parent.provenance)
@@ -226,6 +234,7 @@ def calibrate(
         "default_point": default_point, "operating_points": points, "metrics": metrics["calibration_checks"],
         # the report's, not the manifest's: which live checks failed and why, per condition
         "breakdown": {point_name: breakdown(good, point["threshold"]) for point_name, point in points.items()},
+        "gate_coverage": coverage,
     }
     (reports / SUMMARY_FILE).write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
     return bundle, summary

@@ -249,16 +249,18 @@ class LivenessSession:
         timings = dict(analysis.timings_ms)
         primary = analysis.selection.primary
         depth_m = primary.depth.depth_m if primary is not None and primary.depth is not None else float("nan")
+        measured = analysis.quality.measurements
         if analysis.box is not None and _missing_modalities(frames, analysis.box):
             return FrameOutcome(frames.frame_number, None, (Reason.MISSING_MODALITY,), analysis.box, timings, depth_m,
-                                f"no signal in the face box: {', '.join(_missing_modalities(frames, analysis.box))}")
+                                f"no signal in the face box: {', '.join(_missing_modalities(frames, analysis.box))}",
+                                quality=measured)
         if not analysis.quality.passed or analysis.crops is None:
             reasons = tuple(analysis.quality.reasons) or (Reason.NO_FACE,)
-            return FrameOutcome(frames.frame_number, None, reasons, analysis.box, timings, depth_m)
+            return FrameOutcome(frames.frame_number, None, reasons, analysis.box, timings, depth_m, quality=measured)
         start = time.perf_counter()
         score = float(self._engine.score_crops([analysis.crops], tta=self.config.tta)[0])
         timings["engine"] = (time.perf_counter() - start) * 1e3
-        return FrameOutcome(frames.frame_number, score, (), analysis.box, timings, depth_m)
+        return FrameOutcome(frames.frame_number, score, (), analysis.box, timings, depth_m, quality=measured)
 
     def step(self) -> tuple[FrameSet, FrameOutcome] | None:
         """The per-frame path of check() and stream(): read a frame, check the stream is not
@@ -285,7 +287,7 @@ class LivenessSession:
         timings = dict(outcome.timings_ms)
         timings["capture"] = timings.get("capture", 0.0) + capture_ms
         return frames, FrameOutcome(outcome.frame_number, outcome.score, outcome.reasons, outcome.face_box,
-                                    timings, outcome.face_depth_m, outcome.message)
+                                    timings, outcome.face_depth_m, outcome.message, outcome.quality)
 
     def outcomes(self, max_frames: int | None = None) -> list[FrameOutcome]:
         """Every frame's outcome up to ``max_frames`` (default: a check's frame budget) or the

@@ -490,6 +490,9 @@ class FrameOutcome:
 
     ``face_depth_m`` is the chosen face's median depth (nan without a face), which temporal
     fusion uses to tell one face from another. ``message`` explains a fault (a stuck stream).
+    ``quality`` holds the gates' measurements of the frame (``QualityReport.measurements``;
+    empty when the frame never reached the gates), so calibration can say which part of each
+    gate's range its scored frames covered.
     """
 
     frame_number: int
@@ -499,10 +502,12 @@ class FrameOutcome:
     timings_ms: Mapping[str, float] = field(default_factory=dict)
     face_depth_m: float = float("nan")
     message: str = ""
+    quality: Mapping[str, float] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "reasons", tuple(Reason(r) for r in self.reasons))
         object.__setattr__(self, "timings_ms", dict(self.timings_ms))
+        object.__setattr__(self, "quality", dict(self.quality))
         if self.score is not None:
             if isinstance(self.score, bool) or not isinstance(self.score, (int, float)):
                 raise InputValidationError(f"FrameOutcome.score must be a number or None, got {self.score!r}")
@@ -518,6 +523,8 @@ class FrameOutcome:
             "reasons": [r.value for r in self.reasons],
             "face_box": None if self.face_box is None else [round(v, 2) for v in self.face_box.as_tuple()],
             "face_depth_m": None if not math.isfinite(self.face_depth_m) else round(float(self.face_depth_m), 4),
+            # JSON has no nan: a measurement that could not be taken is left out
+            "quality": {k: round(float(v), 6) for k, v in self.quality.items() if math.isfinite(v)},
         }
 
 

@@ -106,6 +106,14 @@ def test_calibrated_bundle_keeps_the_weights_and_records_provenance(calibrated):
             assert point[key] is not None, key
         assert point["n_attack_accepted"] == 0 and point["bound"] == "upper_95"
     assert bundle.default_operating_point == "balanced"
+    # every scored frame carried its gate measurements, so the coverage of each gate is known
+    coverage = summary["gate_coverage"]
+    assert coverage["scored_frames"] > 0 and coverage["scored_frames_without_measurements"] == 0
+    holes = cal["gate_coverage"]["gates"]["max_depth_hole_fraction"]
+    limit = bundle.decision_rule["quality"]["max_depth_hole_fraction"]  # the parent's gate, kept
+    assert holes["limit"] == limit and 0.0 <= holes["live_reached"] <= limit
+    reached = max(v for v in (holes["live_reached"], holes["attack_reached"]) if v is not None)
+    assert holes["uncovered"] == ([reached, limit] if reached < limit else None)
 
 
 def test_a_calibrated_bundle_recalibrates_under_other_gates(calibrated, sim_recordings, tmp_path):
