@@ -47,6 +47,8 @@ GATES: tuple[Gate, ...] = (
 )
 
 _CLASSES = {1: "live", 0: "attack"}
+#: Share of the scored frames' range within which a limit counts as reached.
+UNCOVERED_TOLERANCE = 0.02
 
 
 def _scored_measurements(rows: Iterable[Mapping[str, Any]]) -> tuple[dict[str, dict[str, list[float]]], int, int]:
@@ -90,7 +92,8 @@ def gate_coverage(rows: Iterable[Mapping[str, Any]], quality: Mapping[str, Any])
     """Per gate of ``quality`` (a decision rule's "quality" entry or QualityConfig.to_dict()):
     its limit, the most extreme value scored live / attack frames reached, and ``uncovered``,
     the band [extreme, limit] of values the gate lets through but no scored calibration frame
-    had (None when the scored frames reach the limit, or when nothing was measured)."""
+    had (None when the scored frames come within UNCOVERED_TOLERANCE of their own range of the
+    limit, or when nothing was measured)."""
     envelope = measurement_envelope(rows)
     gates: dict[str, Any] = {}
     for gate in GATES:
@@ -106,7 +109,12 @@ def gate_coverage(rows: Iterable[Mapping[str, Any]], quality: Mapping[str, Any])
                                  "uncovered": None}
         if reached:
             edge = max(reached.values()) if gate.ceiling else min(reached.values())
-            if (gate.ceiling and edge < limit) or (not gate.ceiling and edge > limit):
+            # A gap within 2 % of the range the scored frames spanned is covered: frames at 0.498
+            # say as much about a 0.5 limit as frames at 0.5 would.
+            spread = max(envelope[c][gate.measurement]["max"] for c in reached) - \
+                min(envelope[c][gate.measurement]["min"] for c in reached)
+            gap = (limit - edge) if gate.ceiling else (edge - limit)
+            if gap > UNCOVERED_TOLERANCE * spread:
                 entry["uncovered"] = sorted((float(edge), float(limit)))
         gates[gate.field] = entry
     return {"scored_frames": envelope["scored_frames"],

@@ -21,8 +21,8 @@ def _frame(score, **quality):
 
 
 def _rows():
-    live = [{"label": 1, "outcomes": [_frame(0.9, saturated_fraction=s, brightness=b, depth_hole_fraction=0.3)
-                                      for s, b in ((0.0, 31.0), (0.06, 120.0), (0.01, 150.0))]
+    live = [{"label": 1, "outcomes": [_frame(0.9, saturated_fraction=s, brightness=b, depth_hole_fraction=h)
+                                      for s, b, h in ((0.0, 45.0, 0.298), (0.06, 120.0, 0.1), (0.01, 150.0, 0.2))]
              + [_frame(None, saturated_fraction=0.4, brightness=160.0)]}]  # refused by the gate: not evidence
     attack = [{"label": 0, "outcomes": [_frame(0.01, saturated_fraction=0.03, brightness=90.0, depth_hole_fraction=0.1)]},
               {"label": 0, "error": "RuntimeError: broken", "outcomes": [_frame(0.5, saturated_fraction=0.2)]}]
@@ -37,9 +37,11 @@ def test_the_uncovered_band_lies_between_the_scored_extreme_and_the_limit():
     # the gated frame at 0.4 and the failed replay at 0.2 are not calibration evidence
     assert sat["live_reached"] == 0.06 and sat["attack_reached"] == 0.03 and sat["uncovered"] == [0.06, 0.25]
     floor = gates["min_brightness"]  # a floor: the band lies below the lowest scored value
-    assert floor["fails"] == "below" and floor["live_reached"] == 31.0 and floor["uncovered"] == [30.0, 31.0]
+    assert floor["fails"] == "below" and floor["live_reached"] == 45.0 and floor["uncovered"] == [30.0, 45.0]
     assert gates["max_brightness"]["uncovered"] == [150.0, 220.0]
-    assert gates["max_depth_hole_fraction"]["uncovered"] is None  # a live frame reached the limit itself
+    # 0.298 against a 0.3 limit: within 2 % of the scored range (0.1..0.298), so covered
+    assert gates["max_depth_hole_fraction"]["live_reached"] == 0.298
+    assert gates["max_depth_hole_fraction"]["uncovered"] is None
     assert gates["min_sharpness"]["live_reached"] is None and gates["min_sharpness"]["uncovered"] is None
     text = format_coverage(coverage)
     assert "max_saturated_fraction" in text and "uncovered 0.06..0.25" in text
