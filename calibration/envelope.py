@@ -4,7 +4,7 @@ A calibrated threshold is evidence only for frames like the ones it was set on. 
 decide which frames get scored at all, so between the most extreme value a scored
 calibration frame reached and the gate's own limit lies a band where the device scores
 frames that no calibration frame resembled. Example: the default colour gate scores faces
-with up to 25 % saturated pixels, but no simulator face in calib3 had more than 6.4 %; a
+with up to 25 % saturated pixels, but no scored frame of calib3 (sim) had more than 10 %; a
 frame at 30 % is refused by the gate, one at 20 % is scored under a threshold that never saw
 such a face. This module measures those bands from the calibration report's rows (each
 frame's ``quality`` measurements, see ``sdk.types.FrameOutcome``); it changes no decision.
@@ -12,39 +12,14 @@ frame's ``quality`` measurements, see ``sdk.types.FrameOutcome``); it changes no
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from typing import Any, Iterable, Mapping
 
 import numpy as np
 
+from sdk.quality import GATES, Gate  # the gate table is the SDK's; re-exported for callers here
+
 __all__ = ["GATES", "Gate", "format_coverage", "gate_coverage", "measurement_envelope"]
 
-
-@dataclass(frozen=True)
-class Gate:
-    """One QualityConfig limit: the measurement it bounds and whether it is a floor or a ceiling."""
-
-    field: str  # QualityConfig field
-    measurement: str  # key of QualityReport.measurements
-    ceiling: bool  # True: frames above the limit fail; False: frames below it fail
-
-
-#: Every numeric gate of sdk.quality.assess that bounds a measurement of a face frame.
-GATES: tuple[Gate, ...] = (
-    Gate("min_distance_m", "face_depth_m", False),
-    Gate("max_distance_m", "face_depth_m", True),
-    Gate("max_box_outside_fraction", "box_outside_fraction", True),
-    Gate("max_region_outside_fraction", "region_outside_fraction", True),
-    Gate("max_center_offset", "center_offset", True),
-    Gate("min_brightness", "brightness", False),
-    Gate("max_brightness", "brightness", True),
-    Gate("max_saturated_fraction", "saturated_fraction", True),
-    Gate("min_ir_brightness", "ir_brightness", False),
-    Gate("max_ir_brightness", "ir_brightness", True),
-    Gate("max_ir_saturated_fraction", "ir_saturated_fraction", True),
-    Gate("max_depth_hole_fraction", "depth_hole_fraction", True),
-    Gate("min_sharpness", "sharpness", False),
-)
 
 _CLASSES = {1: "live", 0: "attack"}
 #: Share of the scored frames' range within which a limit counts as reached.

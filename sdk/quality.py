@@ -97,6 +97,36 @@ class QualityConfig:
             raise InputValidationError("QualityConfig.inner_box must lie in (0, 1]")
 
 
+@dataclass(frozen=True)
+class Gate:
+    """One QualityConfig limit: the measurement (a key of QualityReport.measurements) it bounds,
+    and whether frames fail above it (a ceiling) or below it (a floor)."""
+
+    field: str
+    measurement: str
+    ceiling: bool
+
+
+#: Every numeric gate of `assess` that bounds a measurement of a face frame. Calibration reports
+#: how far its scored frames reached along each (calibration/envelope.py) and the session holds
+#: frames to that reach (sdk/coverage.py).
+GATES: tuple[Gate, ...] = (
+    Gate("min_distance_m", "face_depth_m", False),
+    Gate("max_distance_m", "face_depth_m", True),
+    Gate("max_box_outside_fraction", "box_outside_fraction", True),
+    Gate("max_region_outside_fraction", "region_outside_fraction", True),
+    Gate("max_center_offset", "center_offset", True),
+    Gate("min_brightness", "brightness", False),
+    Gate("max_brightness", "brightness", True),
+    Gate("max_saturated_fraction", "saturated_fraction", True),
+    Gate("min_ir_brightness", "ir_brightness", False),
+    Gate("max_ir_brightness", "ir_brightness", True),
+    Gate("max_ir_saturated_fraction", "ir_saturated_fraction", True),
+    Gate("max_depth_hole_fraction", "depth_hole_fraction", True),
+    Gate("min_sharpness", "sharpness", False),
+)
+
+
 def _inner(box: FaceBox, share: float, width: int, height: int) -> tuple[slice, slice] | None:
     cx, cy = box.center
     hw, hh = box.width * share / 2.0, box.height * share / 2.0

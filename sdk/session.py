@@ -14,7 +14,7 @@ import time
 import warnings
 from collections import Counter
 from dataclasses import asdict, dataclass, field, replace
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterable, Iterator
 
 from sdk.engine import Engine, ModelBundle, create_engine
 from sdk.errors import (CaptureError, DecisionRuleMismatchError, InputValidationError, InvalidScoreError, LivenessError,
@@ -29,6 +29,9 @@ __all__ = ["FrameOutcome", "LivenessSession", "SessionConfig", "SPOOF_CUES", "ST
            "quality_from_rule", "quality_rule", "reason_for", "stored_rule", "with_bundle_gates"]
 
 STAGES = ("capture", "detect", "crops", "quality", "engine", "fusion")
+
+
+OUTSIDE_CALIBRATION_POLICIES = ("note", "refuse")
 
 
 @dataclass(frozen=True)
@@ -61,6 +64,12 @@ class SessionConfig:
     #: Use a calibrated bundle's operating points with another decision rule (their APCER and
     #: BPCER then do not hold: experiments only). False: such a session is refused.
     allow_uncalibrated_rule: bool = False
+    #: A frame that passes the gates but lies beyond how far the bundle's calibration reached
+    #: along a gate's measurement (sdk.coverage): "note" scores it and names the gate in
+    #: LivenessResult.outside_calibration; "refuse" does not score it (OUTSIDE_CALIBRATION).
+    #: Not part of the decision rule: no calibration frame lies beyond, so the bundle's operating
+    #: points hold under either.
+    outside_calibration: str = "note"
 
     def __post_init__(self) -> None:
         # int(round(timeout_s * 30)) sizes a check's frame budget: nan/inf would end in a traceback.
@@ -70,6 +79,9 @@ class SessionConfig:
         if self.quality is not None and not isinstance(self.quality, QualityConfig):
             raise InputValidationError(f"SessionConfig.quality must be a sdk.quality.QualityConfig or None, "
                                        f"got {type(self.quality).__name__}")
+        if self.outside_calibration not in OUTSIDE_CALIBRATION_POLICIES:
+            raise InputValidationError(f"SessionConfig.outside_calibration must be one of "
+                                       f"{OUTSIDE_CALIBRATION_POLICIES}, got {self.outside_calibration!r}")
 
     def decision_rule(self) -> dict[str, Any]:
         """What a calibrated threshold depends on (stored in a calibrated bundle's manifest).
@@ -167,6 +179,10 @@ class LivenessSession:
         self._engine: Engine | None = None
         self._pipeline: Any = None
         self._guard = StreamGuard(self.config.stream_guard)
+        from sdk.coverage import calibrated_edges
+
+        #: How far the calibration's scored frames reached along each gate (sdk.coverage).
+        self.calibrated_edges = calibrated_edges(self.bundle.provenance)
 
     # -- lifecycle --------------------------------------------------------------------------
     def open(self) -> "LivenessSession":
@@ -257,10 +273,16 @@ class LivenessSession:
         if not analysis.quality.passed or analysis.crops is None:
             reasons = tuple(analysis.quality.reasons) or (Reason.NO_FACE,)
             return FrameOutcome(frames.frame_number, None, reasons, analysis.box, timings, depth_m, quality=measured)
+        beyond = tuple(e.gate for e in self.calibrated_edges if e.beyond(measured.get(e.measurement, math.nan)))
+        if beyond and self.config.outside_calibration == "refuse":
+            return FrameOutcome(frames.frame_number, None, (Reason.OUTSIDE_CALIBRATION,), analysis.box, timings, depth_m,
+                                f"beyond the calibration's frames along {', '.join(beyond)}", quality=measured,
+                                outside_calibration=beyond)
         start = time.perf_counter()
         score = float(self._engine.score_crops([analysis.crops], tta=self.config.tta)[0])
         timings["engine"] = (time.perf_counter() - start) * 1e3
-        return FrameOutcome(frames.frame_number, score, (), analysis.box, timings, depth_m, quality=measured)
+        return FrameOutcome(frames.frame_number, score, (), analysis.box, timings, depth_m, quality=measured,
+                            outside_calibration=beyond)
 
     def step(self) -> tuple[FrameSet, FrameOutcome] | None:
         """The per-frame path of check() and stream(): read a frame, check the stream is not
@@ -287,7 +309,8 @@ class LivenessSession:
         timings = dict(outcome.timings_ms)
         timings["capture"] = timings.get("capture", 0.0) + capture_ms
         return frames, FrameOutcome(outcome.frame_number, outcome.score, outcome.reasons, outcome.face_box,
-                                    timings, outcome.face_depth_m, outcome.message, outcome.quality)
+                                    timings, outcome.face_depth_m, outcome.message, outcome.quality,
+                                    outcome.outside_calibration)
 
     def outcomes(self, max_frames: int | None = None) -> list[FrameOutcome]:
         """Every frame's outcome up to ``max_frames`` (default: a check's frame budget) or the
@@ -332,26 +355,28 @@ class LivenessSession:
         started = time.perf_counter()
         seen = 0
         totals: Counter[str] = Counter()
+        beyond: set[str] = set()
         try:
             if self._source is None:
                 self.open()
             while True:
                 if seen >= max_frames or time.perf_counter() - started > timeout:
-                    return self._finish(decider.undecided(Reason.TIMEOUT, frames=seen), seen, totals)
+                    return self._finish(decider.undecided(Reason.TIMEOUT, frames=seen), seen, totals, beyond)
                 item = self.step()
                 if item is None:
                     return self._finish(decider.undecided(Reason.TIMEOUT, "the source ran out of frames before a decision"),
-                                        seen, totals)
+                                        seen, totals, beyond)
                 frames, outcome = item
                 seen += 1
                 totals.update(outcome.timings_ms)
+                beyond.update(outcome.outside_calibration)
                 if on_frame is not None:
                     on_frame(frames, outcome)
                 t0 = time.perf_counter()
                 verdict = decider.add(outcome)
                 totals["fusion"] += (time.perf_counter() - t0) * 1e3
                 if verdict is not None:
-                    return self._finish(verdict, seen, totals)
+                    return self._finish(verdict, seen, totals, beyond)
         except Exception as error:  # fail closed on anything, expected or not
             return self._failure(error, seen, totals)
 
@@ -399,7 +424,7 @@ class LivenessSession:
                 fusion.reset()
                 was_spoof = False
                 yield self._result(Decision.UNCERTAIN, float("nan"), outcome.reasons, outcome.face_box, 1, timings,
-                                   outcome.message)
+                                   outcome.message, outcome.outside_calibration)
                 continue
             state = fusion.add(outcome.score, outcome.face_box, outcome.face_depth_m)
             decision = state.decision or Decision.UNCERTAIN
@@ -407,7 +432,8 @@ class LivenessSession:
                 self.lockout.record_spoof()
             was_spoof = decision is Decision.SPOOF
             reasons = {Decision.SPOOF: (Reason.SPOOF_SCORE,), Decision.UNCERTAIN: (Reason.LOW_CONFIDENCE,)}.get(decision, ())
-            yield self._result(decision, state.score, reasons, outcome.face_box, state.frames, timings)
+            yield self._result(decision, state.score, reasons, outcome.face_box, state.frames, timings,
+                               outside=outcome.outside_calibration)
 
     # -- results ----------------------------------------------------------------------------
     def _locked_result(self) -> LivenessResult | None:
@@ -417,15 +443,17 @@ class LivenessSession:
         return self._result(Decision.UNCERTAIN, float("nan"), (Reason.LOCKED_OUT,), None, 0, Counter(),
                             f"locked out after repeated spoof decisions; try again in {remaining:.0f} s")
 
-    def _finish(self, verdict: Verdict, seen: int, totals: Counter[str]) -> LivenessResult:
+    def _finish(self, verdict: Verdict, seen: int, totals: Counter[str], beyond: Iterable[str] = ()) -> LivenessResult:
         message = verdict.message
         if verdict.decision is Decision.SPOOF and self.lockout.record_spoof():
             message = (message + "; " if message else "") + (
                 f"locked out for {self.lockout.config.duration_s:.0f} s after {self.lockout.config.max_spoofs} spoof decisions")
-        return self._result(verdict.decision, verdict.score, verdict.reasons, verdict.face_box, seen, totals, message)
+        return self._result(verdict.decision, verdict.score, verdict.reasons, verdict.face_box, seen, totals, message,
+                            beyond)
 
     def _result(self, decision: Decision, score: float, reasons: tuple[Reason, ...], box: FaceBox | None,
-                frames_used: int, totals: Counter[str], message: str = "") -> LivenessResult:
+                frames_used: int, totals: Counter[str], message: str = "", outside: Iterable[str] = ()) -> LivenessResult:
+        order = [edge.gate for edge in self.calibrated_edges]
         timings = {stage: round(totals.get(stage, 0.0) / max(frames_used, 1), 3) for stage in STAGES}
         timings["total"] = round(sum(totals.values()), 3)
         return LivenessResult(
@@ -440,6 +468,7 @@ class LivenessSession:
             model_name=self.bundle.name,
             model_version=self.bundle.version,
             message=message,
+            outside_calibration=tuple(sorted(set(outside), key=lambda g: order.index(g) if g in order else len(order))),
         )
 
     def _failure(self, error: BaseException, seen: int, totals: Counter[str]) -> LivenessResult:

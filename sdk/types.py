@@ -68,6 +68,9 @@ class Reason(str, enum.Enum):
     DEPTH_HOLES = "DEPTH_HOLES"
     NO_DEPTH = "NO_DEPTH"
     MOTION_BLUR = "MOTION_BLUR"
+    #: Scored beyond how far the calibration's frames reached along a gate's measurement
+    #: (sdk.coverage), refused because SessionConfig.outside_calibration is "refuse".
+    OUTSIDE_CALIBRATION = "OUTSIDE_CALIBRATION"
     # decisions and faults
     SPOOF_SCORE = "SPOOF_SCORE"
     LOW_CONFIDENCE = "LOW_CONFIDENCE"
@@ -492,7 +495,8 @@ class FrameOutcome:
     fusion uses to tell one face from another. ``message`` explains a fault (a stuck stream).
     ``quality`` holds the gates' measurements of the frame (``QualityReport.measurements``;
     empty when the frame never reached the gates), so calibration can say which part of each
-    gate's range its scored frames covered.
+    gate's range its scored frames covered. ``outside_calibration`` names the gates along whose
+    measurement the frame lies beyond the bundle's calibration (sdk.coverage).
     """
 
     frame_number: int
@@ -503,11 +507,13 @@ class FrameOutcome:
     face_depth_m: float = float("nan")
     message: str = ""
     quality: Mapping[str, float] = field(default_factory=dict)
+    outside_calibration: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "reasons", tuple(Reason(r) for r in self.reasons))
         object.__setattr__(self, "timings_ms", dict(self.timings_ms))
         object.__setattr__(self, "quality", dict(self.quality))
+        object.__setattr__(self, "outside_calibration", tuple(str(g) for g in self.outside_calibration))
         if self.score is not None:
             if isinstance(self.score, bool) or not isinstance(self.score, (int, float)):
                 raise InputValidationError(f"FrameOutcome.score must be a number or None, got {self.score!r}")
@@ -523,8 +529,10 @@ class FrameOutcome:
             "reasons": [r.value for r in self.reasons],
             "face_box": None if self.face_box is None else [round(v, 2) for v in self.face_box.as_tuple()],
             "face_depth_m": None if not math.isfinite(self.face_depth_m) else round(float(self.face_depth_m), 4),
-            # JSON has no nan: a measurement that could not be taken is left out
-            "quality": {k: round(float(v), 6) for k, v in self.quality.items() if math.isfinite(v)},
+            # JSON has no nan: a measurement that could not be taken is left out. Not rounded:
+            # calibration's reach (sdk.coverage) is compared with live frames' exact values.
+            "quality": {k: float(v) for k, v in self.quality.items() if math.isfinite(v)},
+            "outside_calibration": list(self.outside_calibration),
         }
 
 
@@ -543,9 +551,14 @@ class LivenessResult:
     model_name: str = ""
     model_version: str = ""
     message: str = ""
+    #: Gates along whose measurement a frame of this check lay beyond how far the bundle's
+    #: calibration reached (sdk.coverage): the operating point's APCER / BPCER were not measured
+    #: on frames like it. Empty also when the bundle records no calibration coverage.
+    outside_calibration: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "decision", Decision(self.decision))
+        object.__setattr__(self, "outside_calibration", tuple(str(g) for g in self.outside_calibration))
         object.__setattr__(self, "reasons", tuple(Reason(r) for r in self.reasons))
         object.__setattr__(self, "timings_ms", dict(self.timings_ms))
         if self.decision is Decision.LIVE:
@@ -566,6 +579,7 @@ class LivenessResult:
         data["reasons"] = [r.value for r in self.reasons]
         data["score"] = None if not math.isfinite(self.score) else self.score
         data["face_box"] = None if self.face_box is None else list(self.face_box.as_tuple())
+        data["outside_calibration"] = list(self.outside_calibration)
         return data
 
     def to_json(self, **kwargs: Any) -> str:

@@ -145,6 +145,26 @@ def test_a_calibrated_bundle_recalibrates_under_other_gates(calibrated, sim_reco
     assert set(new_summary["breakdown"]["half"]["per_condition"]) >= {"nominal"}
 
 
+def test_refusing_frames_beyond_the_calibration_leaves_its_own_checks_unchanged(calibrated, sim_recordings, tmp_path):
+    """No scored calibration frame lies beyond the reach the calibration recorded, so a session
+    that refuses such frames replays the calibration's checks to the same scores: the bundle's
+    operating points hold under SessionConfig.outside_calibration="refuse" too."""
+    from calibration.calibrate import calibrate
+    from sdk.engine import ModelBundle
+    from sdk.session import SessionConfig
+
+    out, summary = calibrated
+    assert ModelBundle.load(out).provenance["calibration"]["gate_coverage"]["gates"]
+    _, again = calibrate(str(out), [sim_recordings], tmp_path / "refuse", targets={"half": (0.5, None)},
+                         config=SessionConfig(outside_calibration="refuse"), progress=False, log=lambda message: None)
+    def scores(report):
+        rows = [json.loads(line) for line in (Path(report) / "checks.jsonl").read_text().splitlines()]
+        return {r["recording"]: (r["check_score"], r["scored_frames"]) for r in rows}
+    refused = [o for line in (Path(again["report"]) / "checks.jsonl").read_text().splitlines()
+               for o in json.loads(line)["outcomes"] if "OUTSIDE_CALIBRATION" in o["reasons"]]
+    assert refused == [] and scores(again["report"]) == scores(summary["report"])
+
+
 def test_per_frame_report_and_direction_of_scores(calibrated):
     out, summary = calibrated
     rows = [json.loads(line) for line in (Path(summary["report"]) / "checks.jsonl").read_text().splitlines()]

@@ -35,6 +35,9 @@ def add_source_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--operating-point", default=None, help="named threshold of the bundle (default: its default)")
     parser.add_argument("--threshold", type=float, default=None, help="explicit P(live) threshold (overrides --operating-point)")
     parser.add_argument("--engine", default="onnxruntime", choices=["onnxruntime", "tensorrt"])
+    parser.add_argument("--outside-calibration", default="note", choices=["note", "refuse"],
+                        help="frames beyond how far the bundle's calibration reached along a gate: "
+                             "score them and name the gate (note, default) or do not score them (refuse)")
 
 
 def resolve_source(spec: str | None, seed: int):
@@ -57,6 +60,7 @@ def session_config(args: argparse.Namespace, **overrides):
         threshold=args.threshold,
         engine=args.engine,
         timeout_s=getattr(args, "timeout", 5.0),
+        outside_calibration=getattr(args, "outside_calibration", "note"),
         **overrides,
     )
 
@@ -82,4 +86,7 @@ def run(args: argparse.Namespace) -> int:
               f"frames {result.frames_used}  reasons {reasons}")
         if result.message:
             print(f"  {result.message}")
+        if result.outside_calibration:
+            print(f"  beyond the calibration's frames along: {', '.join(result.outside_calibration)} "
+                  "(the operating point was not measured on frames like these)")
     return EXIT_CODES[result.decision]
