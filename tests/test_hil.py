@@ -195,6 +195,23 @@ def test_exit_rules():
     assert _report([]).exit_code() == EXIT_ERROR
 
 
+def test_the_report_counts_checks_beyond_the_calibration_without_failing_on_them():
+    from dataclasses import replace
+
+    lives = [_result(f"l{i}", 1, "LIVE") for i in range(4)]
+    lives[0] = replace(lives[0], outside_calibration=("max_brightness", "max_center_offset"))
+    attacks = [_result("a0", 0, "SPOOF"), replace(_result("a1", 0, "SPOOF"), outside_calibration=("max_brightness",))]
+    report = _report(lives + attacks)
+    reach = report.calibration_reach()
+    assert reach == {"checks": 6, "beyond": 2, "beyond_and_live": 1,
+                     "per_gate": {"max_brightness": 2, "max_center_offset": 1}}
+    assert report.exit_code() == EXIT_OK  # informational, not an exit rule
+    assert report.to_dict()["outside_calibration"] == reach
+    assert report.to_dict()["recordings"][0]["outside_calibration"] == ["max_brightness", "max_center_offset"]
+    assert "2/6 checks had frames outside" in report.to_text()
+    assert "beyond the bundle's calibration" not in _report(attacks[:1]).to_text()
+
+
 def test_baseline_regression_is_detected_on_common_recordings():
     lives = [_result(f"l{i}", 1, "LIVE") for i in range(4)]
     attacks = [_result(f"a{i}", 0, "SPOOF") for i in range(4)]

@@ -119,6 +119,17 @@ class HilReport:
             "run_seconds": self.seconds,
         }
 
+    def calibration_reach(self) -> dict[str, Any]:
+        """How many checks had frames beyond the bundle's calibration (sdk.coverage), in all, among
+        accepted ones, and per gate: a rig's recordings outside it need a calibration of their own
+        before the operating point's APCER / BPCER say anything about them. Informational: it is
+        no exit rule."""
+        checked = self._checked()
+        beyond = [r for r in checked if r.outside_calibration]
+        per_gate = Counter(g for r in beyond for g in r.outside_calibration)
+        return {"checks": len(checked), "beyond": len(beyond), "beyond_and_live": sum(r.accepted for r in beyond),
+                "per_gate": dict(per_gate.most_common())}
+
     # -- exit rules -------------------------------------------------------------------------
     def gates(self) -> dict[str, Any]:
         bpcer = self.bpcer()
@@ -187,6 +198,7 @@ class HilReport:
             "apcer_all_attacks": self.apcer_all(),
             "worst_species": self.worst_species(),
             "timings": self.timings(),
+            "outside_calibration": self.calibration_reach(),
             "gates": self.gates(),
             "baseline": self.baseline,
             **dict(self.extra),
@@ -239,6 +251,11 @@ class HilReport:
             stages = ", ".join(f"{s} {v['median_ms']:.2f}" for s, v in t["per_frame_ms"].items())
             lines.append(f"timings: check median {t['check_ms']['median']:.0f} ms, p95 {t['check_ms']['p95']:.0f} ms, "
                          f"frames used median {t['frames_used']['median']}; per frame (median ms): {stages}")
+        reach = self.calibration_reach()
+        if reach["beyond"]:
+            per_gate = ", ".join(f"{g} {n}" for g, n in reach["per_gate"].items())
+            lines.append(f"beyond the bundle's calibration: {reach['beyond']}/{reach['checks']} checks had frames "
+                         f"outside what its thresholds were set on ({per_gate}); {reach['beyond_and_live']} of them LIVE")
         gates = self.gates()
         lines.append("")
         for rid in gates["attacks_live"]:

@@ -49,6 +49,8 @@ class RecordingResult:
     check_seconds: float = 0.0
     #: Checks run: more than 1 when a check that ended on an error was repeated (--retries).
     attempts: int = 1
+    #: Gates along which a frame of the check lay beyond the bundle's calibration (sdk.coverage).
+    outside_calibration: tuple[str, ...] = ()
 
     @property
     def is_attack(self) -> bool:
@@ -65,6 +67,7 @@ class RecordingResult:
             "status": self.status, "decision": self.decision, "score": self.score, "reasons": list(self.reasons),
             "frames_used": self.frames_used, "seconds": round(self.seconds, 4),
             "check_seconds": round(self.check_seconds, 4), "attempts": self.attempts, "timings_ms": dict(self.timings_ms), "detail": self.detail,
+            "outside_calibration": list(self.outside_calibration),
         }
 
 
@@ -142,7 +145,8 @@ def _check_once(
         detail = f"{detail}; {data['message']}" if detail else data["message"]
     return RecordingResult(**base, status=status, decision=data["decision"], score=data["score"], reasons=reasons,
                            frames_used=int(data["frames_used"]), seconds=time.perf_counter() - started,
-                           timings_ms=dict(data.get("timings_ms") or {}), detail=detail, check_seconds=check_seconds)
+                           timings_ms=dict(data.get("timings_ms") or {}), detail=detail, check_seconds=check_seconds,
+                           outside_calibration=tuple(data.get("outside_calibration") or ()))
 
 
 def run_suite(
