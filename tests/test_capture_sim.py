@@ -156,3 +156,32 @@ def test_synth_bag_errors(tmp_path, capsys):
     assert "unknown scenario" in capsys.readouterr().err
     assert main(["synth-bag", "--scenario", "live", "--out", str(tmp_path / "x.avi")]) == 2
     assert list(tmp_path.iterdir()) == []
+
+
+def test_exposure_scale_brightens_colour_only_and_is_recorded(tmp_path):
+    """Calibration recordings that cover brighter faces (tools/make_recordings.py --exposure-scale):
+    the colour exposure scales, IR and depth do not, and the sidecar says so."""
+    from sdk.sim import Simulator
+    from sdk.errors import InputValidationError
+
+    plain, _ = Simulator("live", 3).render(0)
+    bright, _ = Simulator("live", 3, exposure_scale=4.0).render(0)
+    assert bright.color.mean() > plain.color.mean() + 20
+    assert np.array_equal(bright.ir, plain.ir) and np.array_equal(bright.depth, plain.depth)
+    with pytest.raises(InputValidationError, match="exposure_scale"):
+        Simulator("live", 3, exposure_scale=0.0)
+    sidecar = synth_bag("live", 3, 2, tmp_path / "bright.bag", exposure_scale=4.0)
+    assert sidecar["exposure_scale"] == 4.0 and "exposure_scaled" in sidecar["holdout_families"]
+    assert "exposure_scale" not in synth_bag("live", 3, 2, tmp_path / "plain.bag")
+
+
+def test_make_recordings_draws_the_exposure_scale_from_the_seed():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("make_recordings", Path(__file__).resolve().parents[1] / "tools" / "make_recordings.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    draws = [module.exposure_scale_for(600005000 + i, 1.5, 8.0) for i in range(100)]
+    assert all(1.5 <= d <= 8.0 for d in draws) and max(draws) / min(draws) > 3
+    assert draws == [module.exposure_scale_for(600005000 + i, 1.5, 8.0) for i in range(100)]  # fixed by the seed
+    assert module.exposure_scale_for(7, 1.0, 1.0) == 1.0

@@ -43,15 +43,17 @@ def sidecar_path(bag: Path) -> Path:
     return bag.with_suffix(".json")
 
 
-def synth_bag(scenario: str, seed: int, frames: int, out: Path, fps: float = 30.0) -> dict[str, Any]:
-    """Render, record and write the sidecar; return the sidecar's content."""
+def synth_bag(scenario: str, seed: int, frames: int, out: Path, fps: float = 30.0,
+              exposure_scale: float = 1.0) -> dict[str, Any]:
+    """Render, record and write the sidecar; return the sidecar's content. ``exposure_scale``
+    scales the colour auto-exposure (sdk.sim.Simulator; the sidecar records it when not 1)."""
     from sdk.capture.bag_writer import write_bag
     from sdk.sim import Simulator, get_scenario
     from sdk.sim.holdout import session_families
     from sdk.types import FrameSet
 
     spec = get_scenario(scenario)
-    sim = Simulator(scenario, seed, fps=fps)
+    sim = Simulator(scenario, seed, fps=fps, exposure_scale=exposure_scale)
     rows: list[dict[str, Any]] = []
 
     def rendered() -> Iterator[FrameSet]:
@@ -83,6 +85,8 @@ def synth_bag(scenario: str, seed: int, frames: int, out: Path, fps: float = 30.
         "holdout_families": list(session_families(sim, [r["yaw_deg"] for r in rows], [r["distance_m"] for r in rows])),
         "frames": rows,
     }
+    if sim.exposure_scale != 1.0:
+        sidecar["exposure_scale"] = sim.exposure_scale
     path = sidecar_path(out)
     temp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     temp.write_text(json.dumps(sidecar, indent=1) + "\n", encoding="utf-8")

@@ -132,4 +132,7 @@ def session_families(sim: Any, yaw_deg: "list[float]", distance_m: "list[float]"
     # Not a named family, but outside the training ranges all the same (closer than 0.3 m).
     if median_m is not None and median_m < near:
         families.append("near_lt03")
+    # Colour exposure scaled beyond the camera profile's range (calibration recordings only).
+    if getattr(sim, "exposure_scale", 1.0) != 1.0:
+        families.append("exposure_scaled")
     return tuple(families)

@@ -38,10 +38,15 @@ class Simulator:
     def __init__(self, scenario: str, seed: int, *, fps: float = 30.0,
                  distance_range_m: tuple[float, float] | None = None, max_yaw_deg: float | None = None,
                  zero_color_without_depth: bool = True, min_yaw_deg: float = 0.0, sunlight: bool | None = None,
-                 appearance: str | None = None, clean: bool = False):
+                 appearance: str | None = None, clean: bool = False, exposure_scale: float = 1.0):
         self.spec: ScenarioSpec = get_scenario(scenario)
         if not (np.isfinite(fps) and fps > 0):
             raise InputValidationError(f"fps must be positive, got {fps}")
+        # Colour auto-exposure scaled beyond the camera profile's own bias (calibration
+        # recordings that cover brighter faces; training sets never use it): 1 = as drawn.
+        if not (np.isfinite(exposure_scale) and 0.25 <= exposure_scale <= 16.0):
+            raise InputValidationError(f"exposure_scale must lie in 0.25..16, got {exposure_scale}")
+        self.exposure_scale = float(exposure_scale)
         dr = tuple(float(v) for v in (distance_range_m or DEFAULT_DISTANCE_RANGE))
         if len(dr) != 2 or not (0.15 <= dr[0] <= dr[1] <= 3.0):
             raise InputValidationError(f"distance_range_m must be (near, far) within 0.15..3 m, got {distance_range_m}")
@@ -88,7 +93,7 @@ class Simulator:
         lighting, noise_level = random_lighting(rng_light, skin_luminance(idn) if idn else 0.3)
         prof = self.profile
         # Auto-exposure meters a bright window behind the subject: the face comes out dark.
-        exposure = lighting.exposure * prof.exposure_bias * (0.45 if prof.backlight else 1.0)
+        exposure = lighting.exposure * prof.exposure_bias * (0.45 if prof.backlight else 1.0) * self.exposure_scale
         self.lighting = dataclasses.replace(
             lighting, exposure=float(exposure), ir_gain=float(lighting.ir_gain * prof.ir_gain),
             ir_ambient=float(lighting.ir_ambient + prof.sunlight),
