@@ -110,18 +110,21 @@ class Gate:
 #: Every numeric gate of `assess` that bounds a measurement of a face frame. Calibration reports
 #: how far its scored frames reached along each (calibration/envelope.py) and the session holds
 #: frames to that reach (sdk/coverage.py).
+def _exposure_gates(prefix: str) -> tuple[Gate, ...]:
+    """The three exposure limits `_exposure` applies to the colour ("") or IR ("ir_") image."""
+    return (Gate(f"min_{prefix}brightness", f"{prefix}brightness", False),
+            Gate(f"max_{prefix}brightness", f"{prefix}brightness", True),
+            Gate(f"max_{prefix}saturated_fraction", f"{prefix}saturated_fraction", True))
+
+
 GATES: tuple[Gate, ...] = (
     Gate("min_distance_m", "face_depth_m", False),
     Gate("max_distance_m", "face_depth_m", True),
     Gate("max_box_outside_fraction", "box_outside_fraction", True),
     Gate("max_region_outside_fraction", "region_outside_fraction", True),
     Gate("max_center_offset", "center_offset", True),
-    Gate("min_brightness", "brightness", False),
-    Gate("max_brightness", "brightness", True),
-    Gate("max_saturated_fraction", "saturated_fraction", True),
-    Gate("min_ir_brightness", "ir_brightness", False),
-    Gate("max_ir_brightness", "ir_brightness", True),
-    Gate("max_ir_saturated_fraction", "ir_saturated_fraction", True),
+    *_exposure_gates(""),
+    *_exposure_gates("ir_"),
     Gate("max_depth_hole_fraction", "depth_hole_fraction", True),
     Gate("min_sharpness", "sharpness", False),
 )
