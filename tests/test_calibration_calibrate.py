@@ -232,6 +232,25 @@ def test_bad_inputs_are_typed_errors(sim_recordings, tmp_path):
         discover([empty])
 
 
+def test_calibrate_cli_sets_gates_by_name_and_keeps_the_others(calibrated, sim_recordings, tmp_path):
+    from sdk.cli.cmd_calibrate import gate_config
+    from sdk.engine import ModelBundle
+
+    out, _ = calibrated
+    parent_gates = ModelBundle.load(out).decision_rule["quality"]
+    result = _cli("calibrate", "--bags", str(sim_recordings), "--model", str(out), "--out", str(tmp_path / "g"),
+                  "--target", "half=0.5", "--gate", "max_saturated_fraction=0.4", "--json")
+    assert result.returncode == 0, result.stderr[-3000:]
+    gates = ModelBundle.load(tmp_path / "g").decision_rule["quality"]
+    assert gates["max_saturated_fraction"] == 0.4
+    assert {k: v for k, v in gates.items() if k != "max_saturated_fraction"} == \
+        {k: v for k, v in parent_gates.items() if k != "max_saturated_fraction"}
+    for bad, match in (("max_saturated_fraction", "NAME=VALUE"), ("depth_check=1", "NAME=VALUE"),
+                       ("max_brightness=bright", "not a number"), ("multiple_faces=2", "NAME=VALUE")):
+        with pytest.raises(InputValidationError, match=match):
+            gate_config(str(out), [bad])
+
+
 def test_record_writes_the_same_labelled_sidecar(tmp_path):
     from calibration.recordings import discover
     from sdk.cli.cmd_record import write_sidecar

@@ -31,18 +31,47 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="per-recording / per-frame report folder (default: OUT_calibration); re-runs reuse it")
     parser.add_argument("--max-frames", type=int, default=None, help="frame budget of one check (default: the session's)")
     parser.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
+    parser.add_argument("--gate", action="append", default=None, metavar="NAME=VALUE",
+                        help="a quality gate to calibrate with, by its sdk.quality.QualityConfig field (e.g. "
+                        "max_depth_hole_fraction=0.5); repeatable; every other gate stays the source bundle's. "
+                        "The new bundle records the gates and sessions run them")
     parser.add_argument("--json", action="store_true", help="print the summary as JSON")
     parser.set_defaults(handler=run)
+
+
+def gate_config(model: str | None, texts: list[str]) -> object:
+    """A SessionConfig whose gates are the bundle's with ``NAME=VALUE`` changes (InputValidationError
+    for an unknown or non-numeric gate; QualityConfig checks the values)."""
+    from dataclasses import fields, replace
+
+    from sdk.engine import ModelBundle
+    from sdk.errors import InputValidationError
+    from sdk.quality import QualityConfig
+    from sdk.session import SessionConfig, with_bundle_gates
+
+    numeric = {f.name for f in fields(QualityConfig) if f.type in ("float", float)}
+    changes: dict[str, float] = {}
+    for text in texts:
+        name, sep, value = text.partition("=")
+        if not sep or name not in numeric:
+            raise InputValidationError(f"--gate {text!r}: expected NAME=VALUE with NAME one of {', '.join(sorted(numeric))}")
+        try:
+            changes[name] = float(value)
+        except ValueError:
+            raise InputValidationError(f"--gate {text!r}: {value!r} is not a number") from None
+    base = with_bundle_gates(SessionConfig(), ModelBundle.load(model)).quality or QualityConfig()
+    return SessionConfig(quality=replace(base, **changes))
 
 
 def run(args: argparse.Namespace) -> int:
     from calibration.calibrate import calibrate, parse_targets, per_species_table
 
     targets = parse_targets(args.target) if args.target else None
+    config = gate_config(args.model, args.gate) if args.gate else None
     quiet = args.json
     bundle, summary = calibrate(
         args.model, args.bags, args.out, targets=targets, default_point=args.default_point, version=args.version,
-        name=args.name, labels_file=args.labels, report_dir=args.report, max_frames=args.max_frames,
+        name=args.name, labels_file=args.labels, report_dir=args.report, max_frames=args.max_frames, config=config,
         workers=args.workers, progress=not quiet, command="sr300-liveness " + shlex.join(sys.argv[1:]),
         log=(lambda *_: None) if quiet else print,
     )
