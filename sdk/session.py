@@ -16,6 +16,7 @@ from collections import Counter
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Callable, Iterable, Iterator
 
+from sdk.coverage import calibrated_edges, outside_calibration
 from sdk.engine import Engine, ModelBundle, create_engine
 from sdk.errors import (CaptureError, DecisionRuleMismatchError, InputValidationError, InvalidScoreError, LivenessError,
                         ModelError)
@@ -179,8 +180,6 @@ class LivenessSession:
         self._engine: Engine | None = None
         self._pipeline: Any = None
         self._guard = StreamGuard(self.config.stream_guard)
-        from sdk.coverage import calibrated_edges
-
         #: How far the calibration's scored frames reached along each gate (sdk.coverage).
         self.calibrated_edges = calibrated_edges(self.bundle.provenance)
 
@@ -273,7 +272,7 @@ class LivenessSession:
         if not analysis.quality.passed or analysis.crops is None:
             reasons = tuple(analysis.quality.reasons) or (Reason.NO_FACE,)
             return FrameOutcome(frames.frame_number, None, reasons, analysis.box, timings, depth_m, quality=measured)
-        beyond = tuple(e.gate for e in self.calibrated_edges if e.beyond(measured.get(e.measurement, math.nan)))
+        beyond = outside_calibration(self.calibrated_edges, measured)
         if beyond and self.config.outside_calibration == "refuse":
             return FrameOutcome(frames.frame_number, None, (Reason.OUTSIDE_CALIBRATION,), analysis.box, timings, depth_m,
                                 f"beyond the calibration's frames along {', '.join(beyond)}", quality=measured,

@@ -31,7 +31,7 @@ def is_live(bag: Path) -> bool:
         try:
             return int(json.loads(sidecar.read_text(encoding="utf-8"))["label"]) == 1
         except (ValueError, KeyError, TypeError):
-            pass
+            pass  # an unreadable sidecar: fall back to the file name
     return "_live_" in bag.name or bag.name.startswith("live_")
 
 
