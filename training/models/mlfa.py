@@ -30,10 +30,10 @@ MODALITY_CHOICES = ("all", "rgb", "ir", "depth")
 class CaffeBranch(nn.Module):
     """Caffe ResNet up to stage 3; attribute names = the face checkpoint's (conv1, bn1, relu, layerN)."""
 
-    def __init__(self, blocks: tuple[int, ...], width: float) -> None:
+    def __init__(self, blocks: tuple[int, ...], width: float, stem_stride: int = 1) -> None:
         super().__init__()
         c0, c1, c2, c3 = (scaled(c, width) for c in (32, 64, 128, 256))
-        self.conv1 = nn.Conv2d(3, c0, 3, padding=0, bias=False)
+        self.conv1 = nn.Conv2d(3, c0, 3, stride=stem_stride, padding=0, bias=False)
         self.bn1 = nn.BatchNorm2d(c0)
         self.relu = nn.PReLU(c0)
         self.layer1 = caffe_stage(c0, c1, blocks[0])
@@ -50,10 +50,10 @@ class CaffeBranch(nn.Module):
 class IRBranch(nn.Module):
     """ArcFace IR backbone up to stage 3 (input_layer, layer1..3)."""
 
-    def __init__(self, blocks: tuple[int, ...], width: float) -> None:
+    def __init__(self, blocks: tuple[int, ...], width: float, stem_stride: int = 1) -> None:
         super().__init__()
         c0, c1, c2, c3 = (scaled(c, width) for c in (64, 64, 128, 256))
-        self.input_layer = nn.Sequential(nn.Conv2d(3, c0, 3, 1, 1, bias=False), nn.BatchNorm2d(c0), nn.PReLU(c0))
+        self.input_layer = nn.Sequential(nn.Conv2d(3, c0, 3, stem_stride, 1, bias=False), nn.BatchNorm2d(c0), nn.PReLU(c0))
         self.layer1 = ir_stage(c0, c1, blocks[0])
         self.layer2 = ir_stage(c1, c2, blocks[1])
         self.layer3 = ir_stage(c2, c3, blocks[2])
@@ -92,25 +92,31 @@ class MLFANet(nn.Module):
         modality: str = "all",
         width: float = 1.0,
         se_reduction: int = 16,
+        stem_stride: int | None = None,
     ) -> None:
         super().__init__()
         if modality not in MODALITY_CHOICES:
             raise ValueError(f"modality must be one of {MODALITY_CHOICES}, got {modality!r}")
         if not 0.0 < width <= 4.0:
             raise ValueError(f"width must lie in (0, 4], got {width}")
+        # The stem's stride: 2 halves every later feature map, so ~4x fewer FLOPs and a face
+        # checkpoint (trained at stride 1) no longer matches its receptive fields; students only.
+        stem_stride = int(config.options.get("stem_stride", 1) if stem_stride is None else stem_stride)
+        if stem_stride not in (1, 2):
+            raise ValueError(f"stem_stride must be 1 or 2, got {stem_stride}")
         self.config = config
         self.options = dict(
             se_fusion=bool(se_fusion), aggregation=bool(aggregation), modality=modality, width=float(width),
-            se_reduction=int(se_reduction),
+            se_reduction=int(se_reduction), stem_stride=stem_stride,
         )
         self.modality = modality
         blocks = config.blocks
         c1, c2, c3, c4 = (scaled(c, width) for c in (64, 128, 256, 512))
         if config.backbone == "resnet_caffe":
-            branch = lambda: CaffeBranch(blocks, width)  # noqa: E731
+            branch = lambda: CaffeBranch(blocks, width, stem_stride)  # noqa: E731
             stage = caffe_stage
         elif config.backbone == "ir":
-            branch = lambda: IRBranch(blocks, width)  # noqa: E731
+            branch = lambda: IRBranch(blocks, width, stem_stride)  # noqa: E731
             stage = ir_stage
         else:
             raise ValueError(f"unknown backbone {config.backbone!r}")
