@@ -251,3 +251,42 @@ def test_warm_start_loads_a_trained_model_of_the_same_network(tree, tmp_path):
         build_model(warm.replace(**{"model.options.width": 0.0625}), log=lambda s: None)
     with pytest.raises(InputValidationError, match="choose one"):
         warm.replace(**{"init.checkpoint": "face.pt"})
+
+
+def test_warm_start_may_change_only_the_shape_neutral_options_it_names(tree, tmp_path):
+    """A stride-1 model continues as a stride-2 student only when init.adapt_options says so."""
+    from training.train import build_model
+
+    train(tiny_config(tree, **{"optim.epochs": 1}), tmp_path / "first", log=lambda s: None)
+    trained = load_trained_model(tmp_path / "first" / MODEL_NAME)
+    weights = str(tmp_path / "first" / MODEL_NAME)
+    strided = tiny_config(tree, **{"init.weights": weights, "model.options.stem_stride": 2})
+    with pytest.raises(InputValidationError, match="init.weights"):
+        build_model(strided, log=lambda s: None)
+    adapted = strided.replace(**{"init.adapt_options": ["stem_stride"]})
+    model, report = build_model(adapted, log=lambda s: None)
+    assert model.options["stem_stride"] == 2
+    assert report["adapted_options"] == {"stem_stride": {"from": 1, "to": 2}}
+    for name, tensor in trained.state_dict().items():
+        assert torch.equal(model.state_dict()[name], tensor), name
+    # a width changes parameter shapes: it can never be adapted
+    with pytest.raises(InputValidationError, match="adapt_options"):
+        strided.replace(**{"init.adapt_options": ["width"]})
+    with pytest.raises(InputValidationError, match="init.weights too"):
+        tiny_config(tree, **{"init.adapt_options": ["stem_stride"]})
+
+
+def test_model_files_saved_before_stem_stride_existed_load_as_stride_one(tree, tmp_path):
+    """Older model.pt files carry no stem_stride: they were built, and are warm-started, at stride 1."""
+    import json as _json
+
+    from training.train import build_model, read_model_file
+
+    train(tiny_config(tree, **{"optim.epochs": 1}), tmp_path / "first", log=lambda s: None)
+    meta, state = read_model_file(tmp_path / "first" / MODEL_NAME)
+    meta["model_options"].pop("stem_stride")
+    old = tmp_path / "old_model.pt"
+    torch.save({"meta": _json.dumps(meta), "state_dict": state}, old)
+    model, report = build_model(tiny_config(tree, **{"init.weights": str(old)}), log=lambda s: None)
+    assert report["model_options"]["stem_stride"] == 1 and model.options["stem_stride"] == 1
+    assert load_trained_model(old).options["stem_stride"] == 1

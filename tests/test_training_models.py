@@ -150,3 +150,25 @@ def test_every_option_exports_to_onnx_with_the_export_module(tmp_path):
         report = export.export_onnx(model, tmp_path / "m.onnx")
     assert (tmp_path / "m.onnx").is_file()
     assert report["max_abs_diff_vs_torch"] <= 1e-4
+
+
+def test_stride_two_stem_halves_every_feature_map_with_the_same_weights():
+    from training.compare import flops_per_crop
+
+    dense = create_model("mlfa_resnet18", width=0.125).eval()
+    strided = create_model("mlfa_resnet18", width=0.125, stem_stride=2).eval()
+    assert strided.options["stem_stride"] == 2 and dense.options["stem_stride"] == 1
+    # the same parameter shapes, so a stride-1 model's weights load into the stride-2 student
+    assert {k: v.shape for k, v in dense.state_dict().items()} == {k: v.shape for k, v in strided.state_dict().items()}
+    strided.load_state_dict(dense.state_dict())
+    x = pixels()
+    dense_maps = dense.features(x, x, x)["branches"]["rgb"]
+    strided_maps = strided.features(x, x, x)["branches"]["rgb"]
+    assert [tuple(m.shape[-2:]) for m in dense_maps] == [(54, 54), (26, 26), (12, 12)]
+    assert [tuple(m.shape[-2:]) for m in strided_maps] == [(26, 26), (12, 12), (5, 5)]
+    assert strided(x, x, x).shape == (1, 2)
+    assert flops_per_crop(strided) < flops_per_crop(dense) / 4
+    ir = create_model("mlfa_ir50", width=0.0625, stem_stride=2).eval()
+    assert ir.features(x, x, x)["branches"]["rgb"][0].shape[-1] == 28
+    with pytest.raises(ValueError, match="stem_stride"):
+        create_model("mlfa_resnet18", width=0.125, stem_stride=3)

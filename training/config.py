@@ -108,6 +108,13 @@ class InitSpec:
     #: A warm start: a trained model.pt of this very network (same model name and options), loaded
     #: whole (weights_only) and recorded with its SHA-256. Exclusive with ``checkpoint``.
     weights: str | None = None
+    #: Model options the warm start may differ in: only options that leave every parameter's shape
+    #: alone (SHAPE_NEUTRAL_OPTIONS), e.g. a stride-1 model continued as a stride-2 student.
+    adapt_options: tuple[str, ...] = ()
+
+
+#: Model options that change no parameter's shape, so weights trained under one value load under another.
+SHAPE_NEUTRAL_OPTIONS = ("stem_stride",)
 
 
 #: Engines a distillation teacher can run on (RuntimeSpec.teacher_engine).
@@ -255,6 +262,11 @@ def validate_config(config: TrainConfig) -> None:
     if config.init.weights and config.init.checkpoint:
         raise InputValidationError("init.weights (a trained model of this network) and init.checkpoint (a face "
                                    "model) are two ways to start: choose one")
+    stray = sorted(set(config.init.adapt_options) - set(SHAPE_NEUTRAL_OPTIONS))
+    if stray:
+        raise InputValidationError(f"init.adapt_options may name only {SHAPE_NEUTRAL_OPTIONS}, not {stray}")
+    if config.init.adapt_options and not config.init.weights:
+        raise InputValidationError("init.adapt_options applies to a warm start: set init.weights too")
     if config.runtime.teacher_engine not in TEACHER_ENGINES:
         raise InputValidationError(f"runtime.teacher_engine must be one of {TEACHER_ENGINES}")
 

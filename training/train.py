@@ -38,6 +38,7 @@ from training.data.augment import PairedAugment
 from training.data.casia import CasiaDataset, Sample, read_list
 from training.data.folds import fold_paths
 from training.models import create_model
+from training.models.mlfa import with_option_defaults
 
 CHECKPOINT_NAME = "checkpoint.pt"
 #: Written beside every checkpoint: where the run is, readable without loading the checkpoint.
@@ -139,13 +140,17 @@ def warm_start(model: nn.Module, config: TrainConfig) -> dict:
         raise InputValidationError(f"init.weights: {path} does not exist")
     meta, state = read_model_file(path)
     inner = getattr(model, "module", model)
-    wanted = (inner.config.name, dict(inner.options))  # every option resolved, defaults included
-    found = (meta.get("model_name"), dict(meta.get("model_options") or {}))
+    found_options = with_option_defaults(dict(meta.get("model_options") or {}))
+    adapted = set(config.init.adapt_options)
+    # Every option resolved, defaults included; the adapted ones (shape-neutral) may differ.
+    wanted = (inner.config.name, {k: v for k, v in inner.options.items() if k not in adapted})
+    found = (meta.get("model_name"), {k: v for k, v in found_options.items() if k not in adapted})
     if found != wanted:
-        raise InputValidationError(f"init.weights: {path} holds {found[0]} {found[1]}, this run trains "
-                                   f"{wanted[0]} {wanted[1]}")
+        raise InputValidationError(f"init.weights: {path} holds {found[0]} {found_options}, this run trains "
+                                   f"{inner.config.name} {dict(inner.options)}")
     inner.load_state_dict(state)
-    return {"weights": str(path), "sha256": sha256_file(path), "model_name": found[0], "model_options": found[1]}
+    return {"weights": str(path), "sha256": sha256_file(path), "model_name": found[0], "model_options": found_options,
+            "adapted_options": {k: {"from": found_options.get(k), "to": inner.options.get(k)} for k in sorted(adapted)}}
 
 
 def make_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimizer:

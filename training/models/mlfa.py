@@ -25,6 +25,13 @@ from training.models.registry import ModelConfig, register_model
 #: Branch order inside the network; forward() takes (rgb, ir, depth) like the SDK's inputs.
 BRANCHES: tuple[str, ...] = ("rgb", "depth", "ir")
 MODALITY_CHOICES = ("all", "rgb", "ir", "depth")
+#: Options added after models were first saved, with the value every older model file was built with.
+LATER_OPTION_DEFAULTS: dict[str, Any] = {"stem_stride": 1}
+
+
+def with_option_defaults(options: dict[str, Any]) -> dict[str, Any]:
+    """A saved model's options with the later-added ones filled in as older files were built."""
+    return {**LATER_OPTION_DEFAULTS, **options}
 
 
 class CaffeBranch(nn.Module):
