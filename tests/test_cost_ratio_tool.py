@@ -1,0 +1,54 @@
+"""tools/cost_ratio.py: the student-vs-ensemble cost figures of issue 11, in one run."""
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+
+import pytest
+
+torch = pytest.importorskip("torch", reason="the cost tool measures torch networks")
+pytest.importorskip("onnxruntime", reason="the cost tool measures ONNX Runtime latency too")
+
+from sdk.errors import InputValidationError  # noqa: E402
+from training.models import create_model  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+
+@pytest.fixture(scope="module")
+def tool():
+    spec = importlib.util.spec_from_file_location("cost_ratio", ROOT / "tools" / "cost_ratio.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["cost_ratio"] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_ratios_follow_the_groups_it_measured(tool):
+    small = create_model("mlfa_resnet18", width=0.0625, stem_stride=2).eval()
+    members = [create_model("mlfa_resnet18", width=0.0625).eval() for _ in range(3)]
+    report = tool.cost_report({"student": [small], "ensemble": members}, "ensemble", threads=[1], rounds=2)
+    static = report["static"]
+    assert static["ensemble"]["networks"] == 3
+    assert static["ensemble"]["parameters"] == 3 * static["student"]["parameters"]
+    ratios = report["ratios"]["student"]
+    assert ratios["flops"] == pytest.approx(static["ensemble"]["flops_per_crop"] / static["student"]["flops_per_crop"])
+    assert ratios["flops"] > 3 * 4  # three networks, each with 4x the pixels after the stem
+    timing = report["latency_ms"]["1"]
+    assert ratios["onnxruntime_latency_1_threads"] == pytest.approx(
+        timing["ensemble"]["onnxruntime"]["median_ms"] / timing["student"]["onnxruntime"]["median_ms"])
+    assert all(t[e]["median_ms"] > 0 for t in timing.values() for e in ("torch", "onnxruntime"))
+    text = tool.render(report)
+    assert "ensemble / student" in text and ("meets" in text or "misses" in text)
+
+
+def test_bad_requests_are_refused(tool):
+    nets = {"a": [create_model("mlfa_resnet18", width=0.0625).eval()]}
+    with pytest.raises(InputValidationError, match="reference"):
+        tool.cost_report(nets, "ensemble", threads=[1], rounds=1)
+    with pytest.raises(InputValidationError, match="rounds"):
+        tool.cost_report(nets, "a", threads=[0], rounds=1)
+    with pytest.raises(InputValidationError, match="NAME=PATH"):
+        tool.main(["--ensemble", "x", "--student", "no_such.pt"])
