@@ -109,3 +109,12 @@ def test_run_document_says_whether_the_student_was_warm_started(warm):
     doc = module.render_doc(report, ship, {"distill_s": 1.0}, provenance, shipped=False, bundle="b")
     assert ("warm started from `/runs/ship2/run/model.pt`" in doc) == (warm is not None)
     assert "| student | 589,914 | 219.1 |" in doc  # the cost table of the report
+
+
+def test_run_document_goes_where_asked_and_never_over_the_shipped_page_by_default(tmp_path):
+    module = _load_script()
+    assert module.run_document_path(None, shipped=True).name == "shipped_model.md"
+    assert module.run_document_path(None, shipped=False).name == "student_run.md"
+    asked = tmp_path / "student_run_M.md"
+    assert module.run_document_path(str(asked), shipped=False) == asked
+    assert module.run_document_path(str(asked), shipped=True) == asked

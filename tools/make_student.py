@@ -155,6 +155,14 @@ def render(work: Path, args: argparse.Namespace) -> dict:
     return {"datasets": manifests, "holdouts": holdouts, "holdout_supported": supports_holdout}
 
 
+def run_document_path(doc: str | None, shipped: bool) -> Path:
+    """The run's document: the one asked for, else the shipped model's page only when the shipped
+    bundle was replaced, else docs/student_run.md."""
+    if doc:
+        return Path(doc)
+    return REPO / "docs" / ("shipped_model.md" if shipped else "student_run.md")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--work", default="/work/runs/student", help="working folder (data, runs, reports)")
@@ -193,6 +201,9 @@ def main() -> int:
     parser.add_argument("--version", default=None,
                         help="bundle version (default: the shipped bundle's next minor version, so a new "
                              "bundle never carries an older number than the one it may replace)")
+    parser.add_argument("--doc", default=None,
+                        help="where the run's document goes (default: docs/shipped_model.md when the shipped "
+                             "bundle was replaced, else docs/student_run.md); a candidate's run keeps others'")
     parser.add_argument("--machine-note", default="the 2-core x86_64 VM, CPU only",
                         help="where and under what load it ran, for the report (times depend on it)")
     args = parser.parse_args()
@@ -333,8 +344,7 @@ def main() -> int:
     record("package_s", time.perf_counter() - started)
     write_ship_report(work / "shipped_report.json", {**ship_report, "timings": timings})
     shipped = out.resolve() == (SHIPPED_DIR / DEFAULT_BUNDLE).resolve()
-    # The shipped model's document only when the shipped bundle was replaced; else the run's own.
-    doc = REPO / "docs" / ("shipped_model.md" if shipped else "student_run.md")
+    doc = run_document_path(args.doc, shipped)
     doc.write_text(render_doc(report, ship_report, timings, provenance, shipped=shipped, bundle=str(out)), encoding="utf-8")
     print(json.dumps({"bundle": str(bundle.path), "timings": timings, "doc": str(doc)}, indent=2))
     return 0
