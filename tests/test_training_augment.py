@@ -153,3 +153,52 @@ def test_modality_swap_is_refused_for_a_teacher_that_never_saw_it():
     check_teacher_saw_composites(config, [Member("m", "ir50-face", 1, 1, trained_on_it)])
     # augmentation off: nothing is relabelled, so any teacher will do
     check_teacher_saw_composites(config.replace(**{"augment.enabled": False}), [Member("m", "ir50-face", 1, 1, member_config)])
+
+
+def test_colour_swap_live_keeps_live_depth_and_nir_under_an_attack_colour(tmp_path):
+    """A colour-swapped live sample has an attack's colour crop, its own depth and NIR, and stays
+    live; attacks and modality-swapped samples are never colour-swapped; the draw repeats."""
+    from sdk.preprocess import to_chw3
+    from training.data.casia import CasiaDataset, load_region_crops
+    from training.data.fixtures import write_casia_tree
+
+    write_casia_tree(tmp_path, live_subjects=4, attack_subjects=2, frames=2, val_samples=4)
+    augment = PairedAugment(**GEOMETRY_OFF)
+    plain = CasiaDataset(tmp_path, tmp_path / "train_list.txt", augment=augment, seed=5)
+    colour = CasiaDataset(tmp_path, tmp_path / "train_list.txt", augment=augment, seed=5, colour_swap_live=1.0)
+    live = [i for i, s in enumerate(plain.samples) if s.label == 1]
+    attacks = [i for i, s in enumerate(plain.samples) if s.label == 0]
+    assert all(colour.colour_partner_of(i) is None for i in attacks)
+    for i in live:
+        partner = colour.colour_partner_of(i)
+        assert plain.samples[partner].label == 0 and colour.colour_partner_of(i) == partner
+        mine, composite = plain[i], colour[i]
+        theirs = augment(load_region_crops(tmp_path, plain.samples[partner]), np.random.default_rng([5, 0, i]))
+        assert composite["label"] == 1 and composite["swapped"] == "rgb_live"
+        assert np.array_equal(composite["rgb"].numpy(), to_chw3(theirs["rgb"]))
+        assert not torch_equal(composite["rgb"], mine["rgb"])
+        assert torch_equal(composite["ir"], mine["ir"]) and torch_equal(composite["depth"], mine["depth"])
+    # a live sample made a cross-modal negative is not also colour-swapped
+    both = CasiaDataset(tmp_path, tmp_path / "train_list.txt", augment=augment, seed=5, modality_swap=1.0,
+                        colour_swap_live=1.0)
+    assert all(both[i]["label"] == 0 and both[i]["swapped"] != "rgb_live" for i in live)
+    assert CasiaDataset(tmp_path, tmp_path / "train_list.txt", seed=5, colour_swap_live=1.0).colour_partner_of(live[0]) is None
+    with pytest.raises(Exception, match="colour_swap_live"):
+        CasiaDataset(tmp_path, tmp_path / "train_list.txt", augment=augment, colour_swap_live=-0.1)
+
+
+def test_colour_swap_live_is_refused_for_a_teacher_that_never_saw_it():
+    pytest.importorskip("torch", reason="the config module imports the model registry")
+    from sdk.errors import InputValidationError
+    from training.config import load_config
+    from training.distill import check_teacher_saw_composites
+    from training.ensemble.plan import Member
+
+    config = load_config("student_small").replace(**{"augment.colour_swap_live": 0.25, "distill.teacher": "/runs/e"})
+    member_config = load_config("cpu_tiny")
+    with pytest.raises(InputValidationError, match="colour_swap_live"):
+        check_teacher_saw_composites(config, [Member("m", "ir50-face", 1, 1, member_config)])
+    check_teacher_saw_composites(config, [Member("m", "ir50-face", 1, 1,
+                                                 member_config.replace(**{"augment.colour_swap_live": 0.25}))])
+    with pytest.raises(InputValidationError, match="colour_swap_live"):
+        load_config("cpu_tiny").replace(**{"augment.colour_swap_live": 2.0})

@@ -97,6 +97,11 @@ class AugmentSpec:
     #: Share of live training samples whose depth becomes a relief-free sheet (flat or bent; holes
     #: and outline kept; sdk.relief), labelled attack. Distillation: as for modality_swap. 0: off.
     relief_negative: float = 0.0
+    #: Share of live training samples (neither swapped nor flattened) that take their colour crop
+    #: from a random attack sample and stay labelled live: live depth and NIR decide, colour
+    #: texture alone never makes a spoof (docs/decisions.md, candidate N). Distillation: as for
+    #: modality_swap (a teacher would call the composite an attack). 0: off.
+    colour_swap_live: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -257,6 +262,8 @@ def validate_config(config: TrainConfig) -> None:
         raise InputValidationError("augment.colour_refocus must be in [0, 1] and augment.colour_sharpen_max >= 0")
     if not 0.0 <= config.augment.relief_negative <= 1.0:
         raise InputValidationError("augment.relief_negative must be in [0, 1]")
+    if not 0.0 <= config.augment.colour_swap_live <= 1.0:
+        raise InputValidationError("augment.colour_swap_live must be in [0, 1]")
     if not 0.0 <= config.augment.modality_swap <= 1.0:
         raise InputValidationError("augment.modality_swap must be in [0, 1]")
     if config.init.weights and config.init.checkpoint:

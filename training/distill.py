@@ -96,7 +96,7 @@ class DistillStep:
 
 #: Augmentations that relabel a crop (a live crop made an attack): a teacher judges such a
 #: composite soundly only when it was trained on the same kind of composite.
-RELABELLING_AUGMENTATIONS = ("relief_negative", "modality_swap")
+RELABELLING_AUGMENTATIONS = ("relief_negative", "modality_swap", "colour_swap_live")
 
 
 def check_teacher_saw_composites(config: TrainConfig, members: list[Member]) -> None:

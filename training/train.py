@@ -520,7 +520,8 @@ def _train(
     train_samples = train_samples + extra_samples
     train_set = CasiaDataset(config.data.root, train_samples, augment=make_augment(config), seed=config.seed,
                              modality_swap=config.augment.modality_swap,
-                             relief_negative=config.augment.relief_negative)
+                             relief_negative=config.augment.relief_negative,
+                             colour_swap_live=config.augment.colour_swap_live)
     val_set = CasiaDataset(config.data.root, val_samples) if val_samples else None
     batch = min(config.optim.batch_size, len(train_set))
     # drop_last avoids a final batch of one (BatchNorm cannot train on it).

@@ -169,6 +169,11 @@ class CasiaDataset:
     swapped whose depth becomes a relief-free sheet through the face's depth (flat or bent round
     a vertical axis, holes and outline kept; sdk.relief), labelled attack: the live colour and NIR
     with a print's shape, so that a network accepts a face only when its depth has a face's relief.
+
+    ``colour_swap_live`` (training only, with ``augment``): the share of the live samples neither
+    swapped nor flattened that take an attack sample's colour crop and stay labelled live: with
+    ``modality_swap`` (attack colour and NIR on live depth = attack), NIR is the material cue and
+    depth the shape cue, and a print-like colour texture on a live face is no spoof cue.
     """
 
     def __init__(
@@ -182,6 +187,7 @@ class CasiaDataset:
         crop_size: int = CROP_SIZE,
         modality_swap: float = 0.0,
         relief_negative: float = 0.0,
+        colour_swap_live: float = 0.0,
     ) -> None:
         self.root = Path(root)
         self.samples = list(read_list(samples, live_label) if isinstance(samples, (str, Path)) else samples)
@@ -195,6 +201,9 @@ class CasiaDataset:
         if not 0.0 <= relief_negative <= 1.0:
             raise InputValidationError(f"relief_negative must be in [0, 1], got {relief_negative}")
         self.relief_negative = float(relief_negative) if augment is not None else 0.0
+        if not 0.0 <= colour_swap_live <= 1.0:
+            raise InputValidationError(f"colour_swap_live must be in [0, 1], got {colour_swap_live}")
+        self.colour_swap_live = float(colour_swap_live) if augment is not None else 0.0
         self._attacks = [i for i, s in enumerate(self.samples) if s.label == 0]
 
     def set_epoch(self, epoch: int) -> None:
@@ -216,6 +225,15 @@ class CasiaDataset:
         partner = self._attacks[int(rng.integers(len(self._attacks)))]
         return partner, SWAPS[int(rng.integers(len(SWAPS)))]
 
+    def colour_partner_of(self, index: int) -> int | None:
+        """The attack sample whose colour this live draw takes, staying live (colour_swap_live)."""
+        if self.colour_swap_live <= 0 or self.samples[index].label != 1 or not self._attacks:
+            return None
+        rng = np.random.default_rng([self.seed, self.epoch, index, 0xC01F])
+        if rng.random() >= self.colour_swap_live:
+            return None
+        return self._attacks[int(rng.integers(len(self._attacks)))]
+
     def crops(self, index: int) -> dict[str, np.ndarray]:
         """The HxW(x3) uint8 crops of one item after the (train or test) transform."""
         return self._crops_and_label(index)[0]
@@ -233,11 +251,17 @@ class CasiaDataset:
             other = load_region_crops(self.root, self.samples[partner])
             region = {m: other[m] if m in taken else region[m] for m in MODALITIES}
             label, swapped = 0, "+".join(taken)
-        elif self.relief_negative > 0 and label == 1:
-            relief_rng = np.random.default_rng([self.seed, self.epoch, index, 0x7E1F])
-            if relief_rng.random() < self.relief_negative:
-                region = {**region, "depth": random_sheet(region["depth"], relief_rng)}
-                label, swapped = 0, "relief"
+        else:
+            if self.relief_negative > 0 and label == 1:
+                relief_rng = np.random.default_rng([self.seed, self.epoch, index, 0x7E1F])
+                if relief_rng.random() < self.relief_negative:
+                    region = {**region, "depth": random_sheet(region["depth"], relief_rng)}
+                    label, swapped = 0, "relief"
+            partner = self.colour_partner_of(index) if not swapped else None
+            if partner is not None:
+                # Faces line up (both crops are cut around their face boxes); the label stays live.
+                region = {**region, "rgb": load_region_crops(self.root, self.samples[partner])["rgb"]}
+                swapped = "rgb_live"
         rng = np.random.default_rng([self.seed, self.epoch, index])
         return self.augment(region, rng), label, swapped
 
