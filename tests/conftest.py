@@ -17,6 +17,18 @@ from sdk.hil.pytest_plugin import hil_bundle, pytest_addoption, pytest_generate_
 REPO = Path(__file__).resolve().parent.parent
 
 
+def load_tool(name: str):
+    """Import tools/<name>.py as a module (the tools are scripts, not a package)."""
+    import importlib.util
+    import sys
+
+    spec = importlib.util.spec_from_file_location(name, REPO / "tools" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
 def shared_dir() -> Path:
     """The project's shared/ folder (beside the repo in sessions and CI; SR300_SHARED overrides)."""
     return Path(os.environ.get("SR300_SHARED", REPO.parent / "shared"))

@@ -1,29 +1,21 @@
 """tools/cost_ratio.py: the student-vs-ensemble cost figures of issue 11, in one run."""
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
-
 import pytest
 
 torch = pytest.importorskip("torch", reason="the cost tool measures torch networks")
 pytest.importorskip("onnxruntime", reason="the cost tool measures ONNX Runtime latency too")
 
 from sdk.errors import InputValidationError  # noqa: E402
+from tests.conftest import load_tool  # noqa: E402
 from training.models import create_model  # noqa: E402
 
-ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")
 def tool():
-    spec = importlib.util.spec_from_file_location("cost_ratio", ROOT / "tools" / "cost_ratio.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["cost_ratio"] = module
-    spec.loader.exec_module(module)
-    return module
+    return load_tool("cost_ratio")
 
 
 def test_ratios_follow_the_groups_it_measured(tool):

@@ -1,25 +1,20 @@
 """tools/make_student.py refuses extra student data that could hold what the student is evaluated on."""
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 from pathlib import Path
 
 import pytest
 
 from sdk.errors import InputValidationError
+from tests.conftest import load_tool
 
 ROOT = Path(__file__).resolve().parents[1]
 HOLDOUTS = {"yaw_gt20": {}, "mask_3d": {}}
 
 
 def _load_script():
-    spec = importlib.util.spec_from_file_location("make_student", ROOT / "tools" / "make_student.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["make_student"] = module
-    spec.loader.exec_module(module)
-    return module
+    return load_tool("make_student")
 
 
 def _dataset(folder: Path, **manifest) -> Path:

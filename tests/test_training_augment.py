@@ -96,19 +96,27 @@ def test_config_passes_physics_settings_to_the_augmentation():
     assert augment.ir_gain == 0.3 and augment.outline_cut == 0.25 and augment.physics_enabled
 
 
-def test_modality_swap_makes_cross_modal_negatives_labelled_attack(tmp_path):
-    """A swapped live sample keeps its own depth with an attack's colour and NIR (or the reverse)
-    and is labelled attack; attacks are never swapped; the draw repeats for (seed, epoch, index)."""
-    from sdk.preprocess import to_chw3
-    from training.data.casia import SWAPS, CasiaDataset, load_region_crops
+def composite_tree(tmp_path, **composites):
+    """A small CASIA tree; (augment, plain dataset, dataset with ``composites``, live and attack indices)."""
+    from training.data.casia import CasiaDataset
     from training.data.fixtures import write_casia_tree
 
     write_casia_tree(tmp_path, live_subjects=4, attack_subjects=2, frames=2, val_samples=4)
     augment = PairedAugment(**GEOMETRY_OFF)
     plain = CasiaDataset(tmp_path, tmp_path / "train_list.txt", augment=augment, seed=5)
-    swapping = CasiaDataset(tmp_path, tmp_path / "train_list.txt", augment=augment, seed=5, modality_swap=1.0)
+    composite = CasiaDataset(tmp_path, tmp_path / "train_list.txt", augment=augment, seed=5, **composites)
     live = [i for i, s in enumerate(plain.samples) if s.label == 1]
     attacks = [i for i, s in enumerate(plain.samples) if s.label == 0]
+    return augment, plain, composite, live, attacks
+
+
+def test_modality_swap_makes_cross_modal_negatives_labelled_attack(tmp_path):
+    """A swapped live sample keeps its own depth with an attack's colour and NIR (or the reverse)
+    and is labelled attack; attacks are never swapped; the draw repeats for (seed, epoch, index)."""
+    from sdk.preprocess import to_chw3
+    from training.data.casia import SWAPS, CasiaDataset, load_region_crops
+
+    augment, plain, swapping, live, attacks = composite_tree(tmp_path, modality_swap=1.0)
     assert live and attacks
     assert all(swapping.swap_of(i) is None for i in attacks)
     seen = set()
@@ -160,14 +168,8 @@ def test_colour_swap_live_keeps_live_depth_and_nir_under_an_attack_colour(tmp_pa
     live; attacks and modality-swapped samples are never colour-swapped; the draw repeats."""
     from sdk.preprocess import to_chw3
     from training.data.casia import CasiaDataset, load_region_crops
-    from training.data.fixtures import write_casia_tree
 
-    write_casia_tree(tmp_path, live_subjects=4, attack_subjects=2, frames=2, val_samples=4)
-    augment = PairedAugment(**GEOMETRY_OFF)
-    plain = CasiaDataset(tmp_path, tmp_path / "train_list.txt", augment=augment, seed=5)
-    colour = CasiaDataset(tmp_path, tmp_path / "train_list.txt", augment=augment, seed=5, colour_swap_live=1.0)
-    live = [i for i, s in enumerate(plain.samples) if s.label == 1]
-    attacks = [i for i, s in enumerate(plain.samples) if s.label == 0]
+    augment, plain, colour, live, attacks = composite_tree(tmp_path, colour_swap_live=1.0)
     assert all(colour.colour_partner_of(i) is None for i in attacks)
     for i in live:
         partner = colour.colour_partner_of(i)
