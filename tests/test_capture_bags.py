@@ -449,3 +449,46 @@ def test_bgr_colour_is_converted_and_unknown_formats_refused(tmp_path):
     _camera_style_bag(yuyv, n=2, color_format="yuyv")
     with pytest.raises(BagFormatError, match="colour format yuyv"):
         BagReplay(yuyv)
+
+
+class _LosesFirstFrames(BagReplay):
+    """librealsense's occasional start-of-playback loss, simulated: the first sets of a play vanish."""
+
+    def __init__(self, *args, lossy_plays: int, lost: int = 2, **kwargs) -> None:
+        self.lossy_plays, self.lost, self.plays, self._dropped = lossy_plays, lost, 0, 0
+        super().__init__(*args, **kwargs)
+
+    def _start(self) -> None:
+        self.plays += 1
+        self._dropped = 0
+        super()._start()
+
+    def _push(self, frames) -> None:
+        if self.plays <= self.lossy_plays and self._dropped < self.lost:
+            self._dropped += 1
+            return
+        super()._push(frames)
+
+
+def test_a_short_recording_that_loses_its_first_frames_is_played_again(bag10, frames10):
+    with _LosesFirstFrames(bag10, frame_timeout_s=5, lossy_plays=2) as replay:
+        got = list(replay)
+        assert replay.short_pass_retries == 2 and replay.passes == 1 and replay.plays == 3
+    assert [f.frame_number for f in got] == [f.frame_number for f in frames10]
+    assert np.array_equal(got[0].depth, frames10[0].depth)
+
+
+def test_a_recording_short_on_every_play_is_damaged(bag10):
+    from sdk.errors import ShortPlaybackError
+
+    with _LosesFirstFrames(bag10, frame_timeout_s=5, lossy_plays=99) as replay:
+        with pytest.raises(ShortPlaybackError, match="damaged: playback ended after 8 of the 10 recorded .*each of 3 plays"):
+            next(replay)
+        assert replay.short_pass_retries == 2
+
+
+def test_real_time_playback_is_never_read_ahead_or_retried(bag10):
+    with _LosesFirstFrames(bag10, frame_timeout_s=5, lossy_plays=99, real_time=True) as replay:
+        got = list(replay)
+        assert replay.short_pass_retries == 0
+    assert len(got) <= 8  # real-time playback may drop frames; it is not called damaged
