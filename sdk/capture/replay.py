@@ -189,6 +189,7 @@ class BagReplay(PipelineSource):
     def _read_pass(self) -> None:
         """Read the rest of this pass into ``_ready`` as FrameSets; play it again if it came out short."""
         for attempt in range(_SHORT_PASS_RETRIES + 1):
+            converted: list[FrameSet] = []
             while not self._ended:
                 frames = self._wait()
                 if frames is None:
@@ -196,6 +197,10 @@ class BagReplay(PipelineSource):
                     self._ready.extend(self._matcher.flush())
                 else:
                     self._push(frames)
+                # Convert (copy out) each set at once: librealsense frames held back exhaust its
+                # frame pool, and playback then loses the rest of the pass.
+                while (frameset := super()._next_ready()) is not None:
+                    converted.append(frameset)
             try:
                 self._check_complete()
             except ShortPlaybackError as error:
@@ -207,9 +212,6 @@ class BagReplay(PipelineSource):
                 self.passes -= 1  # the same pass, played again: _start() counts it once more
                 self._start()
                 continue
-            converted = []
-            while (frameset := self._next_ready()) is not None:
-                converted.append(frameset)
             self._ready = converted
             self._pass_read = True
             return
