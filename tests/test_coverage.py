@@ -118,18 +118,15 @@ def test_check_cli_names_the_gates_and_refuses_on_request(tmp_path, capsys):
 
 
 def test_calibration_reach_tool_counts_checks_beyond_under_both_policies(tmp_path, capsys):
-    import importlib.util
     import json
 
     from sdk.cli.cmd_synth_bag import synth_bag
+    from tests.conftest import load_tool
 
     bags = _mkdir(tmp_path / "bags")
     synth_bag("live", LIVE_SEED, 8, bags / f"9_live_{LIVE_SEED}.bag")
     bundle = _bundle(_mkdir(tmp_path / "model"), DARK_CALIBRATION)
-    spec = importlib.util.spec_from_file_location("calibration_reach",
-                                                  Path(__file__).resolve().parents[1] / "tools" / "calibration_reach.py")
-    tool = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tool)
+    tool = load_tool("calibration_reach")
     assert tool.main([str(bags), "--model", str(bundle.path), "--frames", "8", "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
     assert report["live"] == {"checks": 1, "beyond": 1, "gate:max_brightness": 1, "live_note": 1, "live_refuse": 0,

@@ -186,17 +186,21 @@ class BagReplay(PipelineSource):
                     f"{_which(self._matcher.numbers[stream])}",
                 )
 
+    def _read_step(self) -> None:
+        """Match the next librealsense frameset, or at the end of the file flush what is matched."""
+        frames = self._wait()
+        if frames is None:
+            self._ended = True
+            self._ready.extend(self._matcher.flush())
+        else:
+            self._push(frames)
+
     def _read_pass(self) -> None:
         """Read the rest of this pass into ``_ready`` as FrameSets; play it again if it came out short."""
         for attempt in range(_SHORT_PASS_RETRIES + 1):
             converted: list[FrameSet] = []
             while not self._ended:
-                frames = self._wait()
-                if frames is None:
-                    self._ended = True
-                    self._ready.extend(self._matcher.flush())
-                else:
-                    self._push(frames)
+                self._read_step()
                 # Convert (copy out) each set at once: librealsense frames held back exhaust its
                 # frame pool, and playback then loses the rest of the pass.
                 while (frameset := super()._next_ready()) is not None:
@@ -235,12 +239,7 @@ class BagReplay(PipelineSource):
             if self._pipeline is None:
                 raise StopIteration
             if not self._ended:
-                frames = self._wait()
-                if frames is not None:
-                    self._push(frames)
-                    continue
-                self._ended = True
-                self._ready.extend(self._matcher.flush())
+                self._read_step()
                 continue
             self._check_complete()
             if self.loop and self._pass_delivered > 0:

@@ -217,22 +217,26 @@ class CasiaDataset:
 
     def swap_of(self, index: int) -> tuple[int, tuple[str, ...]] | None:
         """(partner attack index, modalities taken from it) when this draw makes a cross-modal negative."""
-        if self.modality_swap <= 0 or self.samples[index].label != 1 or not self._attacks:
+        drawn = self._attack_partner(index, self.modality_swap, 0x5A4B)
+        if drawn is None:
             return None
-        rng = np.random.default_rng([self.seed, self.epoch, index, 0x5A4B])
-        if rng.random() >= self.modality_swap:
-            return None
-        partner = self._attacks[int(rng.integers(len(self._attacks)))]
+        partner, rng = drawn
         return partner, SWAPS[int(rng.integers(len(SWAPS)))]
 
     def colour_partner_of(self, index: int) -> int | None:
         """The attack sample whose colour this live draw takes, staying live (colour_swap_live)."""
-        if self.colour_swap_live <= 0 or self.samples[index].label != 1 or not self._attacks:
+        drawn = self._attack_partner(index, self.colour_swap_live, 0xC01F)
+        return None if drawn is None else drawn[0]
+
+    def _attack_partner(self, index: int, share: float, salt: int) -> tuple[int, np.random.Generator] | None:
+        """For ``share`` of the live draws: a random attack sample (and the generator, for further
+        draws), repeatable for (seed, epoch, index); ``salt`` keeps each composite's draws apart."""
+        if share <= 0 or self.samples[index].label != 1 or not self._attacks:
             return None
-        rng = np.random.default_rng([self.seed, self.epoch, index, 0xC01F])
-        if rng.random() >= self.colour_swap_live:
+        rng = np.random.default_rng([self.seed, self.epoch, index, salt])
+        if rng.random() >= share:
             return None
-        return self._attacks[int(rng.integers(len(self._attacks)))]
+        return self._attacks[int(rng.integers(len(self._attacks)))], rng
 
     def crops(self, index: int) -> dict[str, np.ndarray]:
         """The HxW(x3) uint8 crops of one item after the (train or test) transform."""

@@ -99,7 +99,7 @@ class MLFANet(nn.Module):
         modality: str = "all",
         width: float = 1.0,
         se_reduction: int = 16,
-        stem_stride: int | None = None,
+        stem_stride: int = LATER_OPTION_DEFAULTS["stem_stride"],
     ) -> None:
         super().__init__()
         if modality not in MODALITY_CHOICES:
@@ -108,7 +108,7 @@ class MLFANet(nn.Module):
             raise ValueError(f"width must lie in (0, 4], got {width}")
         # The stem's stride: 2 halves every later feature map, so ~4x fewer FLOPs and a face
         # checkpoint (trained at stride 1) no longer matches its receptive fields; students only.
-        stem_stride = int(config.options.get("stem_stride", 1) if stem_stride is None else stem_stride)
+        stem_stride = int(stem_stride)
         if stem_stride not in (1, 2):
             raise ValueError(f"stem_stride must be 1 or 2, got {stem_stride}")
         self.config = config
