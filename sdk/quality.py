@@ -7,7 +7,7 @@ QualityConfig whose defaults are documented next to each field and in docs/detec
 
 Gates on the chosen face: NO_DEPTH, FACE_TOO_CLOSE / FACE_TOO_FAR, IMPLAUSIBLE_FACE_SIZE,
 MULTIPLE_FACES, FACE_PARTLY_OUT_OF_FRAME, FACE_OFF_CENTER, TOO_DARK / OVEREXPOSED (colour),
-IR_TOO_DARK / IR_OVEREXPOSED, DEPTH_HOLES, MOTION_BLUR. Without a confirmed face: NO_FACE, or
+IR_TOO_DARK / IR_OVEREXPOSED, DEPTH_HOLES, MOTION_BLUR, and (when configured) NO_RELIEF. Without a confirmed face: NO_FACE, or
 the reason depth gave for turning a confident detection down (so a user hears "move closer"
 rather than "no face"), plus whole-frame darkness / glare hints.
 """
@@ -22,6 +22,7 @@ from sdk.detect.depth import DepthCheckConfig, measure_face_depth, size_plausibl
 from sdk.detect.select import SIMILAR_DEPTH_M, select_face
 from sdk.errors import InputValidationError
 from sdk.preprocess import make_crops, square_region
+from sdk.relief import face_relief_mm
 from sdk.types import Detection, Detections, FaceBox, FaceCrops, FaceSelection, FrameSet, QualityReport, Reason
 from sdk.validate import check_finite
 
@@ -84,6 +85,13 @@ class QualityConfig:
     min_hint_fraction: float = 0.05
     #: Inner part of the face box (per axis) that exposure and hole measures look at.
     inner_box: float = 0.7
+    # -- relief no sheet has (sdk.relief.face_relief_mm, mm): what is left of the face box's depth
+    #    once the best flat or bent sheet (a developable surface: paper and screens bend but do
+    #    not stretch) is subtracted. Simulator calibration frames: prints flat or curled 0.7-2.5
+    #    mm, live faces 7 mm and up (docs/decisions.md, candidate O). 0 (the default): the gate is
+    #    off and nothing is measured; a bundle calibrated with it records it. When on, a frame
+    #    whose relief cannot be measured (too little face depth) fails: it shows no face shape.
+    min_relief_mm: float = 0.0
 
     def __post_init__(self) -> None:
         if self.multiple_faces not in MULTIPLE_FACES_POLICIES:
@@ -95,6 +103,8 @@ class QualityConfig:
             raise InputValidationError("QualityConfig needs 0 < min_distance_m < max_distance_m")
         if not 0.0 < self.inner_box <= 1.0:
             raise InputValidationError("QualityConfig.inner_box must lie in (0, 1]")
+        if self.min_relief_mm < 0.0:
+            raise InputValidationError("QualityConfig.min_relief_mm must be >= 0 (0: the relief gate is off)")
 
 
 @dataclass(frozen=True)
@@ -127,6 +137,7 @@ GATES: tuple[Gate, ...] = (
     *_exposure_gates("ir_"),
     Gate("max_depth_hole_fraction", "depth_hole_fraction", True),
     Gate("min_sharpness", "sharpness", False),
+    Gate("min_relief_mm", "relief_mm", False),
 )
 
 
@@ -295,6 +306,12 @@ def assess(frames: FrameSet, detections: Detections | FaceSelection, crops: Face
         out["depth_hole_fraction"] = float(np.count_nonzero(window == 0)) / window.size
         if out["depth_hole_fraction"] > config.max_depth_hole_fraction:
             reasons.append(Reason.DEPTH_HOLES)
+    # -- face shape: relief that no flat or bent sheet has (measured only when the gate is on)
+    if config.min_relief_mm > 0.0:
+        out["relief_mm"] = face_relief_mm(frames.depth, frames.depth_scale, box.as_tuple(),
+                                          depth.depth_m if depth.has_depth else float("nan"))
+        if not out["relief_mm"] >= config.min_relief_mm:  # nan (not measurable) fails too
+            reasons.append(Reason.NO_RELIEF)
     # -- motion blur on the scale-normalised colour crop
     crops = crops if crops is not None else make_crops(frames, box)
     out["sharpness"] = sharpness(_grey(crops.rgb))

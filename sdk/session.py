@@ -141,10 +141,17 @@ def with_bundle_gates(config: SessionConfig, bundle: ModelBundle) -> SessionConf
     return replace(config, quality=quality_from_rule(stored, f"{bundle.name} {bundle.version}"))
 
 
+#: QualityConfig fields added after bundles began recording their gates (2.19.0), each with the
+#: value that leaves a bundle recorded without it running as it was calibrated (the gate off).
+LATER_QUALITY_FIELDS: dict[str, Any] = {"min_relief_mm": 0.0}
+
+
 def stored_rule(calibrated: Any) -> dict[str, Any]:
-    """A bundle's calibrated rule with the default gates filled in where it predates them."""
+    """A bundle's calibrated rule with the default gates filled in where it predates them (all of
+    them before 2.19.0; the LATER_QUALITY_FIELDS after)."""
     rule = dict(calibrated)
-    rule.setdefault("quality", quality_rule(None))
+    stored = rule.get("quality")
+    rule["quality"] = quality_rule(None) if stored is None else {**LATER_QUALITY_FIELDS, **dict(stored)}
     return rule
 
 

@@ -58,7 +58,9 @@ def test_every_gate_names_a_real_config_field_and_a_measurement_the_gates_write(
 
     frames = face_frame(0.5, 0.15)[0]
     box = FaceBox(247, 160, 400, 313, 0.95)
-    measured = assess(frames, Detections((Detection(box, measure_face_depth(frames, box)),))).measurements
+    # min_relief_mm on: the relief gate measures only when it is on (off by default)
+    measured = assess(frames, Detections((Detection(box, measure_face_depth(frames, box)),)),
+                      config=QualityConfig(min_relief_mm=1.0)).measurements
     assert {gate.measurement for gate in GATES} <= set(measured)
 
 

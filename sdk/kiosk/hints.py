@@ -21,6 +21,7 @@ HINTS: dict[str, str] = {
     "DEPTH_HOLES": "Face the camera; take off dark glasses or a hat",
     "NO_DEPTH": "Face the camera from arm's length",
     "MOTION_BLUR": "Hold still",
+    "NO_RELIEF": "Present your own face, please",
     "OUTSIDE_CALIBRATION": "Conditions the system was not set up for: please call staff",
     "LOW_CONFIDENCE": "Look straight at the camera and hold still",
     "TIMEOUT": "Look straight at the camera and try again",
