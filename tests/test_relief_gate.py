@@ -119,17 +119,25 @@ def test_replace_keeps_the_gate_value():
 
 
 def test_bundles_calibrated_before_the_gate_run_as_calibrated_and_one_that_records_it_runs_it():
-    """2.24.0 records its gates without min_relief_mm: its rule still matches a session that runs
-    its gates (the gate off); a rule that records the gate makes the session run it."""
+    """A rule recorded before the gate existed (2.19.0-2.24.0: no min_relief_mm) still matches a
+    session that runs its gates (the gate off); a rule that records the gate makes the session run it."""
     from sdk.engine import ModelBundle
     from sdk.session import SessionConfig, decision_rule_matches, quality_from_rule, stored_rule, with_bundle_gates
 
     bundle = ModelBundle.load(None)
-    rule = bundle.decision_rule
-    assert rule is not None and "min_relief_mm" not in rule["quality"]
-    config = with_bundle_gates(SessionConfig(), bundle)
-    assert config.quality.min_relief_mm == 0.0 and decision_rule_matches(rule, config)
-    assert stored_rule(rule)["quality"]["min_relief_mm"] == 0.0
-    gated = dict(rule, quality=dict(rule["quality"], min_relief_mm=2.5))
+    shipped = bundle.decision_rule
+    assert shipped is not None
+    before = dict(shipped, quality={k: v for k, v in shipped["quality"].items() if k != "min_relief_mm"})
+    config = with_bundle_gates(SessionConfig(), dataclasses.replace(bundle, manifest=_with_rule(bundle.manifest, before)))
+    assert config.quality.min_relief_mm == 0.0 and decision_rule_matches(before, config)
+    assert stored_rule(before)["quality"]["min_relief_mm"] == 0.0
+    gated = dict(before, quality=dict(before["quality"], min_relief_mm=2.5))
     assert quality_from_rule(gated["quality"], "test").min_relief_mm == 2.5
     assert not decision_rule_matches(gated, config)
+
+
+def _with_rule(manifest, rule):
+    """``manifest`` with its calibration's decision rule replaced."""
+    provenance = dict(manifest["provenance"])
+    provenance["calibration"] = dict(provenance["calibration"], decision_rule=rule)
+    return dict(manifest, provenance=provenance)
