@@ -39,6 +39,14 @@ def test_keeps_members_and_distillation_and_drops_what_described_the_base_file(t
     assert provenance["made_by"] == "tools/package_fine_tune.py" and tune["note"] == "colour swap"
 
 
+def test_a_fine_tune_of_a_fine_tune_keeps_the_earlier_one(tool, tmp_path):
+    run = _run(tmp_path, {"weights": "runQ/model.pt"})
+    first = dict(BASE, provenance=dict(BASE["provenance"], fine_tune={"run": "runQ"}))
+    provenance = tool.fine_tune_provenance(first, run, "two more epochs", "cmd")
+    assert provenance["earlier_fine_tunes"] == [{"run": "runQ"}]
+    assert provenance["fine_tune"]["run"] == str(run)
+
+
 def test_refuses_a_run_that_is_not_a_finished_fine_tune(tool, tmp_path):
     run = _run(tmp_path, {"weights": None, "checkpoint": None})
     with pytest.raises(InputValidationError, match="did not warm-start"):

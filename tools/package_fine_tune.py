@@ -43,6 +43,8 @@ def fine_tune_provenance(base_manifest: Mapping[str, Any], run_dir: Path, note: 
     if not isinstance(init, Mapping) or not init.get("weights"):
         raise InputValidationError(f"{run_dir} did not warm-start from weights (init_report.json): not a fine-tune")
     provenance = {key: value for key, value in base.items() if key not in BASE_ONLY_KEYS}
+    if "fine_tune" in base:  # a fine-tune of a fine-tune: the earlier ones stay, oldest first
+        provenance["earlier_fine_tunes"] = [*base.get("earlier_fine_tunes", []), base["fine_tune"]]
     provenance["made_by"] = "tools/package_fine_tune.py"
     provenance["command"] = command
     provenance["fine_tune"] = {
