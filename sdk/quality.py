@@ -7,8 +7,8 @@ QualityConfig whose defaults are documented next to each field and in docs/detec
 
 Gates on the chosen face: NO_DEPTH, FACE_TOO_CLOSE / FACE_TOO_FAR, IMPLAUSIBLE_FACE_SIZE,
 MULTIPLE_FACES, FACE_PARTLY_OUT_OF_FRAME, FACE_OFF_CENTER, TOO_DARK / OVEREXPOSED (colour),
-IR_TOO_DARK / IR_OVEREXPOSED, DEPTH_HOLES, MOTION_BLUR, and (when configured) NO_RELIEF. Without a confirmed face: NO_FACE, or
-the reason depth gave for turning a confident detection down (so a user hears "move closer"
+IR_TOO_DARK / IR_OVEREXPOSED, DEPTH_HOLES, MOTION_BLUR, and (when configured) NO_RELIEF.
+Without a confirmed face: NO_FACE, or the reason depth gave for turning a confident detection down (so a user hears "move closer"
 rather than "no face"), plus whole-frame darkness / glare hints.
 """
 from __future__ import annotations
@@ -87,8 +87,8 @@ class QualityConfig:
     inner_box: float = 0.7
     # -- relief no sheet has (sdk.relief.face_relief_mm, mm): what is left of the face box's depth
     #    once the best flat or bent sheet (a developable surface: paper and screens bend but do
-    #    not stretch) is subtracted. Simulator calibration frames: prints flat or curled 0.7-2.5
-    #    mm, live faces 7 mm and up (docs/decisions.md, candidate O). 0 (the default): the gate is
+    #    not stretch) is subtracted. Simulator calibration frames: live faces 1st percentile 5.0 mm,
+    #    prints on the print median 1.3 (docs/decisions.md, candidate O). 0 (the default): the gate is
     #    off and nothing is measured; a bundle calibrated with it records it. When on, a frame
     #    whose relief cannot be measured (too little face depth) fails: it shows no face shape.
     min_relief_mm: float = 0.0

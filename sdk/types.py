@@ -68,7 +68,8 @@ class Reason(str, enum.Enum):
     DEPTH_HOLES = "DEPTH_HOLES"
     NO_DEPTH = "NO_DEPTH"
     MOTION_BLUR = "MOTION_BLUR"
-    #: The face's depth has no relief that a flat or bent sheet lacks (QualityConfig.min_relief_mm).
+    #: The face's depth is as flat as a sheet: nothing is left once the best flat or bent sheet
+    #: is subtracted (QualityConfig.min_relief_mm; a print or a screen, or too little face depth).
     NO_RELIEF = "NO_RELIEF"
     #: Scored beyond how far the calibration's frames reached along a gate's measurement
     #: (sdk.coverage), refused because SessionConfig.outside_calibration is "refuse".
