@@ -8,8 +8,8 @@ QualityConfig whose defaults are documented next to each field and in docs/detec
 Gates on the chosen face: NO_DEPTH, FACE_TOO_CLOSE / FACE_TOO_FAR, IMPLAUSIBLE_FACE_SIZE,
 MULTIPLE_FACES, FACE_PARTLY_OUT_OF_FRAME, FACE_OFF_CENTER, TOO_DARK / OVEREXPOSED (colour),
 IR_TOO_DARK / IR_OVEREXPOSED, DEPTH_HOLES, MOTION_BLUR, and (when configured) NO_RELIEF.
-Without a confirmed face: NO_FACE, or the reason depth gave for turning a confident detection down (so a user hears "move closer"
-rather than "no face"), plus whole-frame darkness / glare hints.
+Without a confirmed face: NO_FACE, or the reason depth gave for turning a confident detection
+down (so a user hears "move closer" rather than "no face"), plus whole-frame darkness / glare hints.
 """
 from __future__ import annotations
 
