@@ -10,6 +10,9 @@ simulator live crops accepted with their depth flattened.
 One module serves the training's relief negatives (training.data.casia, ``relief_negative``)
 and the counterfactual check (calibration.counterfactual, ``flatten_relief``). Holes (0) stay
 holes, so the head's outline and the sensor's dropouts are kept: only the relief goes.
+
+It also measures, on the metric depth frame, the relief a sheet cannot have
+(``face_relief_mm``), for the session's relief gate (sdk.quality, ``min_relief_mm``).
 """
 from __future__ import annotations
 
