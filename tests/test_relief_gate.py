@@ -82,13 +82,6 @@ def test_gate_is_off_by_default_and_a_flat_face_fails_it_when_on():
     assert any(g.field == "min_relief_mm" and g.measurement == "relief_mm" and not g.ceiling for g in GATES)
 
 
-def _iou(a, b) -> float:
-    ix = max(0.0, min(a.x1, b.x1) - max(a.x0, b.x0))
-    iy = max(0.0, min(a.y1, b.y1) - max(a.y0, b.y0))
-    inter = ix * iy
-    return inter / (a.width * a.height + b.width * b.height - inter)
-
-
 def test_simulated_live_faces_pass_and_a_print_fails():
     """The simulator's physics, through the real pipeline: live heads keep their relief, a flat
     print has none (on the calibration sets: docs/decisions.md, candidate O)."""
@@ -103,7 +96,7 @@ def test_simulated_live_faces_pass_and_a_print_fails():
             analysis = pipeline.analyze(frames)
             # only where the chosen box is the print's face (seed 650950 picks the holder's own
             # head behind the print, which has relief, as it should)
-            if analysis.box is not None and _iou(analysis.box, truth.face_box) > 0.4:
+            if analysis.box is not None and analysis.box.iou(truth.face_box) > 0.4:
                 prints.append(analysis.quality)
     live_relief = [q.measurements["relief_mm"] for q in live if "relief_mm" in q.measurements]
     print_relief = [q.measurements["relief_mm"] for q in prints if "relief_mm" in q.measurements]
@@ -111,11 +104,6 @@ def test_simulated_live_faces_pass_and_a_print_fails():
     assert min(live_relief) > 5.0 and max(print_relief) < 4.0
     assert all(Reason.NO_RELIEF in q.reasons for q in prints if "relief_mm" in q.measurements)
     assert not any(Reason.NO_RELIEF in q.reasons for q in live)
-
-
-def test_replace_keeps_the_gate_value():
-    config = dataclasses.replace(QualityConfig(), min_relief_mm=4.0)
-    assert config.min_relief_mm == 4.0
 
 
 def test_bundles_calibrated_before_the_gate_run_as_calibrated_and_one_that_records_it_runs_it():
