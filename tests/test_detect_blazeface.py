@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import shutil
 
+import numpy as np
 import pytest
 
 from sdk.detect import Detections, DetectorModelError, DetectorModelNotFoundError
@@ -115,3 +116,19 @@ def test_custom_model_path_is_used(tmp_path):
     shutil.copy(model_path("short"), copy)
     with BlazeFaceDetector("short", model_paths={"short": copy}) as det:
         assert len(det.detect_rgb(astronaut())) == 1
+
+
+def test_auto_ir_finds_on_the_ir_image_a_face_the_colour_lost():
+    """A dark room, or rs.align blanking colour where depth is missing: the colour frame is black,
+    the emitter-lit IR still shows the face. "auto" finds nothing; "auto+ir" finds it on IR."""
+    import dataclasses
+
+    frames, box = face_frame(0.6, 0.15)
+    dark = dataclasses.replace(frames, color=np.zeros_like(frames.color))
+    with BlazeFaceDetector("auto") as a, BlazeFaceDetector("auto+ir") as air:
+        assert not a.detect(dark)
+        found = air.detect(dark)
+        assert found.stage == "short+ir" and found.faces[0].iou(box) > 0.5
+        assert air.detect(frames).stage == "short"  # colour first: IR only when colour finds nothing
+        assert len(list(air.detect_stages(make_frameset()))) == 5  # three colour stages, then IR short and full
+        assert not air.detect_rgb(np.zeros((480, 640, 3), np.uint8))  # no IR in a plain RGB array

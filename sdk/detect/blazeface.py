@@ -27,12 +27,16 @@ MODEL_FILES = {
     "short": "face_detection_short_range.tflite",
     "full": "face_detection_full_range_sparse.tflite",
 }
-MODES = ("short", "full", "auto")
-#: (model, low-light) attempts of each mode, cheapest first.
-STAGES: dict[str, tuple[tuple[str, bool], ...]] = {
-    "short": (("short", False),),
-    "full": (("full", False),),
-    "auto": (("short", False), ("full", False), ("full", True)),
+MODES = ("short", "full", "auto", "auto+ir")
+#: (model, image) attempts of each mode, cheapest first. Images: "colour"; "lowlight" (colour
+#: with CLAHE on its lightness); "ir" (the IR frame as grey RGB). The SR300's IR is lit by its own
+#: emitter and lies on the depth grid, so it keeps a face that the aligned colour loses in a dark
+#: room or where rs.align blanks colour without depth ("auto+ir"; docs/independent_renderer.md).
+STAGES: dict[str, tuple[tuple[str, str], ...]] = {
+    "short": (("short", "colour"),),
+    "full": (("full", "colour"),),
+    "auto": (("short", "colour"), ("full", "colour"), ("full", "lowlight")),
+    "auto+ir": (("short", "colour"), ("full", "colour"), ("full", "lowlight"), ("short", "ir"), ("full", "ir")),
 }
 #: Keypoint order of BlazeFace (mediapipe FaceDetector).
 KEYPOINTS = ("right_eye", "left_eye", "nose_tip", "mouth", "right_ear", "left_ear")
@@ -119,23 +123,25 @@ class BlazeFaceDetector(Detector):
         return Detections(stage="", image_size=last.image_size)
 
     def detect_stages(self, frames: FrameSet) -> Iterator[Detections]:
-        rgb = np.ascontiguousarray(frames.color)
-        enhanced: np.ndarray | None = None
-        for model, low_light in self._stages:
-            if low_light:
-                enhanced = _low_light(rgb) if enhanced is None else enhanced
-                yield self._run(model, enhanced, stage=f"{model}+lowlight")
-            else:
-                yield self._run(model, rgb, stage=model)
+        images: dict[str, np.ndarray] = {"colour": np.ascontiguousarray(frames.color)}
+        for model, image in self._stages:
+            if image not in images:  # made once, and only when an earlier stage found nothing
+                images[image] = (_low_light(images["colour"]) if image == "lowlight"
+                                 else np.ascontiguousarray(np.repeat(frames.ir[:, :, None], 3, axis=2)))
+            yield self._run(model, images[image], stage=model if image == "colour" else f"{model}+{image}")
 
     def detect_rgb(self, rgb: np.ndarray) -> Detections:
-        """Detections on a plain HxWx3 uint8 RGB array (no FrameSet), all stages of the mode."""
+        """Detections on a plain HxWx3 uint8 RGB array (no FrameSet), every colour stage of the
+        mode (an RGB array has no IR, so the IR stages are skipped)."""
         rgb = np.ascontiguousarray(rgb)
         if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
             raise InputValidationError(f"detect_rgb needs an HxWx3 uint8 array, got {rgb.shape} {rgb.dtype}")
         result = Detections(image_size=(rgb.shape[1], rgb.shape[0]))
-        for model, low_light in self._stages:
-            result = self._run(model, _low_light(rgb) if low_light else rgb, stage=model + ("+lowlight" if low_light else ""))
+        for model, image in self._stages:
+            if image == "ir":
+                continue
+            result = self._run(model, _low_light(rgb) if image == "lowlight" else rgb,
+                               stage=model if image == "colour" else f"{model}+{image}")
             if result.accepted:
                 return result
         return Detections(image_size=result.image_size)
