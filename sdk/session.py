@@ -33,6 +33,8 @@ STAGES = ("capture", "detect", "crops", "quality", "engine", "fusion")
 
 
 OUTSIDE_CALIBRATION_POLICIES = ("note", "refuse")
+#: The detector of a session that picks none, for a bundle that records none.
+DEFAULT_DETECTOR = "auto"
 
 
 @dataclass(frozen=True)
@@ -49,7 +51,9 @@ class SessionConfig:
     fusion: FusionConfig = field(default_factory=FusionConfig)
     engine: str = "onnxruntime"
     engine_options: dict[str, Any] = field(default_factory=dict)
-    detector: str = "auto"
+    #: BlazeFace mode ("short", "full", "auto", "auto+ir") or a sdk.detect Detector; None: the
+    #: detector the bundle was calibrated with ("auto" for a bundle that records none).
+    detector: Any = None
     tta: bool = True
     #: Frames with a spoof cue (e.g. implausible physical face size) that end a check as SPOOF.
     spoof_cue_frames: int = 3
@@ -91,7 +95,8 @@ class SessionConfig:
         looser gate lets frames through that the calibration never saw."""
         return {"fusion": self.fusion.to_dict(), "spoof_cue_frames": self.spoof_cue_frames,
                 "missing_modality_frames": self.missing_modality_frames, "tta": self.tta,
-                "detector": self.detector, "stream_guard_max_repeats": self.stream_guard.max_repeats,
+                "detector": self.detector if self.detector is not None else DEFAULT_DETECTOR,
+                "stream_guard_max_repeats": self.stream_guard.max_repeats,
                 "quality": quality_rule(self.quality)}
 
 
@@ -127,14 +132,18 @@ def quality_from_rule(data: Any, where: str) -> Any:
 
 
 def with_bundle_gates(config: SessionConfig, bundle: ModelBundle) -> SessionConfig:
-    """``config`` with the bundle's calibrated gates where it chooses none (``quality=None``).
+    """``config`` with the bundle's calibrated gates and detector where it chooses none
+    (``quality=None``, ``detector=None``).
 
-    The gates are part of what a bundle's points were calibrated with, so a session that does not
-    pick its own runs the bundle's; a bundle that records none (uncalibrated, or calibrated up to
-    2.18.0) runs the defaults."""
+    Both are part of what a bundle's points were calibrated with, so a session that does not pick
+    its own runs the bundle's; a bundle that records none (uncalibrated, or calibrated up to
+    2.18.0) runs the default gates and the "auto" detector."""
+    rule = bundle.decision_rule
+    if config.detector is None:
+        recorded = rule.get("detector") if rule is not None else None
+        config = replace(config, detector=recorded if isinstance(recorded, str) else DEFAULT_DETECTOR)
     if config.quality is not None:
         return config
-    rule = bundle.decision_rule
     stored = rule.get("quality") if rule is not None else None
     if stored is None:
         return config
@@ -203,7 +212,7 @@ class LivenessSession:
                 self._engine = create_engine(self.config.engine, self.bundle.model_path, **self.config.engine_options)
                 opened.append("_engine")
             if self._pipeline is None:
-                self._pipeline = FacePipeline(detector=self.config.detector, quality=self.config.quality)
+                self._pipeline = FacePipeline(detector=self.config.detector or DEFAULT_DETECTOR, quality=self.config.quality)
                 opened.append("_pipeline")
             if self._source is None:
                 self._source = open_source(self._source_spec)

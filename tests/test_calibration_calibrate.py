@@ -239,8 +239,9 @@ def test_calibrate_cli_sets_gates_by_name_and_keeps_the_others(calibrated, sim_r
     out, _ = calibrated
     parent_gates = ModelBundle.load(out).decision_rule["quality"]
     result = _cli("calibrate", "--bags", str(sim_recordings), "--model", str(out), "--out", str(tmp_path / "g"),
-                  "--target", "half=0.5", "--gate", "max_saturated_fraction=0.4", "--json")
+                  "--target", "half=0.5", "--gate", "max_saturated_fraction=0.4", "--detector", "auto+ir", "--json")
     assert result.returncode == 0, result.stderr[-3000:]
+    assert ModelBundle.load(tmp_path / "g").decision_rule["detector"] == "auto+ir"  # recorded, and run by sessions
     gates = ModelBundle.load(tmp_path / "g").decision_rule["quality"]
     assert gates["max_saturated_fraction"] == 0.4
     assert {k: v for k, v in gates.items() if k != "max_saturated_fraction"} == \

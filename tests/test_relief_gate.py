@@ -129,3 +129,20 @@ def _with_rule(manifest, rule):
     provenance = dict(manifest["provenance"])
     provenance["calibration"] = dict(provenance["calibration"], decision_rule=rule)
     return dict(manifest, provenance=provenance)
+
+
+def test_a_session_runs_the_detector_its_bundle_was_calibrated_with():
+    """Like the gates, the detector follows the bundle unless the session picks one: a bundle
+    calibrated with "auto+ir" runs it, one that records "auto" (or nothing) runs "auto"."""
+    from sdk.engine import ModelBundle
+    from sdk.session import SessionConfig, decision_rule_matches, with_bundle_gates
+
+    bundle = ModelBundle.load(None)
+    shipped = bundle.decision_rule
+    assert with_bundle_gates(SessionConfig(), bundle).detector == shipped["detector"] == "auto"
+    ir_rule = dict(shipped, detector="auto+ir")
+    ir_bundle = dataclasses.replace(bundle, manifest=_with_rule(bundle.manifest, ir_rule))
+    config = with_bundle_gates(SessionConfig(), ir_bundle)
+    assert config.detector == "auto+ir" and decision_rule_matches(ir_rule, config)
+    assert not decision_rule_matches(ir_rule, with_bundle_gates(SessionConfig(detector="auto"), ir_bundle))
+    assert SessionConfig().decision_rule()["detector"] == "auto"  # no bundle: the default

@@ -7,6 +7,8 @@ import json
 import shlex
 import sys
 
+from sdk.detect.blazeface import MODES
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
@@ -35,6 +37,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="a quality gate to calibrate with, by its sdk.quality.QualityConfig field (e.g. "
                         "max_depth_hole_fraction=0.5); repeatable; every other gate stays the source bundle's. "
                         "The new bundle records the gates and sessions run them")
+    parser.add_argument("--detector", default=None, choices=MODES,
+                        help="BlazeFace mode to calibrate with (default: the source bundle's, else auto); the new "
+                        "bundle records it and sessions run it")
     parser.add_argument("--json", action="store_true", help="print the summary as JSON")
     parser.set_defaults(handler=run)
 
@@ -68,6 +73,12 @@ def run(args: argparse.Namespace) -> int:
 
     targets = parse_targets(args.target) if args.target else None
     config = gate_config(args.model, args.gate) if args.gate else None
+    if args.detector is not None:
+        from dataclasses import replace
+
+        from sdk.session import SessionConfig
+
+        config = replace(config or SessionConfig(), detector=args.detector)
     quiet = args.json
     bundle, summary = calibrate(
         args.model, args.bags, args.out, targets=targets, default_point=args.default_point, version=args.version,
