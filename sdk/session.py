@@ -212,7 +212,7 @@ class LivenessSession:
                 self._engine = create_engine(self.config.engine, self.bundle.model_path, **self.config.engine_options)
                 opened.append("_engine")
             if self._pipeline is None:
-                self._pipeline = FacePipeline(detector=self.config.detector or DEFAULT_DETECTOR, quality=self.config.quality)
+                self._pipeline = FacePipeline(detector=self.config.detector, quality=self.config.quality)
                 opened.append("_pipeline")
             if self._source is None:
                 self._source = open_source(self._source_spec)

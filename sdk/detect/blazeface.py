@@ -66,6 +66,11 @@ def _low_light(rgb: np.ndarray) -> np.ndarray:
     return cv2.cvtColor(lab, cv2.COLOR_LAB2RGB)
 
 
+def _stage_name(model: str, image: str) -> str:
+    """How Detections.stage names an attempt: "short", "full+lowlight", "short+ir"."""
+    return model if image == "colour" else f"{model}+{image}"
+
+
 class BlazeFaceDetector(Detector):
     """BlazeFace face boxes (+ 6 keypoints, in pixels) on the FrameSet's shared grid.
 
@@ -128,7 +133,7 @@ class BlazeFaceDetector(Detector):
             if image not in images:  # made once, and only when an earlier stage found nothing
                 images[image] = (_low_light(images["colour"]) if image == "lowlight"
                                  else np.ascontiguousarray(np.repeat(frames.ir[:, :, None], 3, axis=2)))
-            yield self._run(model, images[image], stage=model if image == "colour" else f"{model}+{image}")
+            yield self._run(model, images[image], stage=_stage_name(model, image))
 
     def detect_rgb(self, rgb: np.ndarray) -> Detections:
         """Detections on a plain HxWx3 uint8 RGB array (no FrameSet), every colour stage of the
@@ -140,8 +145,7 @@ class BlazeFaceDetector(Detector):
         for model, image in self._stages:
             if image == "ir":
                 continue
-            result = self._run(model, _low_light(rgb) if image == "lowlight" else rgb,
-                               stage=model if image == "colour" else f"{model}+{image}")
+            result = self._run(model, _low_light(rgb) if image == "lowlight" else rgb, stage=_stage_name(model, image))
             if result.accepted:
                 return result
         return Detections(image_size=result.image_size)
