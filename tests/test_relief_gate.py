@@ -139,10 +139,14 @@ def test_a_session_runs_the_detector_its_bundle_was_calibrated_with():
 
     bundle = ModelBundle.load(None)
     shipped = bundle.decision_rule
-    assert with_bundle_gates(SessionConfig(), bundle).detector == shipped["detector"] == "auto"
-    ir_rule = dict(shipped, detector="auto+ir")
-    ir_bundle = dataclasses.replace(bundle, manifest=_with_rule(bundle.manifest, ir_rule))
-    config = with_bundle_gates(SessionConfig(), ir_bundle)
-    assert config.detector == "auto+ir" and decision_rule_matches(ir_rule, config)
-    assert not decision_rule_matches(ir_rule, with_bundle_gates(SessionConfig(detector="auto"), ir_bundle))
+    assert with_bundle_gates(SessionConfig(), bundle).detector == shipped["detector"]
+    for recorded, other in (("auto+ir", "auto"), ("auto", "auto+ir")):
+        rule = dict(shipped, detector=recorded)
+        variant = dataclasses.replace(bundle, manifest=_with_rule(bundle.manifest, rule))
+        config = with_bundle_gates(SessionConfig(), variant)
+        assert config.detector == recorded and decision_rule_matches(rule, config)
+        assert not decision_rule_matches(rule, with_bundle_gates(SessionConfig(detector=other), variant))
+    rule_without = {k: v for k, v in shipped.items() if k != "detector"}  # recorded before the field
+    old_bundle = dataclasses.replace(bundle, manifest=_with_rule(bundle.manifest, rule_without))
+    assert with_bundle_gates(SessionConfig(), old_bundle).detector == "auto"
     assert SessionConfig().decision_rule()["detector"] == "auto"  # no bundle: the default
