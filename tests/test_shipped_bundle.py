@@ -70,11 +70,15 @@ def test_every_shipped_point_is_supported_and_bounded(shipped):
     from sdk.session import SessionConfig, decision_rule_matches, with_bundle_gates
 
     assert rule is not None, "the shipped points must be set on fused per-check scores (sr300-liveness calibrate)"
-    # A default session runs the bundle's gates; everything else must be the SDK's default rule.
+    # A default session runs the bundle's gates and detector; everything else must be the SDK's default rule.
     assert decision_rule_matches(rule, with_bundle_gates(SessionConfig(), shipped)), \
         "the session's decision rule differs from the calibrated one"
-    default = {k: v for k, v in SessionConfig().decision_rule().items() if k != "quality"}
-    assert {k: v for k, v in rule.items() if k != "quality"} == default
+    from sdk.detect.blazeface import MODES
+
+    assert rule.get("detector", "auto") in MODES
+    carried = ("quality", "detector")
+    default = {k: v for k, v in SessionConfig().decision_rule().items() if k not in carried}
+    assert {k: v for k, v in rule.items() if k not in carried} == default
 
 
 @pytest.fixture(scope="module")
