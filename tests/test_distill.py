@@ -271,3 +271,72 @@ def test_compare_models_tool(ensemble_run, tmp_path):
     assert "| m |" in (tmp_path / "r.md").read_text()
     assert tool.main(["--model", f"m={member}", "--calibration", f"{root}:val_list.txt",
                       "--eval", f"x={root}:val_list.txt", "--pool", "p=nope"]) == 3  # typed error, exit 3
+
+
+def test_a_trained_model_can_teach_in_the_ensembles_place(ensemble_run, tmp_path):
+    """A teacher assistant: one member's model.pt teaches; teacher.json records that model, and
+    its mean of one equals the model's own softmax."""
+    from training.ensemble.plan import load_members
+    from training.ensemble.teacher import ModelTeacher
+
+    root, run = ensemble_run
+    model_pt = member_dir(run, load_members(run)[0]) / MODEL_NAME
+    source = ModelTeacher.load(model_pt)
+    net = load_trained_model(model_pt)
+    x = [torch.rand(2, 3, 112, 112) * 255 for _ in range(3)]
+    with torch.no_grad():
+        expected = torch.softmax(net(*x).float() / 2.0, dim=1)
+        assert torch.allclose(EnsembleTeacher.from_model(source)(*x, temperature=2.0), expected, atol=1e-6)
+    config = student_config(root, **{"optim.epochs": 1})
+    result = distill(None, config, tmp_path / "ta", teacher_model=model_pt, log=lambda s: None)
+    record = json.loads((tmp_path / "ta" / "teacher.json").read_text())
+    assert record["teacher_model"] == str(model_pt.resolve()) and record["n_members"] == 1
+    assert "ensemble_run" not in record
+    assert record["members"][0]["model_sha256"] == source.record()["model_sha256"]
+    assert record["members"][0]["config"]["model"]["name"] == source.config.model.name
+    meta = json.loads(torch.load(tmp_path / "ta" / MODEL_NAME, weights_only=True)["meta"])
+    assert meta["teacher_model"] == str(model_pt.resolve()) and meta["config"]["distill"]["teacher"] == str(model_pt.resolve())
+    assert result.epochs_done == 1
+    # resuming that run with another teacher is refused, as with other member weights
+    other = member_dir(run, load_members(run)[1]) / MODEL_NAME
+    with pytest.raises(InputValidationError, match="other teacher weights"):
+        distill(None, config, tmp_path / "ta", teacher_model=other, resume=True, log=lambda s: None)
+
+
+def test_distill_takes_exactly_one_teacher(ensemble_run, tmp_path):
+    root, run = ensemble_run
+    model_pt = next(run.glob(f"members/*/{MODEL_NAME}"))
+    config = student_config(root)
+    with pytest.raises(InputValidationError, match="exactly one"):
+        distill(run, config, tmp_path / "a", teacher_model=model_pt, log=lambda s: None)
+    with pytest.raises(InputValidationError, match="exactly one"):
+        distill(None, config, tmp_path / "b", log=lambda s: None)
+    with pytest.raises(InputValidationError, match="does not exist"):
+        distill(None, config, tmp_path / "c", teacher_model=tmp_path / "missing.pt", log=lambda s: None)
+    not_a_model = tmp_path / "weights.pt"
+    torch.save({"w": torch.zeros(1)}, not_a_model)
+    with pytest.raises(InputValidationError, match="not a model.pt"):
+        distill(None, config, tmp_path / "d", teacher_model=not_a_model, log=lambda s: None)
+
+
+def test_a_teacher_model_must_have_trained_on_the_students_composites(ensemble_run, tmp_path):
+    """The cpu_tiny members trained without colour_swap_live: a student that uses it is refused."""
+    root, run = ensemble_run
+    model_pt = next(run.glob(f"members/*/{MODEL_NAME}"))
+    config = student_config(root, **{"augment.colour_swap_live": 0.25})
+    with pytest.raises(InputValidationError, match="colour_swap_live .*1 of the 1"):
+        distill(None, config, tmp_path / "s", teacher_model=model_pt, log=lambda s: None)
+
+
+def test_cli_distill_from_a_teacher_model(ensemble_run, tmp_path):
+    from sdk.cli import main
+
+    root, run = ensemble_run
+    model_pt = next(run.glob(f"members/*/{MODEL_NAME}"))
+    code = main(["distill", "--teacher-model", str(model_pt), "--config", "student_kd", "--root", str(root),
+                 "--out", str(tmp_path / "s"), "--quiet", "--set", "optim.epochs=1", "--set", "optim.batch_size=4",
+                 "--set", "runtime.threads=1", "--set", "data.max_train_samples=8", "--set", "data.val_list=null"])
+    assert code == 0 and json.loads((tmp_path / "s" / "teacher.json").read_text())["n_members"] == 1
+    with pytest.raises(SystemExit):  # argparse: --ensemble and --teacher-model exclude each other
+        main(["distill", "--ensemble", str(run), "--teacher-model", str(model_pt), "--config", "student_kd",
+              "--out", str(tmp_path / "s3")])

@@ -47,6 +47,14 @@ def test_a_fine_tune_of_a_fine_tune_keeps_the_earlier_one(tool, tmp_path):
     assert provenance["fine_tune"]["run"] == str(run)
 
 
+def test_a_run_taught_by_a_teacher_model_records_its_teacher(tool, tmp_path):
+    run = _run(tmp_path, {"weights": "runQ2/model.pt"})
+    teacher = {"teacher_model": "runN/model.pt", "n_members": 1, "members": [{"name": "runN", "model_sha256": "f" * 64}]}
+    (run / "teacher.json").write_text(json.dumps(teacher))
+    provenance = tool.fine_tune_provenance(BASE, run, "taught by N", "cmd")
+    assert provenance["fine_tune"]["teacher"] == teacher and len(provenance["members"]) == 24
+
+
 def test_refuses_a_run_that_is_not_a_finished_fine_tune(tool, tmp_path):
     run = _run(tmp_path, {"weights": None, "checkpoint": None})
     with pytest.raises(InputValidationError, match="did not warm-start"):

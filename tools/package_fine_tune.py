@@ -5,7 +5,9 @@ weights whose history is the base bundle's: the 24 members and the distillation 
 exports the fine-tuned `model.pt` with operating points on crops (as `sr300-liveness export`
 does) and writes a provenance that is the base manifest's, less what described the base's own
 file and points, plus `fine_tune` (the run's config, its warm-start report and a note). The
-bundle it writes is then calibrated on recordings with `sr300-liveness calibrate`.
+bundle it writes is then calibrated on recordings with `sr300-liveness calibrate`. A run made by
+`sr300-liveness distill --teacher-model` (warm-started, taught by one trained network) packages
+the same way; its teacher.json goes into `fine_tune.teacher`.
 
     python tools/package_fine_tune.py --run runs/evalM/runN --base-manifest 2.24.0_manifest.json \\
         --data runs/s4/eval --out runs/evalM/bundle_2.27.0 --version 2.27.0 \\
@@ -54,6 +56,9 @@ def fine_tune_provenance(base_manifest: Mapping[str, Any], run_dir: Path, note: 
         "init": init,
         "note": note,
     }
+    teacher = run_dir / "teacher.json"
+    if teacher.is_file():  # a distillation run (e.g. from a teacher model): who taught it, with hashes
+        provenance["fine_tune"]["teacher"] = json.loads(teacher.read_text(encoding="utf-8"))
     return provenance
 
 

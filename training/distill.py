@@ -1,6 +1,12 @@
 """Distil a trained ensemble into one small student (design.md section 7).
 
     sr300-liveness distill --ensemble RUN --config student_kd --root DIR --out RUN2
+    sr300-liveness distill --teacher-model RUN1/model.pt --config CFG --root DIR --out RUN2
+
+* Teacher assistant (``--teacher-model``): one trained network, itself distilled from the
+  ensemble, teaches in the ensemble's place: a student too small to follow 24 members directly
+  can follow one network a size closer to its own (Mirzadeh et al., AAAI 2020). teacher.json
+  then records that model (path, hash, its training config) instead of the members.
 
 * Teacher: the mean of the members' probabilities at temperature T (EnsembleTeacher), run
   LIVE on the very crops the student sees in that step (after augmentation and mixup):
@@ -30,8 +36,8 @@ from sdk.errors import InputValidationError
 from training.config import TrainConfig
 from training.data.casia import Sample, read_list
 from training.ensemble.plan import Member, sha256_file
-from training.ensemble.teacher import (EnsembleTeacher, OnnxEnsembleTeacher, done_members, member_records,
-                                       teacher_engine_name)
+from training.ensemble.teacher import (EnsembleTeacher, ModelTeacher, OnnxEnsembleTeacher, done_members,
+                                       member_records, teacher_engine_name)
 from training.train import StepOutput, TrainResult, _subset, atomic_write_text, resolve_device, train
 
 TEACHER_NAME = "teacher.json"
@@ -99,8 +105,9 @@ class DistillStep:
 RELABELLING_AUGMENTATIONS = ("relief_negative", "modality_swap", "colour_swap_live")
 
 
-def check_teacher_saw_composites(config: TrainConfig, members: list[Member]) -> None:
-    """Refuse a student augmentation that relabels crops unless every teacher member trained with it.
+def check_teacher_saw_composites(config: TrainConfig, members: list[Member] | list[ModelTeacher]) -> None:
+    """Refuse a student augmentation that relabels crops unless every teacher member trained with it
+    (a teacher model counts as one member, judged by the config it was trained with).
 
     A member that never saw a flattened live face (relief negative) or live depth under an
     attack's colour (modality swap) would give such a composite a confident soft target the
@@ -129,44 +136,58 @@ def unlabeled_samples(config: TrainConfig) -> list[Sample]:
 
 
 def distill(
-    ensemble_run: str | Path,
+    ensemble_run: str | Path | None,
     config: TrainConfig,
     out: str | Path,
     *,
+    teacher_model: str | Path | None = None,
     resume: bool = False,
     require_all: bool = True,
     stop_after_steps: int | None = None,
     log: Callable[[str], None] = print,
 ) -> TrainResult:
-    """Train the student of ``config`` on the ensemble of ``ensemble_run``; returns the train result."""
-    ensemble_run = Path(ensemble_run).resolve()
-    config = config.replace(**{"distill.teacher": str(ensemble_run)})
+    """Train the student of ``config`` on the ensemble of ``ensemble_run``, or on the one trained
+    network ``teacher_model`` (a model.pt) in its place; returns the train result."""
+    if (ensemble_run is None) == (teacher_model is None):
+        raise InputValidationError("distil from an ensemble run or from a teacher model: give exactly one")
+    device = resolve_device(config)
+    if teacher_model is not None:
+        source = ModelTeacher.load(teacher_model)
+        teachers: list[Any] = [source]
+        records = [source.record()]
+        origin, record = source.path, {"teacher_model": str(source.path)}
+        torch_teacher = EnsembleTeacher.from_model(source, device=device)
+    else:
+        origin = Path(ensemble_run).resolve()
+        teachers = done_members(origin, require_all=require_all)
+        records = member_records(origin, teachers)
+        record = {"ensemble_run": str(origin)}
+        torch_teacher = EnsembleTeacher.from_run(origin, require_all=require_all, device=device)
+    config = config.replace(**{"distill.teacher": str(origin)})
     out = Path(out)
-    members = done_members(ensemble_run, require_all=require_all)
-    check_teacher_saw_composites(config, members)
-    records = member_records(ensemble_run, members)
+    check_teacher_saw_composites(config, teachers)
     out.mkdir(parents=True, exist_ok=True)
     teacher_file = out / TEACHER_NAME
     if teacher_file.is_file():
         previous = json.loads(teacher_file.read_text(encoding="utf-8"))
         if [r["model_sha256"] for r in previous["members"]] != [r["model_sha256"] for r in records]:
-            raise InputValidationError(f"{out} was distilled from other member weights; choose another --out")
-    device = resolve_device(config)
+            raise InputValidationError(f"{out} was distilled from other teacher weights; choose another --out")
     engine = teacher_engine_name(config.runtime.teacher_engine, device)
-    teacher: EnsembleTeacher | OnnxEnsembleTeacher = EnsembleTeacher.from_run(ensemble_run, require_all=require_all,
-                                                                             device=device)
-    record: dict[str, Any] = {"ensemble_run": str(ensemble_run), "n_members": len(records), "engine": engine}
+    teacher: EnsembleTeacher | OnnxEnsembleTeacher = torch_teacher
+    record.update(n_members=len(records), engine=engine)
     if engine == "onnxruntime":
         if device.type != "cpu":
             raise InputValidationError("runtime.teacher_engine onnxruntime runs the teacher on the CPU: use device cpu")
         # Exported afresh on every start (a minute at most) rather than trusting a teacher.onnx left in --out.
-        teacher = OnnxEnsembleTeacher.export(teacher, out / TEACHER_ONNX_NAME, threads=config.runtime.threads)
+        teacher = OnnxEnsembleTeacher.export(torch_teacher, out / TEACHER_ONNX_NAME, threads=config.runtime.threads)
         record["onnx_sha256"] = sha256_file(out / TEACHER_ONNX_NAME)
     atomic_write_text(teacher_file, json.dumps({**record, "members": records}, indent=2) + "\n")
     if config.data.live_label not in (0, 1):
         raise InputValidationError("data.live_label must be 0 or 1")
     extra = unlabeled_samples(config)
-    log(f"teacher: {len(members)} members from {ensemble_run} ({engine}); {len(extra)} unlabelled renders")
+    log(f"teacher: {len(records)} {'member' if len(records) == 1 else 'members'} from {origin} ({engine}); "
+        f"{len(extra)} unlabelled renders")
     return train(config, out, resume=resume, stop_after_steps=stop_after_steps, log=log,
                  step_loss=DistillStep(teacher, config), extra_samples=extra,
-                 extra_meta={"distilled_from": str(ensemble_run), "n_teacher_members": len(members)})
+                 extra_meta={"distilled_from": str(origin), "n_teacher_members": len(records),
+                             **({"teacher_model": str(origin)} if teacher_model is not None else {})})

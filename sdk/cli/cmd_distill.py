@@ -1,10 +1,13 @@
 """`sr300-liveness distill`: train a small student on a trained ensemble's soft targets.
 
     sr300-liveness distill --ensemble RUN --config student_kd --out RUN2 [--root DIR] [--resume]
+    sr300-liveness distill --teacher-model RUN1/model.pt --config CFG --out RUN2 [...]
 
 The teacher (mean of the members' probabilities at temperature T) runs live on every augmented
 crop the student sees; RUN2 is an ordinary training run (checkpoints, metrics, model.pt) plus
-teacher.json (every member's name, config and weight hash).
+teacher.json (every member's name, config and weight hash). ``--teacher-model`` puts one trained
+network (itself distilled from the ensemble) in the ensemble's place: a teacher assistant for a
+student too small to follow the 24 members directly.
 """
 from __future__ import annotations
 
@@ -19,7 +22,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Knowledge distillation: KD at temperature T plus cross-entropy, teacher run live on the "
         "same augmented crops, optional mixup and unlabelled renders (config section 'distill').",
     )
-    parser.add_argument("--ensemble", required=True, help="ensemble run folder (every member trained)")
+    teacher = parser.add_mutually_exclusive_group(required=True)
+    teacher.add_argument("--ensemble", help="ensemble run folder (every member trained)")
+    teacher.add_argument("--teacher-model", metavar="MODEL_PT",
+                         help="one trained model.pt as the teacher instead (a teacher assistant)")
     parser.add_argument("--config", required=True, help="student config file or preset (e.g. student_kd)")
     parser.add_argument("--out", required=True, help="output run folder of the student")
     parser.add_argument("--root", help="override data.root")
@@ -41,6 +47,7 @@ def run(args: argparse.Namespace) -> int:
     config = config_with_overrides(load_config(args.config), args.set, {
         "data.root": args.root, "data.train_list": args.train_list, "data.val_list": args.val_list,
         "distill.unlabeled_lists": args.unlabeled}, quiet=args.quiet)
-    result = distill(args.ensemble, config, args.out, resume=args.resume, require_all=not args.partial)
+    result = distill(args.ensemble, config, args.out, teacher_model=args.teacher_model, resume=args.resume,
+                     require_all=not args.partial)
     print(f"distilled {result.epochs_done} epoch(s) into {Path(args.out) / 'model.pt'}; teacher {Path(args.out) / 'teacher.json'}")
     return 0

@@ -1,6 +1,12 @@
-"""The trained members of an ensemble run as one torch module: the mean of their probabilities."""
+"""The trained members of an ensemble run as one torch module: the mean of their probabilities.
+
+A single trained network can stand in for the ensemble (``ModelTeacher``): a teacher assistant
+(Mirzadeh et al., AAAI 2020) between the 24 members and a student too small to follow them
+directly, e.g. the shipped full-resolution student teaching a stride-2 one.
+"""
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -33,6 +39,35 @@ def member_records(run: str | Path, members: Sequence[Member]) -> list[dict[str,
             for m in members]
 
 
+@dataclass(frozen=True)
+class ModelTeacher:
+    """One trained model.pt used as the whole teacher; ``config`` is the config it was trained with
+    (stored in the model file), so the composite check reads its augmentations like a member's."""
+
+    name: str
+    path: Path
+    config: Any  # training.config.TrainConfig
+
+    @classmethod
+    def load(cls, path: str | Path) -> "ModelTeacher":
+        from training.config import config_from_dict
+        from training.train import read_model_file
+
+        path = Path(path).resolve()
+        if not path.is_file():
+            raise InputValidationError(f"teacher model {path} does not exist")
+        meta, _ = read_model_file(path)
+        if not isinstance(meta.get("config"), dict):
+            raise InputValidationError(f"{path} carries no training config; only a model.pt of training.train can teach")
+        return cls(name=path.parent.name or path.stem, path=path, config=config_from_dict(meta["config"]))
+
+    def record(self) -> dict[str, Any]:
+        """Provenance like a member's: name, path, weight hash and training config (with its own
+        init weights and distillation teacher, so the chain back to the ensemble stays readable)."""
+        return {"name": self.name, "path": str(self.path), "model_sha256": sha256_file(self.path),
+                "config": self.config.to_dict()}
+
+
 def mean_probabilities(member_logits: torch.Tensor, temperature: float) -> torch.Tensor:
     """Mean over members (dim 0) of softmax(logits / temperature)."""
     return torch.softmax(member_logits.float() / temperature, dim=2).mean(dim=0)
@@ -58,6 +93,15 @@ class EnsembleTeacher(nn.Module):
         teacher = cls([load_trained_model(member_dir(run, m) / "model.pt", map_location=device) for m in members])
         teacher.member_names = [m.name for m in members]
         return teacher.eval().to(device)
+
+    @classmethod
+    def from_model(cls, teacher: ModelTeacher, *, device: str | torch.device = "cpu") -> "EnsembleTeacher":
+        """One trained network as the teacher (the mean of one member is that member)."""
+        from training.train import load_trained_model
+
+        module = cls([load_trained_model(teacher.path, map_location=device)])
+        module.member_names = [teacher.name]
+        return module.eval().to(device)
 
     def member_logits(self, rgb: torch.Tensor, ir: torch.Tensor, depth: torch.Tensor) -> torch.Tensor:
         """Every member's logits, stacked: (members, batch, 2)."""
