@@ -150,22 +150,22 @@ def distill(
     network ``teacher_model`` (a model.pt) in its place; returns the train result."""
     if (ensemble_run is None) == (teacher_model is None):
         raise InputValidationError("distil from an ensemble run or from a teacher model: give exactly one")
-    device = resolve_device(config)
     if teacher_model is not None:
         source = ModelTeacher.load(teacher_model)
         teachers: list[Any] = [source]
         records = [source.record()]
         origin, record = source.path, {"teacher_model": str(source.path)}
-        torch_teacher = EnsembleTeacher.from_model(source, device=device)
     else:
         origin = Path(ensemble_run).resolve()
         teachers = done_members(origin, require_all=require_all)
         records = member_records(origin, teachers)
         record = {"ensemble_run": str(origin)}
-        torch_teacher = EnsembleTeacher.from_run(origin, require_all=require_all, device=device)
     config = config.replace(**{"distill.teacher": str(origin)})
     out = Path(out)
-    check_teacher_saw_composites(config, teachers)
+    check_teacher_saw_composites(config, teachers)  # before any network is loaded
+    device = resolve_device(config)
+    torch_teacher = (EnsembleTeacher.from_model(source, device=device) if teacher_model is not None
+                     else EnsembleTeacher.from_run(origin, require_all=require_all, device=device))
     out.mkdir(parents=True, exist_ok=True)
     teacher_file = out / TEACHER_NAME
     if teacher_file.is_file():
