@@ -14,6 +14,7 @@ import torch
 import torch.nn as nn
 
 from sdk.errors import InputValidationError
+from training.config import TrainConfig, config_from_dict
 from training.ensemble.plan import Member, load_members, member_dir, sha256_file
 from training.ensemble.status import member_status
 
@@ -46,11 +47,10 @@ class ModelTeacher:
 
     name: str
     path: Path
-    config: Any  # training.config.TrainConfig
+    config: TrainConfig
 
     @classmethod
     def load(cls, path: str | Path) -> "ModelTeacher":
-        from training.config import config_from_dict
         from training.train import read_model_file
 
         path = Path(path).resolve()
