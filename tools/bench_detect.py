@@ -6,9 +6,9 @@
 1. Recall on simulator live frames (distance 0.3-1.0 m, yaw <= 30 deg): a frame counts as found
    when a detection overlaps the simulator's true face box with IoU >= 0.3 (BlazeFace boxes and
    the simulator's contour box follow slightly different conventions, so IoU 0.5 is also
-   reported). Per BlazeFace mode (short, full, auto), raw and after depth confirmation, plus
-   the share of frames whose gates pass; auto+ir adds BlazeFace on the IR frame. Missed frames are saved as PNG (colour | IR) with
-   distance, yaw, lighting and skin tone in the file name.
+   reported). Per BlazeFace mode (short, full, auto, auto+ir: auto then BlazeFace on the IR
+   frame), raw and after depth confirmation, plus the share of frames whose gates pass. Missed
+   frames are saved as PNG (colour | IR) with distance, yaw, lighting and skin tone in the name.
 2. False positives on empty scenes: frames where the raw detector fires, where depth confirms
    a face (should be none) and where the gates pass (must be none); for auto, and for auto+ir
    under "auto+ir" (its IR stages run on every empty frame, so this is where they could fire).
