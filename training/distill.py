@@ -163,15 +163,15 @@ def distill(
     config = config.replace(**{"distill.teacher": str(origin)})
     out = Path(out)
     check_teacher_saw_composites(config, teachers)  # before any network is loaded
-    device = resolve_device(config)
-    torch_teacher = (EnsembleTeacher.from_model(source, device=device) if teacher_model is not None
-                     else EnsembleTeacher.from_run(origin, require_all=require_all, device=device))
     out.mkdir(parents=True, exist_ok=True)
     teacher_file = out / TEACHER_NAME
     if teacher_file.is_file():
         previous = json.loads(teacher_file.read_text(encoding="utf-8"))
         if [r["model_sha256"] for r in previous["members"]] != [r["model_sha256"] for r in records]:
             raise InputValidationError(f"{out} was distilled from other teacher weights; choose another --out")
+    device = resolve_device(config)
+    torch_teacher = (EnsembleTeacher.from_model(source, device=device) if teacher_model is not None
+                     else EnsembleTeacher.from_run(origin, require_all=require_all, device=device))
     engine = teacher_engine_name(config.runtime.teacher_engine, device)
     teacher: EnsembleTeacher | OnnxEnsembleTeacher = torch_teacher
     record.update(n_members=len(records), engine=engine)
