@@ -1,0 +1,86 @@
+"""Students against their ensemble on the held-out parts: TPR@FPR 1e-3 and the paired gap.
+
+    python tools/heldout_gap.py --ensemble runs/s4/ensembleH \\
+        --model S=runs/evalS/runS/model.pt --model N=runs/evalM/runN/model.pt \\
+        --eval yaw_gt20=runs/ho20/yaw_gt20:test_list.txt ... --pool pooled=yaw_gt20,... \\
+        --cache runs/ho20/scores [--target-fpr 1e-3] [--tolerance-points 0.3] [--resamples 2000] \\
+        [--threads 2] [--tta] [--json report.json] [--markdown table.md]
+
+Render the sets with `sr300-liveness synth-dataset --holdout FAMILY --frames-per-subject 1` (one
+crop per session: the bootstrap resamples crops as independent sessions) and a dataset seed no
+training set used. Each student's gap to the ensemble gets a verdict for "student >= ensemble -
+tolerance": met, not met, or unresolved at this size (training.heldout_gap, calibration.paired).
+Exit status 0 whatever the verdicts; 3 on bad input.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+
+def _pair(text: str, what: str) -> tuple[str, str]:
+    name, sep, value = text.partition("=")
+    if not sep or not name or not value:
+        raise SystemExit(f"{what} wants NAME=VALUE, got {text!r}")
+    return name, value
+
+
+def _root_list(text: str) -> tuple[Path, str]:
+    root, sep, list_name = text.rpartition(":")
+    if not sep or not root or not list_name:
+        raise SystemExit(f"a list wants ROOT:LIST, got {text!r}")
+    return Path(root), list_name
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--ensemble", required=True, help="a finished ensemble run (every member done)")
+    parser.add_argument("--model", action="append", required=True, metavar="LABEL=MODEL_PT", help="a student (repeatable)")
+    parser.add_argument("--eval", action="append", required=True, metavar="NAME=ROOT:LIST",
+                        help="an evaluation list; repeat a NAME to join several lists into one set")
+    parser.add_argument("--pool", action="append", default=[], metavar="NAME=SET,SET", help="a set made of scored sets")
+    parser.add_argument("--cache", required=True, help="folder of cached scores (per network and list)")
+    parser.add_argument("--target-fpr", type=float, default=1e-3)
+    parser.add_argument("--tolerance-points", type=float, default=0.3, help="allowed shortfall, in percentage points")
+    parser.add_argument("--resamples", type=int, default=2000)
+    parser.add_argument("--seed", type=int, default=0, help="bootstrap seed")
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--tta", action="store_true", help="mean of the crop and its flip (default: centre crop only)")
+    parser.add_argument("--json", default=None, help="write the report here")
+    parser.add_argument("--markdown", default=None, help="write the table here")
+    args = parser.parse_args(argv)
+
+    from sdk.errors import LivenessError
+    from training.heldout_gap import measure, render_markdown
+    from training.train import atomic_write_text
+
+    evaluations: dict[str, list[tuple[Path, str]]] = {}
+    for text in args.eval:
+        name, value = _pair(text, "--eval")
+        evaluations.setdefault(name, []).append(_root_list(value))
+    pools = {name: value.split(",") for name, value in (_pair(t, "--pool") for t in args.pool)}
+    try:
+        report = measure(args.ensemble, dict(_pair(t, "--model") for t in args.model), evaluations, cache=args.cache,
+                         pools=pools, target_fpr=args.target_fpr, tolerance_points=args.tolerance_points,
+                         resamples=args.resamples, seed=args.seed, tta=args.tta, threads=args.threads,
+                         log=lambda s: print(s, file=sys.stderr))
+    except (LivenessError, ValueError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 3
+    text = render_markdown(report)
+    if args.json:
+        import json
+
+        atomic_write_text(Path(args.json), json.dumps(report, indent=2) + "\n")
+    if args.markdown:
+        atomic_write_text(Path(args.markdown), text + "\n")
+    print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
