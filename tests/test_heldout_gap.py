@@ -160,6 +160,18 @@ def test_measure_scores_caches_and_judges(tiny_run, tmp_path, monkeypatch):
     assert again["sets"] == report["sets"]
     assert "ensemble" in heldout_gap.render_markdown(again)
 
+    # With the scores gone but the checked ONNX graph kept, the ensemble is not traced again.
+    monkeypatch.undo()
+    from training.ensemble.teacher import EnsembleTeacher
+
+    monkeypatch.setattr(EnsembleTeacher, "from_run", refuse)
+    for stale in cache.glob("ensemble_*.npz"):
+        stale.unlink()
+    assert len(list(cache.glob("ensemble_*.onnx"))) == 1 and not list(cache.glob("*.unchecked.onnx"))
+    third = heldout_gap.measure(run, {"S": student}, evaluations, cache=cache, pools={"pooled": ["a", "b"]},
+                                target_fpr=0.1, resamples=200, require_all=False, log=lambda s: None)
+    assert third["sets"]["a"]["tpr"] == pytest.approx(report["sets"]["a"]["tpr"])
+
 
 def test_measure_refuses_bad_requests(tiny_run, tmp_path):
     from sdk.errors import InputValidationError

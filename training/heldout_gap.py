@@ -68,7 +68,15 @@ def ensemble_scorer(run: str | Path, onnx_path: Path, threads: int, *, require_a
     """Mean P(live) over the run's members, exported once into one ONNX graph (as distillation runs it)."""
     from training.ensemble.teacher import EnsembleTeacher, OnnxEnsembleTeacher
 
-    engine = OnnxEnsembleTeacher.export(EnsembleTeacher.from_run(run, require_all=require_all), onnx_path, threads=threads)
+    if onnx_path.is_file():
+        # named by its members' weight hashes, and named only after it matched torch (below)
+        engine = OnnxEnsembleTeacher(onnx_path, threads=threads)
+    else:
+        # tracing 24 networks takes minutes on 2 cores: done once per ensemble, kept beside the scores
+        unchecked = onnx_path.with_name(onnx_path.stem + ".unchecked.onnx")
+        OnnxEnsembleTeacher.export(EnsembleTeacher.from_run(run, require_all=require_all), unchecked, threads=threads)
+        unchecked.replace(onnx_path)
+        engine = OnnxEnsembleTeacher(onnx_path, threads=threads)
 
     def score(rgb: torch.Tensor, ir: torch.Tensor, depth: torch.Tensor) -> np.ndarray:
         return engine(rgb, ir, depth)[:, 1].numpy().astype(np.float64)
