@@ -22,7 +22,6 @@ suite.json::
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import os
@@ -30,6 +29,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path, PurePosixPath
 from typing import Any, Iterable, Mapping
 
+from sdk.engine.bundle import sha256_file  # one hashing helper for bundles and suites
 from sdk.errors import HilSuiteError, RecordingIntegrityError
 from sdk.validate import read_json_in_folder
 
@@ -41,14 +41,6 @@ EXPECT_LIVE = "LIVE"
 EXPECT_NOT_LIVE = "NOT_LIVE"
 DEFAULT_BPCER_BUDGET = 0.05
 DEFAULT_TIMEOUT_S = 5.0
-
-
-def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while block := handle.read(chunk):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def atomic_write_text(path: Path, text: str) -> None:

@@ -18,12 +18,12 @@ seeds (recorded as ``init_checkpoint: null``: the random-init ablation, not the 
 """
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
+from sdk.engine.bundle import sha256_file  # re-exported: members' checkpoint hashes
 from sdk.errors import InputValidationError
 from training.config import PRESETS_DIR, TrainConfig, config_from_dict, load_config
 from training.data.casia import read_list, write_list
@@ -72,14 +72,6 @@ class Member:
 
 def member_name(init: str, fold: int, seed: int) -> str:
     return f"{init}_fold{fold}_seed{seed}"
-
-
-def sha256_file(path: str | Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def list_ensemble_presets() -> list[str]:
