@@ -20,18 +20,28 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 
-def _pair(text: str, what: str) -> tuple[str, str]:
+def parse_pair(text: str, what: str) -> tuple[str, str]:
     name, sep, value = text.partition("=")
     if not sep or not name or not value:
         raise SystemExit(f"{what} wants NAME=VALUE, got {text!r}")
     return name, value
 
 
-def _root_list(text: str) -> tuple[Path, str]:
+def parse_root_list(text: str) -> tuple[Path, str]:
     root, sep, list_name = text.rpartition(":")
     if not sep or not root or not list_name:
         raise SystemExit(f"a list wants ROOT:LIST, got {text!r}")
     return Path(root), list_name
+
+
+def parse_sets(eval_texts: list[str], pool_texts: list[str]) -> tuple[dict[str, list[tuple[Path, str]]], dict[str, list[str]]]:
+    """(evaluations {NAME: [(root, list), ...]}, pools {NAME: [set, ...]}) from --eval and --pool."""
+    evaluations: dict[str, list[tuple[Path, str]]] = {}
+    for text in eval_texts:
+        name, value = parse_pair(text, "--eval")
+        evaluations.setdefault(name, []).append(parse_root_list(value))
+    pools = {name: value.split(",") for name, value in (parse_pair(t, "--pool") for t in pool_texts)}
+    return evaluations, pools
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -52,14 +62,10 @@ def main(argv: list[str] | None = None) -> int:
     from sdk.errors import LivenessError
     from training.compare import compare_models, render_models_markdown, write_report
 
-    models = dict(_pair(t, "--model") for t in args.model)
-    evaluations: dict[str, list[tuple[Path, str]]] = {}
-    for text in args.eval:
-        name, value = _pair(text, "--eval")
-        evaluations.setdefault(name, []).append(_root_list(value))
-    pools = {name: value.split(",") for name, value in (_pair(t, "--pool") for t in args.pool)}
+    models = dict(parse_pair(t, "--model") for t in args.model)
+    evaluations, pools = parse_sets(args.eval, args.pool)
     try:
-        report = compare_models(models, _root_list(args.calibration), evaluations, threads=args.threads,
+        report = compare_models(models, parse_root_list(args.calibration), evaluations, threads=args.threads,
                                 tta=not args.no_tta, max_per_list=args.max_per_list, pools=pools or None,
                                 log=lambda s: print(s, file=sys.stderr))
     except LivenessError as error:

@@ -21,19 +21,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-
-def _pair(text: str, what: str) -> tuple[str, str]:
-    name, sep, value = text.partition("=")
-    if not sep or not name or not value:
-        raise SystemExit(f"{what} wants NAME=VALUE, got {text!r}")
-    return name, value
-
-
-def _root_list(text: str) -> tuple[Path, str]:
-    root, sep, list_name = text.rpartition(":")
-    if not sep or not root or not list_name:
-        raise SystemExit(f"a list wants ROOT:LIST, got {text!r}")
-    return Path(root), list_name
+from tools.compare_models import parse_pair, parse_sets  # noqa: E402  (the same NAME=ROOT:LIST syntax)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -58,13 +46,9 @@ def main(argv: list[str] | None = None) -> int:
     from training.heldout_gap import measure, render_markdown
     from training.train import atomic_write_text
 
-    evaluations: dict[str, list[tuple[Path, str]]] = {}
-    for text in args.eval:
-        name, value = _pair(text, "--eval")
-        evaluations.setdefault(name, []).append(_root_list(value))
-    pools = {name: value.split(",") for name, value in (_pair(t, "--pool") for t in args.pool)}
+    evaluations, pools = parse_sets(args.eval, args.pool)
     try:
-        report = measure(args.ensemble, dict(_pair(t, "--model") for t in args.model), evaluations, cache=args.cache,
+        report = measure(args.ensemble, dict(parse_pair(t, "--model") for t in args.model), evaluations, cache=args.cache,
                          pools=pools, target_fpr=args.target_fpr, tolerance_points=args.tolerance_points,
                          resamples=args.resamples, seed=args.seed, tta=args.tta, threads=args.threads,
                          log=lambda s: print(s, file=sys.stderr))
