@@ -328,17 +328,19 @@ def test_bag_without_depth_or_ir(tmp_path, streams, missing):
 
 
 def test_frame_timeout_when_frames_stop(tmp_path):
-    """A real-time replay of a recording with a 1.5 s gap: frames stop, the timeout fires."""
+    """A real-time replay of a recording with a 3 s gap: frames stop, the timeout fires."""
+    # The gap is 3x the timeout and the timeout 1 s, so a loaded machine (this test once failed
+    # with three CPU-bound jobs on two cores and a 0.5 s timeout) still sees frames before the gap.
     def with_gap():
         for i, frame in enumerate(make_framesets(4)):
             if i == 2:
-                time.sleep(1.5)
+                time.sleep(3.0)
             yield frame
 
     bag = tmp_path / "gap.bag"
     write_bag(bag, with_gap(), DEVICE, INTR, SCALE)
     got: list[int] = []
-    with BagReplay(bag, real_time=True, frame_timeout_s=0.5) as replay:
+    with BagReplay(bag, real_time=True, frame_timeout_s=1.0) as replay:
         with pytest.raises(FrameTimeoutError, match="no frame"):
             while True:
                 got.append(next(replay).frame_number)
