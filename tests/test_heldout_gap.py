@@ -181,8 +181,9 @@ def test_measure_refuses_bad_requests(tiny_run, tmp_path):
     evaluations = {"a": [(root, "train_list.txt")]}
     with pytest.raises(InputValidationError, match="complete|finished|members"):
         heldout_gap.measure(run, {"S": student}, evaluations, cache=tmp_path, log=lambda s: None)
-    with pytest.raises(InputValidationError, match="another label"):
-        heldout_gap.measure(run, {"ensemble": student}, evaluations, cache=tmp_path, require_all=False)
+    for taken in ("ensemble", "best_member"):
+        with pytest.raises(InputValidationError, match="another label"):
+            heldout_gap.measure(run, {taken: student}, evaluations, cache=tmp_path, require_all=False)
     with pytest.raises(InputValidationError, match="pool"):
         heldout_gap.measure(run, {"S": student}, evaluations, cache=tmp_path, pools={"p": ["nope"]}, require_all=False)
     with pytest.raises(InputValidationError, match="no list file"):
@@ -219,3 +220,63 @@ def test_tool_writes_its_report(tiny_run, tmp_path, monkeypatch, capsys):
     report = json.loads((tmp_path / "r.json").read_text())
     assert report["target_fpr"] == 0.1 and report["tolerance_points"] == 0.3 and "S" in report["sets"]["a"]["gaps"]
     assert (tmp_path / "r.md").read_text().strip() in capsys.readouterr().out
+
+
+def test_the_best_member_is_chosen_on_the_calibration_list_and_reported_like_a_student(tiny_run, tmp_path):
+    import torch
+
+    from training import heldout_gap
+    from training.data.casia import CasiaDataset, read_list
+    from training.ensemble.plan import member_dir
+    from training.train import load_trained_model
+
+    root, run, members, student = tiny_run
+    cache = tmp_path / "cache"
+    report = heldout_gap.measure(run, {"S": student}, {"a": [(root, "train_list.txt")]}, cache=cache,
+                                 target_fpr=0.1, resamples=200, require_all=False, best_member_on=(root, "val_list.txt"),
+                                 log=lambda s: None)
+    best = report["best_member"]
+    assert best["name"] in [m.name for m in members] and best["chosen_on"][1] == "val_list.txt"
+
+    def member_probs(list_name: str, member) -> tuple[np.ndarray, np.ndarray]:
+        rows = read_list(root / list_name)
+        dataset = CasiaDataset(root, rows)
+        inputs = [torch.stack([dataset[i][m] for i in range(len(dataset))]) for m in ("rgb", "ir", "depth")]
+        with torch.no_grad():
+            net = load_trained_model(member_dir(run, member) / "model.pt").eval()
+            return torch.softmax(net(*inputs), 1)[:, 1].numpy(), np.array([r.label for r in rows])
+
+    # The choice follows the calibration list's TPR (then EER), as training.compare chooses.
+    from calibration.metrics import eer
+
+    ranked = []
+    for member in members:
+        probs, labels = member_probs("val_list.txt", member)
+        ranked.append((tpr_at_fpr(probs, labels, 0.1)["empirical"], -eer(probs, labels), member.name))
+    assert best["name"] == max(ranked)[2]
+    chosen = next(m for m in members if m.name == best["name"])
+    probs, labels = member_probs("train_list.txt", chosen)
+    gap = report["sets"]["a"]["gaps"]["best_member"]
+    assert gap["tpr_model"] == pytest.approx(tpr_at_fpr(probs, labels, 0.1)["empirical"])
+    assert "best_member" not in report["goal_met"]  # the goal is the students'
+    assert best["name"] in heldout_gap.render_markdown(report)
+
+
+def test_a_cached_ensemble_entry_without_member_scores_is_scored_again_when_they_are_needed(tiny_run, tmp_path):
+    from training import heldout_gap
+
+    root, run, _, student = tiny_run
+    cache = tmp_path / "cache"
+    args = (run, {"S": student}, {"a": [(root, "train_list.txt")]})
+    first = heldout_gap.measure(*args, cache=cache, target_fpr=0.1, resamples=200, require_all=False, log=lambda s: None)
+    entry = next(cache.glob("ensemble_*__*.npz"))
+    with np.load(entry) as stored:
+        assert stored["members"].shape == (stored["scores"].size, 2)
+        np.testing.assert_allclose(stored["members"].mean(axis=1), stored["scores"])
+        old = {k: stored[k] for k in ("scores", "labels", "types")}
+    np.savez(entry, **old)  # as written before member scores were kept
+    again = heldout_gap.measure(*args, cache=cache, target_fpr=0.1, resamples=200, require_all=False,
+                                best_member_on=(root, "train_list.txt"), log=lambda s: None)
+    with np.load(entry) as stored:
+        assert "members" in stored.files
+    assert again["sets"]["a"]["tpr"]["ensemble"] == pytest.approx(first["sets"]["a"]["tpr"]["ensemble"])

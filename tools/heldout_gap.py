@@ -4,7 +4,7 @@
         --model S=runs/evalS/runS/model.pt --model N=runs/evalM/runN/model.pt \\
         --eval yaw_gt20=runs/ho20/yaw_gt20:test_list.txt ... --pool pooled=yaw_gt20,... \\
         --cache runs/ho20/scores [--target-fpr 1e-3] [--tolerance-points 0.3] [--resamples 2000] \\
-        [--threads 2] [--tta] [--json report.json] [--markdown table.md]
+        [--best-member-on runs/s4/eval:val_list.txt] [--threads 2] [--tta] [--json report.json] [--markdown table.md]
 
 Render the sets with `sr300-liveness synth-dataset --holdout FAMILY --frames-per-subject 1` (one
 crop per session: the bootstrap resamples crops as independent sessions) and a dataset seed no
@@ -21,7 +21,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from tools.compare_models import parse_pair, parse_sets  # noqa: E402  (the same NAME=ROOT:LIST syntax)
+from tools.compare_models import parse_pair, parse_root_list, parse_sets  # noqa: E402  (the same NAME=ROOT:LIST syntax)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -32,6 +32,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="an evaluation list; repeat a NAME to join several lists into one set")
     parser.add_argument("--pool", action="append", default=[], metavar="NAME=SET,SET", help="a set made of scored sets")
     parser.add_argument("--cache", required=True, help="folder of cached scores (per network and list)")
+    parser.add_argument("--best-member-on", default=None, metavar="ROOT:LIST",
+                        help="also report the member with the highest TPR at the target FPR on this list "
+                             "(a calibration list, never a test list)")
     parser.add_argument("--target-fpr", type=float, default=1e-3)
     parser.add_argument("--tolerance-points", type=float, default=0.3, help="allowed shortfall, in percentage points")
     parser.add_argument("--resamples", type=int, default=2000)
@@ -51,6 +54,7 @@ def main(argv: list[str] | None = None) -> int:
         report = measure(args.ensemble, dict(parse_pair(t, "--model") for t in args.model), evaluations, cache=args.cache,
                          pools=pools, target_fpr=args.target_fpr, tolerance_points=args.tolerance_points,
                          resamples=args.resamples, seed=args.seed, tta=args.tta, threads=args.threads,
+                         best_member_on=parse_root_list(args.best_member_on) if args.best_member_on else None,
                          log=lambda s: print(s, file=sys.stderr))
     except (LivenessError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)

@@ -6,6 +6,11 @@ members, run by ONNX Runtime as a teacher is) and with each student, then report
 per pool each model's TPR and its gap to the ensemble with a paired bootstrap verdict
 (calibration.paired). Scores are cached per network and list (keyed by the weights' SHA-256
 and the list's content), so judging one more student later scores only that student.
+
+The issue also asks for the best single member beside them: with ``best_member_on`` (a
+calibration list, never a test list) the member with the highest TPR@FPR there (then the lowest
+EER) is chosen, as training.compare does, and reported like a student from the members' cached
+scores.
 """
 from __future__ import annotations
 
@@ -18,13 +23,15 @@ from typing import Any, Callable, Mapping, Sequence
 import numpy as np
 import torch
 
-from calibration.paired import VERDICT_MET, paired_tpr_gap
+from calibration.paired import VERDICT_MET, paired_tpr_gap, tpr_at_fpr_rows
 from sdk.errors import InputValidationError
 from training.data.casia import read_list
 from training.ensemble.plan import member_dir, sha256_file
 from training.ensemble.teacher import done_members
 
 ENSEMBLE_LABEL = "ensemble"
+BEST_MEMBER_LABEL = "best_member"
+#: crops -> P(live): shape (n,) for one network, (n, members) for the ensemble
 Scorer = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], np.ndarray]
 
 
@@ -65,7 +72,9 @@ def model_scorer(path: str | Path) -> Scorer:
 
 
 def ensemble_scorer(run: str | Path, onnx_path: Path, threads: int, *, require_all: bool = True) -> Scorer:
-    """Mean P(live) over the run's members, exported once into one ONNX graph (as distillation runs it)."""
+    """Every member's P(live), (n, members), from one ONNX graph of the run (as distillation runs it).
+
+    The ensemble's score is their mean, as the teacher's mean_probabilities."""
     from training.ensemble.teacher import EnsembleTeacher, OnnxEnsembleTeacher
 
     if onnx_path.is_file():
@@ -79,7 +88,8 @@ def ensemble_scorer(run: str | Path, onnx_path: Path, threads: int, *, require_a
         engine = OnnxEnsembleTeacher(onnx_path, threads=threads)
 
     def score(rgb: torch.Tensor, ir: torch.Tensor, depth: torch.Tensor) -> np.ndarray:
-        return engine(rgb, ir, depth)[:, 1].numpy().astype(np.float64)
+        members = torch.softmax(engine.member_logits(rgb, ir, depth).float(), dim=2)[:, :, 1]
+        return members.T.numpy().astype(np.float64)
 
     return score
 
@@ -93,30 +103,44 @@ def ensemble_key(run: str | Path, *, require_all: bool = True) -> tuple[str, lis
 
 
 def scored_list(key: str, make_scorer: Callable[[], Scorer], root: Path, list_name: str, cache: Path, *,
-                tta: bool, batch_size: int, log: Callable[[str], None]) -> dict[str, np.ndarray]:
-    """{"scores", "labels", "types"} of one list under one network, from the cache when it holds them."""
+                tta: bool, batch_size: int, log: Callable[[str], None], need_members: bool = False) -> dict[str, np.ndarray]:
+    """{"scores", "labels", "types"} of one list under one network, from the cache when it holds
+    them; an ensemble's entry adds "members" (n, members), its mean being "scores". A cached entry
+    without member scores (written before they were kept) is scored again when they are needed."""
     list_path = Path(list_name) if Path(list_name).is_absolute() else root / list_name
     if not list_path.is_file():
         raise InputValidationError(f"no list file {list_path}")
     cache_file = cache / f"{key}{'_tta' if tta else ''}__{_list_key(root, list_path)}.npz"
     if cache_file.is_file():
         with np.load(cache_file, allow_pickle=False) as stored:
-            return {name: stored[name] for name in ("scores", "labels", "types")}
+            if not need_members or "members" in stored.files:
+                return {name: stored[name] for name in stored.files}
     from training.ship import _metadata_scenarios
 
     started = time.perf_counter()
     rows = read_list(list_path)
     scorer = _with_flip(make_scorer(), tta)
-    scores = np.concatenate([scorer(*batch) for batch in _crop_batches(root, rows, batch_size)])
+    raw = np.concatenate([scorer(*batch) for batch in _crop_batches(root, rows, batch_size)])
+    members = {"members": raw} if raw.ndim == 2 else {}
+    scores = raw.mean(axis=1) if raw.ndim == 2 else raw
     labels = np.array([r.label for r in rows], np.int64)
     scenarios = _metadata_scenarios(root, list_path)
     types = np.array([sc if label == 0 else "" for sc, label in zip(scenarios, labels)], dtype=str)
     cache.mkdir(parents=True, exist_ok=True)
     partial = cache_file.with_name(cache_file.stem + ".partial.npz")
-    np.savez(partial, scores=scores, labels=labels, types=types)
+    np.savez(partial, scores=scores, labels=labels, types=types, **members)
     partial.replace(cache_file)  # a killed run never leaves a half-written cache entry
     log(f"scored {list_path} ({len(rows)} crops) in {time.perf_counter() - started:.0f} s")
-    return {"scores": scores, "labels": labels, "types": types}
+    return {"scores": scores, "labels": labels, "types": types, **members}
+
+
+def best_member(members: np.ndarray, labels: np.ndarray, names: Sequence[str], target_fpr: float) -> int:
+    """Index of the member with the highest empirical TPR at ``target_fpr``, then the lowest EER."""
+    from calibration.metrics import eer, tpr_at_fpr
+
+    ranking = [(tpr_at_fpr(members[:, i], labels, target_fpr)["empirical"], -eer(members[:, i], labels), name, i)
+               for i, name in enumerate(names)]
+    return max(ranking)[3]
 
 
 def _once(factory: Callable[[], Scorer]) -> Callable[[], Scorer]:
@@ -144,6 +168,12 @@ def _independent_sessions(root: Path, list_path: Path) -> bool | None:
     return len(subjects) == len(set(subjects))
 
 
+def _joined(parts: Sequence[Mapping[str, np.ndarray]]) -> dict[str, np.ndarray]:
+    """One set's entries from its lists' entries, in list order (member scores when every list has them)."""
+    keys = [k for k in ("scores", "labels", "types", "members") if all(k in p for p in parts)]
+    return {k: np.concatenate([p[k] for p in parts]) for k in keys}
+
+
 def measure(
     ensemble_run: str | Path,
     students: Mapping[str, str | Path],
@@ -159,6 +189,7 @@ def measure(
     threads: int = 1,
     batch_size: int = 64,
     require_all: bool = True,
+    best_member_on: tuple[str | Path, str] | None = None,
     log: Callable[[str], None] = print,
 ) -> dict[str, Any]:
     """The report: per set (and pool) each model's TPR at ``target_fpr`` and each student's gap.
@@ -167,13 +198,15 @@ def measure(
     """
     if not students:
         raise InputValidationError("measure needs at least one student model")
-    if ENSEMBLE_LABEL in students:
-        raise InputValidationError(f"{ENSEMBLE_LABEL!r} names the ensemble; give the student another label")
+    for taken in (ENSEMBLE_LABEL, BEST_MEMBER_LABEL):
+        if taken in students:
+            raise InputValidationError(f"{taken!r} names a row of the report; give the student another label")
     for name, parts in (pools or {}).items():
         unknown = [p for p in parts if p not in evaluations]
         if unknown or not parts or name in evaluations:
             raise InputValidationError(f"pool {name!r}: needs a new name and known evaluation sets (unknown: {unknown})")
     cache = Path(cache)
+    want_members = best_member_on is not None
     previous_threads = torch.get_num_threads()
     torch.set_num_threads(threads)
     key, member_records = ensemble_key(ensemble_run, require_all=require_all)
@@ -197,21 +230,34 @@ def measure(
                 list_path = Path(list_name) if Path(list_name).is_absolute() else root / list_name
                 flags.append(_independent_sessions(root, list_path) if list_path.is_file() else None)
                 for label, (net_key, make) in networks.items():
-                    per_network[label].append(scored_list(net_key, make, root, list_name, cache, tta=tta,
-                                                          batch_size=batch_size, log=log))
-            scored[set_name] = {label: {k: np.concatenate([p[k] for p in parts_scored]) for k in ("scores", "labels", "types")}
-                                for label, parts_scored in per_network.items()}
+                    per_network[label].append(scored_list(net_key, make, root, list_name, cache, tta=tta, batch_size=batch_size,
+                                                          log=log, need_members=want_members and label == ENSEMBLE_LABEL))
+            scored[set_name] = {label: _joined(parts_scored) for label, parts_scored in per_network.items()}
             # several lists in one set could repeat a subject across lists: only a single list is checked
             independent[set_name] = flags[0] if len(flags) == 1 else None
+        best = None
+        if best_member_on is not None:
+            root, list_name = Path(best_member_on[0]), best_member_on[1]
+            net_key, make = networks[ENSEMBLE_LABEL]
+            on = scored_list(net_key, make, root, list_name, cache, tta=tta, batch_size=batch_size, log=log, need_members=True)
+            names = [m["name"] for m in member_records]
+            index = best_member(on["members"], on["labels"], names, target_fpr)
+            best = {"name": names[index], "index": index, "chosen_on": [str(root), str(list_name)],
+                    "tpr_on_it": float(tpr_at_fpr_rows(on["members"][on["labels"] == 1, index],
+                                                       on["members"][on["labels"] == 0, index], target_fpr)[0])}
+            for by_label in scored.values():
+                ensemble = by_label[ENSEMBLE_LABEL]
+                by_label[BEST_MEMBER_LABEL] = {"scores": ensemble["members"][:, index], "labels": ensemble["labels"],
+                                               "types": ensemble["types"]}
     finally:
         torch.set_num_threads(previous_threads)
     for name, parts in (pools or {}).items():
-        scored[name] = {label: {k: np.concatenate([scored[p][label][k] for p in parts]) for k in ("scores", "labels", "types")}
-                        for label in networks}
+        scored[name] = {label: _joined([scored[p][label] for p in parts]) for label in scored[parts[0]]}
         flags = [independent[p] for p in parts]
         independent[name] = all(flags) if all(f is not None for f in flags) else None
 
     tolerance = tolerance_points / 100.0
+    compared = list(students) + ([BEST_MEMBER_LABEL] if best is not None else [])
     sets: dict[str, Any] = {}
     for set_name, by_label in scored.items():
         labels = by_label[ENSEMBLE_LABEL]["labels"]
@@ -222,7 +268,7 @@ def measure(
         entry: dict[str, Any] = {"n_live": int((labels == 1).sum()), "n_attack": int((labels == 0).sum()),
                                  "attack_types": {t: int((types == t).sum()) for t in sorted(set(types[labels == 0].tolist()))},
                                  "independent_sessions": independent.get(set_name), "gaps": {}}
-        for label in students:
+        for label in compared:
             gap = paired_tpr_gap(by_label[label]["scores"], by_label[ENSEMBLE_LABEL]["scores"], labels, target_fpr,
                                  tolerance=tolerance, resamples=resamples, seed=seed)
             entry["gaps"][label] = gap.to_json_dict()
@@ -232,6 +278,7 @@ def measure(
     goal = {label: all(sets[s]["gaps"][label]["verdict"] == VERDICT_MET for s in sets) for label in students}
     return {
         "ensemble_run": str(ensemble_run), "ensemble_members": member_records, "students": student_records,
+        "best_member": best,
         "target_fpr": target_fpr, "tolerance_points": tolerance_points, "resamples": resamples, "seed": seed,
         "tta": tta, "sets": sets, "pools": {k: list(v) for k, v in (pools or {}).items()},
         "goal_met": goal,
@@ -243,18 +290,24 @@ def measure(
 
 
 def render_markdown(report: Mapping[str, Any]) -> str:
-    """One table: per set, the ensemble's TPR and each student's TPR, gap, bounds and verdict."""
+    """One table: per set, the ensemble's TPR and each student's TPR, gap, bounds and verdict
+    (and the best member's, when the report chose one)."""
     students = list(report["students"])
+    columns = students + ([BEST_MEMBER_LABEL] if report.get("best_member") else [])
     header = "| set | live / attack crops | ensemble | " + " | ".join(
-        f"{s} | {s} - ensemble (95 % one-sided bounds) | verdict" for s in students) + " |"
+        f"{s} | {s} - ensemble (95 % one-sided bounds) | verdict" for s in columns) + " |"
     lines = [f"TPR at FPR {report['target_fpr']:g}; goal: student >= ensemble - {report['tolerance_points']:g} points.", "",
-             header, "| " + " | ".join(["---"] * (3 + 3 * len(students))) + " |"]
+             header, "| " + " | ".join(["---"] * (3 + 3 * len(columns))) + " |"]
     for name, entry in report["sets"].items():
         cells = [name, f"{entry['n_live']} / {entry['n_attack']}", f"{entry['tpr'][ENSEMBLE_LABEL]:.4f}"]
-        for s in students:
+        for s in columns:
             g = entry["gaps"][s]
             cells += [f"{g['tpr_model']:.4f}", f"{100 * g['gap']:+.2f} points ({100 * g['lower_95']:+.2f}, {100 * g['upper_95']:+.2f})",
                       g["verdict"]]
         lines.append("| " + " | ".join(cells) + " |")
+    if report.get("best_member"):
+        best = report["best_member"]
+        lines += ["", f"{BEST_MEMBER_LABEL}: `{best['name']}`, the member with the highest TPR at FPR "
+                  f"{report['target_fpr']:g} on {best['chosen_on'][1]} ({best['tpr_on_it']:.4f}; never a test list)."]
     lines += ["", "Goal met on every set: " + ", ".join(f"{s} {'yes' if report['goal_met'][s] else 'no'}" for s in students) + "."]
     return "\n".join(lines)
