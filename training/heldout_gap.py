@@ -168,6 +168,32 @@ def _independent_sessions(root: Path, list_path: Path) -> bool | None:
     return len(subjects) == len(set(subjects))
 
 
+def _best_member_record(on: Mapping[str, np.ndarray], names: Sequence[str], target_fpr: float,
+                        chosen_on: tuple[Path, str]) -> dict[str, Any]:
+    """The report's record of the best member on one scored calibration list."""
+    index = best_member(on["members"], on["labels"], names, target_fpr)
+    chosen = on["members"][:, index]
+    return {"name": names[index], "index": index, "chosen_on": [str(chosen_on[0]), str(chosen_on[1])],
+            "tpr_on_it": float(tpr_at_fpr_rows(chosen[on["labels"] == 1], chosen[on["labels"] == 0], target_fpr)[0])}
+
+
+def _set_entry(by_label: Mapping[str, Mapping[str, np.ndarray]], compared: Sequence[str], target_fpr: float,
+               tolerance: float, resamples: int, seed: int) -> dict[str, Any]:
+    """One set of the report: its counts, and each compared model's TPR and gap to the ensemble."""
+    ensemble = by_label[ENSEMBLE_LABEL]
+    labels, types = ensemble["labels"], ensemble["types"]
+    entry: dict[str, Any] = {"n_live": int((labels == 1).sum()), "n_attack": int((labels == 0).sum()),
+                             "attack_types": {t: int((types == t).sum()) for t in sorted(set(types[labels == 0].tolist()))},
+                             "gaps": {}}
+    for label in compared:
+        gap = paired_tpr_gap(by_label[label]["scores"], ensemble["scores"], labels, target_fpr,
+                             tolerance=tolerance, resamples=resamples, seed=seed)
+        entry["gaps"][label] = gap.to_json_dict()
+    first = next(iter(entry["gaps"].values()))
+    entry["tpr"] = {ENSEMBLE_LABEL: first["tpr_reference"], **{l: g["tpr_model"] for l, g in entry["gaps"].items()}}
+    return entry
+
+
 def _joined(parts: Sequence[Mapping[str, np.ndarray]]) -> dict[str, np.ndarray]:
     """One set's entries from its lists' entries, in list order (member scores when every list has them)."""
     keys = [k for k in ("scores", "labels", "types", "members") if all(k in p for p in parts)]
@@ -240,11 +266,8 @@ def measure(
             root, list_name = Path(best_member_on[0]), best_member_on[1]
             net_key, make = networks[ENSEMBLE_LABEL]
             on = scored_list(net_key, make, root, list_name, cache, tta=tta, batch_size=batch_size, log=log, need_members=True)
-            names = [m["name"] for m in member_records]
-            index = best_member(on["members"], on["labels"], names, target_fpr)
-            best = {"name": names[index], "index": index, "chosen_on": [str(root), str(list_name)],
-                    "tpr_on_it": float(tpr_at_fpr_rows(on["members"][on["labels"] == 1, index],
-                                                       on["members"][on["labels"] == 0, index], target_fpr)[0])}
+            best = _best_member_record(on, [m["name"] for m in member_records], target_fpr, (root, list_name))
+            index = best["index"]
             for by_label in scored.values():
                 ensemble = by_label[ENSEMBLE_LABEL]
                 by_label[BEST_MEMBER_LABEL] = {"scores": ensemble["members"][:, index], "labels": ensemble["labels"],
@@ -264,17 +287,8 @@ def measure(
         for label, data in by_label.items():
             if not np.array_equal(data["labels"], labels):
                 raise InputValidationError(f"{set_name}: {label} scored other rows than the ensemble (stale cache?)")
-        types = by_label[ENSEMBLE_LABEL]["types"]
-        entry: dict[str, Any] = {"n_live": int((labels == 1).sum()), "n_attack": int((labels == 0).sum()),
-                                 "attack_types": {t: int((types == t).sum()) for t in sorted(set(types[labels == 0].tolist()))},
-                                 "independent_sessions": independent.get(set_name), "gaps": {}}
-        for label in compared:
-            gap = paired_tpr_gap(by_label[label]["scores"], by_label[ENSEMBLE_LABEL]["scores"], labels, target_fpr,
-                                 tolerance=tolerance, resamples=resamples, seed=seed)
-            entry["gaps"][label] = gap.to_json_dict()
-        first = next(iter(entry["gaps"].values()))
-        entry["tpr"] = {ENSEMBLE_LABEL: first["tpr_reference"], **{l: g["tpr_model"] for l, g in entry["gaps"].items()}}
-        sets[set_name] = entry
+        sets[set_name] = _set_entry(by_label, compared, target_fpr, tolerance, resamples, seed)
+        sets[set_name]["independent_sessions"] = independent.get(set_name)
     goal = {label: all(sets[s]["gaps"][label]["verdict"] == VERDICT_MET for s in sets) for label in students}
     return {
         "ensemble_run": str(ensemble_run), "ensemble_members": member_records, "students": student_records,
