@@ -32,8 +32,9 @@ from typing import Iterable
 from sdk.errors import InputValidationError
 from sdk.types import Decision, FaceBox, FrameOutcome, Reason
 
-#: Gate reasons that are themselves evidence of an attack (a face on a phone is physically small).
-SPOOF_CUES = frozenset({Reason.IMPLAUSIBLE_FACE_SIZE})
+#: Gate reasons that are themselves evidence of an attack: a face on a phone is physically small,
+#: a face measured flat has a sheet's shape.
+SPOOF_CUES = frozenset({Reason.IMPLAUSIBLE_FACE_SIZE, Reason.FLAT_FACE})
 
 
 @dataclass(frozen=True)
@@ -160,7 +161,7 @@ class CheckDecider:
 
     * a DEVICE_ERROR outcome (stuck stream) ends the check at once (UNCERTAIN);
     * ``missing_modality_frames`` MISSING_MODALITY outcomes in a row end it (UNCERTAIN);
-    * ``spoof_cue_frames`` frames with a spoof cue (IMPLAUSIBLE_FACE_SIZE) end it as SPOOF;
+    * ``spoof_cue_frames`` frames with a spoof cue (IMPLAUSIBLE_FACE_SIZE, FLAT_FACE) end it as SPOOF;
     * any unscored frame resets the fusion's evidence; scored frames go to TemporalFusion.
     """
 

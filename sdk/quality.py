@@ -7,7 +7,8 @@ QualityConfig whose defaults are documented next to each field and in docs/detec
 
 Gates on the chosen face: NO_DEPTH, FACE_TOO_CLOSE / FACE_TOO_FAR, IMPLAUSIBLE_FACE_SIZE,
 MULTIPLE_FACES, FACE_PARTLY_OUT_OF_FRAME, FACE_OFF_CENTER, TOO_DARK / OVEREXPOSED (colour),
-IR_TOO_DARK / IR_OVEREXPOSED, DEPTH_HOLES, MOTION_BLUR, and (when configured) NO_RELIEF.
+IR_TOO_DARK / IR_OVEREXPOSED, DEPTH_HOLES, MOTION_BLUR, and (when configured) NO_RELIEF and the
+spoof cue FLAT_FACE.
 Without a confirmed face: NO_FACE, or the reason depth gave for turning a confident detection
 down (so a user hears "move closer" rather than "no face"), plus whole-frame darkness / glare hints.
 """
@@ -92,6 +93,12 @@ class QualityConfig:
     #    off and nothing is measured; a bundle calibrated with it records it. When on, a frame
     #    whose relief cannot be measured (too little face depth) fails: it shows no face shape.
     min_relief_mm: float = 0.0
+    # -- a face measured flat is an attack, not a bad frame: a frame whose relief was measured
+    #    (enough face depth) and lies below this many mm also carries FLAT_FACE, a spoof cue
+    #    (sdk.fusion.SPOOF_CUES), so a flat print ends a check SPOOF and counts toward the
+    #    lock-out instead of timing out UNCERTAIN. Relief that cannot be measured (missing depth)
+    #    is never a cue. 0 (the default): off; when on it needs the relief gate, at or above it.
+    flat_face_mm: float = 0.0
 
     def __post_init__(self) -> None:
         if self.multiple_faces not in MULTIPLE_FACES_POLICIES:
@@ -105,6 +112,12 @@ class QualityConfig:
             raise InputValidationError("QualityConfig.inner_box must lie in (0, 1]")
         if self.min_relief_mm < 0.0:
             raise InputValidationError("QualityConfig.min_relief_mm must be >= 0 (0: the relief gate is off)")
+        if self.flat_face_mm < 0.0:
+            raise InputValidationError("QualityConfig.flat_face_mm must be >= 0 (0: the flat-face cue is off)")
+        if self.flat_face_mm > 0.0 and not self.flat_face_mm <= self.min_relief_mm:
+            # a frame measured flat must also fail the relief gate, or it could be scored as well
+            raise InputValidationError("QualityConfig.flat_face_mm needs the relief gate on and at or above it "
+                                       f"(min_relief_mm {self.min_relief_mm} >= flat_face_mm {self.flat_face_mm})")
 
 
 @dataclass(frozen=True)
@@ -312,6 +325,8 @@ def assess(frames: FrameSet, detections: Detections | FaceSelection, crops: Face
                                           depth.depth_m if depth.has_depth else float("nan"))
         if not out["relief_mm"] >= config.min_relief_mm:  # nan (not measurable) fails too
             reasons.append(Reason.NO_RELIEF)
+        if out["relief_mm"] < config.flat_face_mm:  # measured and flat; nan compares False
+            reasons.append(Reason.FLAT_FACE)
     # -- motion blur on the scale-normalised colour crop
     crops = crops if crops is not None else make_crops(frames, box)
     out["sharpness"] = sharpness(_grey(crops.rgb))

@@ -152,7 +152,7 @@ def with_bundle_gates(config: SessionConfig, bundle: ModelBundle) -> SessionConf
 
 #: QualityConfig fields added after bundles began recording their gates (2.19.0), each with the
 #: value that leaves a bundle recorded without it running as it was calibrated (the gate off).
-LATER_QUALITY_FIELDS: dict[str, Any] = {"min_relief_mm": 0.0}
+LATER_QUALITY_FIELDS: dict[str, Any] = {"min_relief_mm": 0.0, "flat_face_mm": 0.0}
 
 
 def stored_rule(calibrated: Any) -> dict[str, Any]:

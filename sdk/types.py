@@ -71,6 +71,9 @@ class Reason(str, enum.Enum):
     #: The face's depth is as flat as a sheet: nothing is left once the best flat or bent sheet
     #: is subtracted (QualityConfig.min_relief_mm; a print or a screen, or too little face depth).
     NO_RELIEF = "NO_RELIEF"
+    #: The face's relief was measured and is below QualityConfig.flat_face_mm: the shape of a
+    #: sheet, not of a face with missing depth. A spoof cue: enough such frames end a check SPOOF.
+    FLAT_FACE = "FLAT_FACE"
     #: Scored beyond how far the calibration's frames reached along a gate's measurement
     #: (sdk.coverage), refused because SessionConfig.outside_calibration is "refuse".
     OUTSIDE_CALIBRATION = "OUTSIDE_CALIBRATION"

@@ -150,3 +150,60 @@ def test_a_session_runs_the_detector_its_bundle_was_calibrated_with():
     old_bundle = dataclasses.replace(bundle, manifest=_with_rule(bundle.manifest, rule_without))
     assert with_bundle_gates(SessionConfig(), old_bundle).detector == "auto"
     assert SessionConfig().decision_rule()["detector"] == "auto"  # no bundle: the default
+
+
+# --- a face measured flat as a spoof cue (QualityConfig.flat_face_mm) ------------------------------
+
+def test_a_face_measured_flat_carries_the_spoof_cue_and_unmeasurable_relief_does_not():
+    from sdk.detect import Detection, Detections, measure_face_depth
+
+    frames, box = face_frame(0.5, 0.15)  # a photo pasted at one depth: measured, and flat
+    detections = Detections((Detection(box, measure_face_depth(frames, box)),))
+    gate_only = assess(frames, detections, config=QualityConfig(min_relief_mm=4.0))
+    assert Reason.FLAT_FACE not in gate_only.reasons  # off by default
+    cue = assess(frames, detections, config=QualityConfig(min_relief_mm=4.0, flat_face_mm=2.0))
+    assert cue.reasons == (Reason.NO_RELIEF, Reason.FLAT_FACE) and cue.measurements["relief_mm"] < 2.0
+    # the same face with its depth gone: relief cannot be measured, so the gate fails, the cue does not
+    holes = dataclasses.replace(frames, depth=np.zeros_like(frames.depth))
+    missing = assess(holes, detections, config=QualityConfig(min_relief_mm=4.0, flat_face_mm=2.0,
+                                                                max_depth_hole_fraction=1.0))
+    assert Reason.NO_RELIEF in missing.reasons and Reason.FLAT_FACE not in missing.reasons
+    assert np.isnan(missing.measurements["relief_mm"])
+
+
+def test_the_flat_face_cue_needs_the_relief_gate_at_or_above_it():
+    QualityConfig(min_relief_mm=2.5, flat_face_mm=2.5)
+    QualityConfig(min_relief_mm=2.5, flat_face_mm=1.5)
+    for bad in ({"flat_face_mm": 1.0}, {"min_relief_mm": 2.0, "flat_face_mm": 3.0}, {"flat_face_mm": -1.0}):
+        with pytest.raises(InputValidationError, match="flat_face_mm"):
+            QualityConfig(**bad)
+
+
+def test_three_frames_measured_flat_end_a_check_spoof_and_missing_relief_times_out():
+    from sdk.fusion import SPOOF_CUES, CheckDecider
+    from sdk.types import Decision, FrameOutcome
+
+    assert Reason.FLAT_FACE in SPOOF_CUES
+    flat = FrameOutcome(0, None, (Reason.NO_RELIEF, Reason.FLAT_FACE), None)
+    decider = CheckDecider(0.5, spoof_cue_frames=3)
+    assert decider.add(flat) is None and decider.add(flat) is None
+    verdict = decider.add(flat)
+    assert verdict is not None and verdict.decision is Decision.SPOOF and verdict.reasons == (Reason.FLAT_FACE,)
+    unmeasured = FrameOutcome(0, None, (Reason.NO_RELIEF, Reason.DEPTH_HOLES), None)
+    decider = CheckDecider(0.5, spoof_cue_frames=3)
+    assert all(decider.add(unmeasured) is None for _ in range(10))
+    assert decider.undecided(Reason.TIMEOUT).decision is Decision.UNCERTAIN
+
+
+def test_rules_recorded_before_the_cue_existed_run_without_it():
+    from sdk.engine import ModelBundle
+    from sdk.session import SessionConfig, decision_rule_matches, stored_rule, with_bundle_gates
+
+    bundle = ModelBundle.load(None)
+    shipped = bundle.decision_rule
+    assert "flat_face_mm" not in shipped["quality"]  # 2.37.0 was calibrated before the cue existed
+    config = with_bundle_gates(SessionConfig(), bundle)
+    assert config.quality.flat_face_mm == 0.0 and decision_rule_matches(shipped, config)
+    assert stored_rule(shipped)["quality"]["flat_face_mm"] == 0.0
+    cued = dict(shipped, quality=dict(shipped["quality"], flat_face_mm=1.5))
+    assert not decision_rule_matches(cued, config)

@@ -22,6 +22,7 @@ HINTS: dict[str, str] = {
     "NO_DEPTH": "Face the camera from arm's length",
     "MOTION_BLUR": "Hold still",
     "NO_RELIEF": "Present your own face, please",
+    "FLAT_FACE": "Present your own face, please",
     "OUTSIDE_CALIBRATION": "Conditions the system was not set up for: please call staff",
     "LOW_CONFIDENCE": "Look straight at the camera and hold still",
     "TIMEOUT": "Look straight at the camera and try again",
