@@ -201,9 +201,12 @@ def test_rules_recorded_before_the_cue_existed_run_without_it():
 
     bundle = ModelBundle.load(None)
     shipped = bundle.decision_rule
-    assert "flat_face_mm" not in shipped["quality"]  # 2.37.0 was calibrated before the cue existed
-    config = with_bundle_gates(SessionConfig(), bundle)
-    assert config.quality.flat_face_mm == 0.0 and decision_rule_matches(shipped, config)
-    assert stored_rule(shipped)["quality"]["flat_face_mm"] == 0.0
-    cued = dict(shipped, quality=dict(shipped["quality"], flat_face_mm=1.5))
+    # as 2.37.0 and every bundle before it recorded their rule: without the field
+    before = dict(shipped, quality={k: v for k, v in shipped["quality"].items() if k != "flat_face_mm"})
+    config = with_bundle_gates(SessionConfig(), dataclasses.replace(bundle, manifest=_with_rule(bundle.manifest, before)))
+    assert config.quality.flat_face_mm == 0.0 and decision_rule_matches(before, config)
+    assert stored_rule(before)["quality"]["flat_face_mm"] == 0.0
+    cued = dict(before, quality=dict(before["quality"], flat_face_mm=1.5))
     assert not decision_rule_matches(cued, config)
+    assert with_bundle_gates(SessionConfig(), dataclasses.replace(bundle, manifest=_with_rule(bundle.manifest, cued))
+                             ).quality.flat_face_mm == 1.5
