@@ -115,7 +115,8 @@ def test_bundles_calibrated_before_the_gate_run_as_calibrated_and_one_that_recor
     bundle = ModelBundle.load(None)
     shipped = bundle.decision_rule
     assert shipped is not None
-    before = dict(shipped, quality={k: v for k, v in shipped["quality"].items() if k != "min_relief_mm"})
+    # a rule recorded before the gate had neither it nor the flat-face cue that builds on it
+    before = dict(shipped, quality={k: v for k, v in shipped["quality"].items() if k not in ("min_relief_mm", "flat_face_mm")})
     config = with_bundle_gates(SessionConfig(), dataclasses.replace(bundle, manifest=_with_rule(bundle.manifest, before)))
     assert config.quality.min_relief_mm == 0.0 and decision_rule_matches(before, config)
     assert stored_rule(before)["quality"]["min_relief_mm"] == 0.0
