@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from calibration.metrics import check_rate, check_scores_labels
+from calibration.threshold import allowed_accepts
 
 VERDICT_MET = "met"
 VERDICT_NOT_MET = "not met"
@@ -25,13 +26,9 @@ VERDICT_UNRESOLVED = "unresolved at this size"
 
 
 def attacks_allowed(n_attack: int, target: float) -> int:
-    """The most attacks k that may score as live with k / n_attack <= target (as the ROC compares)."""
-    k = int(np.floor(target * n_attack))
-    while k < n_attack and (k + 1) / n_attack <= target:
-        k += 1
-    while k > 0 and k / n_attack > target:
-        k -= 1
-    return k
+    """The most attacks k that may score as live with k / n_attack <= target (as the ROC compares;
+    the same count threshold_for_apcer allows)."""
+    return allowed_accepts(n_attack, target, "empirical")
 
 
 def tpr_at_fpr_rows(live: np.ndarray, attack: np.ndarray, target: float) -> np.ndarray:

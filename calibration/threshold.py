@@ -37,7 +37,7 @@ def check_support(name: str, target_apcer: float, n_attack: int) -> None:
         raise UnsupportedOperatingPointError(name, float(target_apcer), int(n_attack), need)
 
 
-def _allowed_accepts(n_attack: int, target: float, bound: str) -> int:
+def allowed_accepts(n_attack: int, target: float, bound: str) -> int:
     """The most attacks a threshold may accept on this set under ``bound``."""
     if bound not in BOUNDS:
         raise InputValidationError(f"bound must be one of {BOUNDS}, got {bound!r}")
@@ -148,7 +148,7 @@ def threshold_for_apcer(scores: Any, labels: Any, target_apcer: float, name: str
     n_attack, n_live = int(attack.size), int(live.size)
     if require_support:
         check_support(name, target, n_attack)
-    allowed = _allowed_accepts(n_attack, target, bound)
+    allowed = allowed_accepts(n_attack, target, bound)
     if allowed < 0:
         raise UnsupportedOperatingPointError(name, target, n_attack, required_attacks(target))
     if allowed >= n_attack:
