@@ -75,6 +75,25 @@ def test_make_suite_rerun_makes_nothing_new_and_remakes_a_changed_recording(tiny
     load_suite(root).verify(load_suite(root).recordings[1])
 
 
+def test_a_rerender_of_the_same_seeds_shows_the_same_frames(tiny_suite, tmp_path):
+    """The suite records a digest of the frames: equal for two renders of one seed, whose files differ
+    (librealsense's recorder stamps its wall clock into the bag)."""
+    from sdk.capture.replay import content_sha256
+    from sdk.hil.make import make_suite
+
+    again = tmp_path / "again"
+    make_suite(again, per_scenario=1, seed=3, frames=FRAMES, scenarios=["live"], progress=False)
+    first = {r.id: r for r in load_suite(tiny_suite).recordings}
+    (second,) = load_suite(again).recordings
+    assert second.content_sha256 == first[second.id].content_sha256 == content_sha256(again / second.bag)
+    attack = next(r for r in first.values() if r.scenario == "print_flat")
+    assert attack.content_sha256 != second.content_sha256
+    data = json.loads((tiny_suite / SUITE_FILE).read_text())
+    for entry in data["recordings"]:
+        del entry["content_sha256"]  # a suite written before the digest existed still loads
+    assert all(r.content_sha256 is None for r in suite_from_dict(tiny_suite, data).recordings)
+
+
 @pytest.mark.parametrize(
     "change, message",
     [
@@ -84,6 +103,7 @@ def test_make_suite_rerun_makes_nothing_new_and_remakes_a_changed_recording(tiny
         (lambda d: d["recordings"][0].update(bag="../../etc/passwd.bag"), "leaves the suite folder"),
         (lambda d: d["recordings"][0].update(bag="/abs/x.bag"), "leaves the suite folder"),
         (lambda d: d["recordings"][0].update(sha256="abc"), "64 lower-case hex"),
+        (lambda d: d["recordings"][0].update(content_sha256="ABC"), "content_sha256 must be 64 lower-case hex"),
         (lambda d: d["recordings"][0].update(expected="NOT_LIVE"), "needs expected"),
         (lambda d: d["recordings"][0].update(label=2), "label"),
         (lambda d: d["recordings"][0].pop("sha256"), "missing sha256"),

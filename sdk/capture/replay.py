@@ -251,3 +251,27 @@ class BagReplay(PipelineSource):
 
     def _release(self) -> None:
         self._stop_pipeline()
+
+
+def content_sha256(path: str | os.PathLike[str]) -> str:
+    """SHA-256 of what a recording shows: every frame's pixels, number, timestamp and depth scale.
+
+    Two renders of the same simulator seed are different files (librealsense's recorder stamps
+    its own wall-clock times into the bag), so a file's SHA-256 tells only that one file was not
+    changed. This digest is the same for both: it is what a rerun of a suite is compared by.
+    Colour is taken at its native resolution as well as on the depth grid.
+    """
+    import hashlib
+
+    digest = hashlib.sha256()
+    replay = BagReplay(path, keep_native_color=True)
+    try:
+        for frames in replay:
+            digest.update(f"{frames.frame_number};{frames.timestamp_ms!r};{frames.depth_scale!r};".encode())
+            for image in (frames.color, frames.ir, frames.depth, frames.color_native):
+                if image is not None:
+                    digest.update(f"{image.dtype.str}{image.shape};".encode())
+                    digest.update(image.tobytes())
+    finally:
+        replay.close()
+    return digest.hexdigest()

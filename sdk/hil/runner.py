@@ -51,6 +51,8 @@ class RecordingResult:
     attempts: int = 1
     #: Gates along which a frame of the check lay beyond the bundle's calibration (sdk.coverage).
     outside_calibration: tuple[str, ...] = ()
+    #: The suite's digest of the frames (None for suites written before it existed).
+    content_sha256: str | None = None
 
     @property
     def is_attack(self) -> bool:
@@ -67,7 +69,7 @@ class RecordingResult:
             "status": self.status, "decision": self.decision, "score": self.score, "reasons": list(self.reasons),
             "frames_used": self.frames_used, "seconds": round(self.seconds, 4),
             "check_seconds": round(self.check_seconds, 4), "attempts": self.attempts, "timings_ms": dict(self.timings_ms), "detail": self.detail,
-            "outside_calibration": list(self.outside_calibration),
+            "outside_calibration": list(self.outside_calibration), "content_sha256": self.content_sha256,
         }
 
 
@@ -119,7 +121,8 @@ def _check_once(
 
     started = time.perf_counter()
     base = dict(id=recording.id, scenario=recording.scenario, species=recording.species, label=recording.label,
-                attack_type=recording.attack_type, expected=recording.expected, sha256=recording.sha256)
+                attack_type=recording.attack_type, expected=recording.expected, sha256=recording.sha256,
+                content_sha256=recording.content_sha256)
     try:
         suite.verify(recording)
     except RecordingIntegrityError as error:

@@ -13,7 +13,8 @@ suite.json::
      "recordings": [{"id": "live/live_800412001", "bag": "live/live_800412001.bag",
                      "sidecar": "live/live_800412001.json", "sha256": "...", "sidecar_sha256": "...",
                      "scenario": "live", "label": 1, "attack_type": null, "species": "bona_fide",
-                     "expected": "LIVE", "seed": 800412001, "frames": 30, "origin": "simulator"}, ...]}
+                     "expected": "LIVE", "seed": 800412001, "frames": 30, "origin": "simulator",
+                     "content_sha256": "..."}, ...]}
 
 ``expected`` is "LIVE" for a bona fide presentation (label 1) and "NOT_LIVE" for an attack
 (label 0): an attack passes when it is SPOOF or UNCERTAIN, a live face only when it is LIVE.
@@ -81,6 +82,9 @@ class SuiteRecording:
     seed: int | None = None
     frames: int | None = None
     origin: str = "simulator"
+    #: SHA-256 of the frames the bag shows (sdk.capture.replay.content_sha256): equal for two
+    #: renders of one seed, whose files differ. Suites written before it have none.
+    content_sha256: str | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.id, str) or not self.id:
@@ -89,8 +93,10 @@ class SuiteRecording:
         object.__setattr__(self, "sidecar", _relative(self.sidecar, f"recording {self.id}: sidecar"))
         if not self.bag.lower().endswith(".bag"):
             raise HilSuiteError(f"recording {self.id}: bag {self.bag!r} is not a .bag file")
-        for name in ("sha256", "sidecar_sha256"):
+        for name in ("sha256", "sidecar_sha256", "content_sha256"):
             value = getattr(self, name)
+            if name == "content_sha256" and value is None:
+                continue
             if not (isinstance(value, str) and len(value) == 64 and all(c in "0123456789abcdef" for c in value)):
                 raise HilSuiteError(f"recording {self.id}: {name} must be 64 lower-case hex digits, got {value!r}")
         if self.label not in (0, 1) or isinstance(self.label, bool):
@@ -228,6 +234,8 @@ def open_or_create_suite(root: str | os.PathLike[str], **defaults: Any) -> Suite
 def recording_from_sidecar(suite_root: Path, bag: Path, sidecar: Mapping[str, Any], *, species: str | None = None,
                            origin: str = "simulator") -> SuiteRecording:
     """A suite entry for a bag and its (already written) sidecar JSON."""
+    from sdk.capture.replay import content_sha256  # replays the bag once: librealsense only here
+
     sidecar_path = bag.with_suffix(".json")
     label = sidecar.get("label")
     if label not in (0, 1) or isinstance(label, bool):
@@ -252,4 +260,5 @@ def recording_from_sidecar(suite_root: Path, bag: Path, sidecar: Mapping[str, An
         seed=sidecar.get("seed"),
         frames=len(sidecar.get("frames", [])) or None,
         origin=origin,
+        content_sha256=content_sha256(bag),
     )

@@ -1,0 +1,164 @@
+"""calibration.reproduce and tools/reproduce_evidence.py: reruns against committed reports."""
+from __future__ import annotations
+
+import copy
+import json
+import math
+from pathlib import Path
+
+import pytest
+
+from calibration.reproduce import (
+    compare_acceptance,
+    compare_calibration,
+    compare_independent,
+    load_report,
+)
+from sdk.errors import InputValidationError
+
+REPO = Path(__file__).resolve().parent.parent
+RUNS = REPO / "docs" / "eval_runs"
+
+
+def _acceptance() -> dict:
+    return {"recordings": [
+        {"id": "live/live_1", "sha256": "a" * 64, "content_sha256": "e" * 64, "expected": "LIVE", "decision": "LIVE",
+         "score": 0.5, "reasons": []},
+        {"id": "print_flat/print_flat_2", "sha256": "b" * 64, "expected": "SPOOF", "decision": "SPOOF",
+         "score": 0.001, "reasons": ["SPOOF_SCORE"]},
+        {"id": "print_flat/print_flat_3", "sha256": "c" * 64, "expected": "SPOOF", "decision": "UNCERTAIN",
+         "score": None, "reasons": ["NO_FACE"]},
+    ]}
+
+
+def test_identical_reports_are_reproduced() -> None:
+    result = compare_acceptance(_acceptance(), _acceptance(), reference_name="ref.json")
+    assert result.reproduced and result.compared == 3 and result.max_score_difference == 0.0
+    assert result.to_dict()["reproduced"] is True
+
+
+@pytest.mark.parametrize("field, value", [("content_sha256", "d" * 64), ("decision", "SPOOF"), ("reasons", ["NO_RELIEF"])])
+def test_an_exact_field_that_changed_is_a_difference(field: str, value: object) -> None:
+    rerun = _acceptance()
+    rerun["recordings"][0][field] = value
+    result = compare_acceptance(_acceptance(), rerun)
+    assert not result.reproduced
+    assert [(d.item, d.field, d.reproduced) for d in result.differences] == [("live/live_1", field, value)]
+
+
+def test_file_bytes_only_on_request_and_digests_only_where_both_have_one() -> None:
+    rerun = _acceptance()
+    rerun["recordings"][0]["sha256"] = "d" * 64  # a rerender: another file
+    assert compare_acceptance(_acceptance(), rerun).reproduced
+    assert [d.field for d in compare_acceptance(_acceptance(), rerun, compare_file_bytes=True).differences] == ["sha256"]
+    older = _acceptance()
+    del older["recordings"][0]["content_sha256"]  # a report from before the digest existed
+    assert compare_acceptance(older, rerun).reproduced
+
+
+def test_scores_within_the_tolerance_only() -> None:
+    rerun = _acceptance()
+    rerun["recordings"][0]["score"] = 0.5 + 5e-7
+    near = compare_acceptance(_acceptance(), rerun)
+    assert near.reproduced and near.max_score_difference == pytest.approx(5e-7)
+    rerun["recordings"][0]["score"] = 0.5 + 2e-6
+    assert [d.field for d in compare_acceptance(_acceptance(), rerun).differences] == ["score"]
+    rerun["recordings"][0]["score"] = math.nan
+    assert not compare_acceptance(_acceptance(), rerun).reproduced
+    rerun["recordings"][0]["score"] = None  # scored before, not now
+    assert [d.field for d in compare_acceptance(_acceptance(), rerun).differences] == ["score"]
+
+
+def test_missing_and_extra_items_are_differences() -> None:
+    rerun = _acceptance()
+    dropped = rerun["recordings"].pop(1)
+    rerun["recordings"].append(dict(dropped, id="print_flat/print_flat_9"))
+    result = compare_acceptance(_acceptance(), rerun)
+    assert {(d.item, d.reference, d.reproduced) for d in result.differences} == {
+        ("print_flat/print_flat_2", True, False), ("print_flat/print_flat_9", False, True)}
+
+
+def test_a_report_without_its_list_or_with_duplicate_keys_is_refused() -> None:
+    with pytest.raises(InputValidationError, match="recordings"):
+        compare_acceptance({}, _acceptance())
+    twice = _acceptance()
+    twice["recordings"].append(dict(twice["recordings"][0]))
+    with pytest.raises(InputValidationError, match="share the key"):
+        compare_acceptance(_acceptance(), twice)
+    presentation = {"seed": 1, "kind": "live", "operating_point": "balanced", "person": "x",
+                    "decision": "LIVE", "reasons": [], "score": 0.9}
+    with pytest.raises(InputValidationError, match="share the key"):
+        compare_independent({"presentations": [presentation, presentation]}, {"presentations": [presentation]})
+
+
+def test_calibration_thresholds_counts_and_metrics() -> None:
+    reference = load_report(RUNS / "calibrate_2.38.0.json")
+    assert compare_calibration(reference, copy.deepcopy(reference)).reproduced
+    rerun = copy.deepcopy(reference)
+    threshold = reference["operating_points"]["balanced"]["threshold"]
+    rerun["operating_points"]["balanced"]["threshold"] = threshold * (1 + 1e-12)
+    assert compare_calibration(reference, rerun).reproduced  # the last bits of a float
+    rerun["operating_points"]["balanced"]["threshold"] = threshold * (1 + 1e-6)
+    rerun["operating_points"]["apcer_1e-2"]["n_live_rejected"] += 1
+    rerun["gate_coverage"]["scored_frames"] -= 1
+    del rerun["metrics"]["auc"]
+    found = {(d.item, d.field) for d in compare_calibration(reference, rerun).differences}
+    assert found == {("point balanced", "threshold"), ("point apcer_1e-2", "n_live_rejected"),
+                     ("run", "scored_frames"), ("metrics", "auc")}
+    with pytest.raises(InputValidationError, match="operating points"):
+        compare_calibration({}, reference)
+
+
+def test_committed_reports_tell_two_releases_apart() -> None:
+    """2.38.0 made prints end SPOOF (FLAT_FACE); the same bags gave 2.37.0 UNCERTAIN."""
+    old, new = load_report(RUNS / "acceptance_2.37.0.json"), load_report(RUNS / "acceptance_2.38.0.json")
+    assert compare_acceptance(new, copy.deepcopy(new)).reproduced
+    result = compare_acceptance(old, new)
+    assert compare_acceptance(old, new, compare_file_bytes=True).differences == result.differences  # the same files
+    changed = {d.item.split("/")[0] for d in result.differences if d.field == "decision"}
+    assert changed and changed <= {"print_flat", "print_curved"}
+    independent = load_report(RUNS / "independent_2.38.0_seed12_people30.json")
+    assert compare_independent(independent, copy.deepcopy(independent)).compared == 300
+    assert not compare_independent(load_report(RUNS / "independent_2.37.0_seed12_people30.json"), independent).reproduced
+
+
+def test_load_report_errors(tmp_path: Path) -> None:
+    with pytest.raises(InputValidationError, match="does not exist"):
+        load_report(tmp_path / "none.json")
+    (tmp_path / "bad.json").write_text("{")
+    with pytest.raises(InputValidationError, match="not JSON"):
+        load_report(tmp_path / "bad.json")
+    (tmp_path / "list.json").write_text(json.dumps([1]))
+    with pytest.raises(InputValidationError, match="not a JSON object"):
+        load_report(tmp_path / "list.json")
+
+
+def test_tool_rerenders_a_suite_and_finds_it_reproduced(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    """Two renders of the same suite seeds, in two folders, give the same bags and decisions."""
+    from tools import reproduce_evidence as tool
+
+    suite_flags = ["--suite-per-scenario", "1", "--suite-frames", "8", "--suite-scenarios", "live", "print_flat"]
+    args = tool.build_parser().parse_args(["--version", "9.9.9", *suite_flags])
+    args.model = args.model.resolve()
+    first = tool.rerun_acceptance(args, tmp_path / "first")
+    references = tmp_path / "references"
+    references.mkdir()
+    reference = json.loads(first.read_text())
+    assert {r["id"].split("/")[0] for r in reference["recordings"]} == {"live", "print_flat"}
+    (references / "acceptance_9.9.9.json").write_text(json.dumps(reference))
+    common = ["--parts", "acceptance", "--version", "9.9.9", "--reference-dir", str(references), *suite_flags]
+    out = tmp_path / "comparison.json"
+    assert tool.main([*common, "--work", str(tmp_path / "second"), "--json", str(out)]) == 0
+    written = json.loads(out.read_text())
+    assert written["results"][0]["reproduced"] is True and written["results"][0]["compared"] == 2
+    rerun = json.loads((tmp_path / "second" / "acceptance.json").read_text())
+    digests = {r["id"]: r["content_sha256"] for r in rerun["recordings"]}
+    assert all(digests.values()) and digests == {r["id"]: r["content_sha256"] for r in reference["recordings"]}
+
+    reference["recordings"][0]["decision"] = "SPOOF" if reference["recordings"][0]["decision"] != "SPOOF" else "LIVE"
+    (references / "acceptance_9.9.9.json").write_text(json.dumps(reference))
+    # The rerun report exists in --work, so this compares again without rendering.
+    assert tool.main([*common, "--work", str(tmp_path / "second")]) == 1
+    assert "1 difference(s)" in capsys.readouterr().out
+    assert tool.main([*common, "--work", str(tmp_path / "third"), "--version", "0.0.1"]) == 3  # no such reference
+    assert not (tmp_path / "third").exists()  # refused before anything was rendered

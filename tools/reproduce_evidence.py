@@ -1,0 +1,224 @@
+"""Make a bundle's evaluation data again from their seeds and compare the reruns with the committed reports.
+
+    python tools/reproduce_evidence.py --work runs/reproduce [--parts acceptance calibration independent] \\
+        [--model BUNDLE] [--version V] [--reference-dir docs/eval_runs] [--independent-seed 12 ...] \\
+        [--workers 2] [--json report.json]
+
+Parts (each renders what it needs into --work, then reruns the documented command with the bundle):
+  * acceptance: `hil make-suite --per-scenario 10 --seed 1` and `hil run`, against
+    acceptance_<V>.json (every recording's frames digest where the reference has one, decision,
+    reasons, score; the files' own SHA-256 with --compare-file-bytes);
+  * calibration: calib3 and calib_bright (`tools/make_recordings.py`, as docs/shipped_model.md
+    documents them) and `calibrate` of the bundle with its own gates and detector, against
+    calibrate_<V>.json (thresholds, counts, AUC, EER, scored frames);
+  * independent: `eval-independent --people 30 --seed S`, against
+    independent_<V>_seed<S>_people30.json (every presentation's decision, reasons, score).
+Renders resume where a killed run stopped; a part whose rerun report exists in --work is compared
+again without rerunning (--rerun forces it). Comparison: calibration.reproduce.
+
+Exit status: 0 every part reproduced; 1 a difference was found; 2 a step failed; 3 bad input.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from calibration.reproduce import (  # noqa: E402
+    DEFAULT_SCORE_TOLERANCE,
+    PartComparison,
+    compare_acceptance,
+    compare_calibration,
+    compare_independent,
+    load_report,
+)
+from sdk.errors import InputValidationError  # noqa: E402
+
+PARTS = ("acceptance", "calibration", "independent")
+
+#: The recordings 2.22.0 and later were calibrated on (docs/shipped_model.md, docs/model_changelog.md).
+CALIB3 = ("--live", "100", "--attacks", "34", "--frames", "20")
+CALIB3_EXCLUDED = ("mask_3d", "empty")  # masks are held out of calibration; empty shows no person
+CALIB_BRIGHT = ("--live", "60", "--attacks", "12", "--frames", "20", "--seed-base", "600005000",
+                "--exposure-scale", "1.5", "8")
+CALIB_BRIGHT_SCENARIOS = ("live", "print_flat", "print_curved", "screen_replay", "cut_eyes_flat", "cut_eyes_curved",
+                          "cut_eyes_nose_flat", "cut_eyes_nose_curved", "cut_eyes_nose_mouth_flat",
+                          "cut_eyes_nose_mouth_curved")
+
+
+class StepFailed(RuntimeError):
+    """A command of a part ended with an error, so the part has no rerun report."""
+
+
+def _cli(*args: str) -> list[str]:
+    return [sys.executable, "-m", "sdk.cli", *args]
+
+
+def _run(command: list[str], log: Path, *, stdout_to: Path | None = None, ok_codes: tuple[int, ...] = (0,)) -> None:
+    """Run one step; its stderr (progress) goes to the log, stdout to ``stdout_to`` or the log.
+
+    The report is written beside and moved in place only when the step succeeds, so a killed
+    step never leaves a half report that a later run would take as done.
+    """
+    log.parent.mkdir(parents=True, exist_ok=True)
+    print(f"  $ {' '.join(command)}", flush=True)
+    started = time.monotonic()
+    partial = stdout_to.with_name(stdout_to.name + ".partial") if stdout_to else None
+    with open(log, "a") as log_file:
+        out = open(partial, "w") if partial else log_file
+        try:
+            code = subprocess.call(command, stdout=out, stderr=log_file, cwd=REPO)
+        finally:
+            if partial:
+                out.close()
+    if code not in ok_codes:
+        raise StepFailed(f"'{' '.join(Path(c).name for c in command[:5])} ...' exited {code}; see {log}")
+    if partial and stdout_to:
+        partial.replace(stdout_to)
+    print(f"    done in {time.monotonic() - started:.0f} s", flush=True)
+
+
+def rerun_acceptance(args: argparse.Namespace, work: Path) -> Path:
+    suite, report = work / "suite_acc", work / "acceptance.json"
+    if report.is_file() and not args.rerun:
+        return report
+    log = work / "logs" / "acceptance.log"
+    _run(_cli("hil", "make-suite", "--out", str(suite), "--per-scenario", str(args.suite_per_scenario),
+              "--seed", str(args.suite_seed), "--frames", str(args.suite_frames),
+              *(["--scenarios", *args.suite_scenarios] if args.suite_scenarios else [])), log)
+    partial = work / "acceptance.json.partial"
+    # hil run exits 1 when the suite's own gates fail (masks are accepted by design): still a report.
+    _run(_cli("hil", "run", str(suite), "--model", str(args.model), "--json", str(partial)), log, ok_codes=(0, 1))
+    if not partial.is_file():
+        raise StepFailed(f"hil run wrote no report; see {log}")
+    partial.replace(report)
+    return report
+
+
+def rerun_calibration(args: argparse.Namespace, work: Path) -> Path:
+    report = work / "calibrate.json"
+    if report.is_file() and not args.rerun:
+        return report
+    from sdk.sim import list_scenarios
+
+    log = work / "logs" / "calibration.log"
+    make = [sys.executable, str(REPO / "tools" / "make_recordings.py"), "--workers", str(args.workers)]
+    calib3_scenarios = [s for s in list_scenarios() if s not in CALIB3_EXCLUDED]
+    _run([*make, "--out", str(work / "calib3"), *CALIB3, "--scenarios", *calib3_scenarios], log)
+    _run([*make, "--out", str(work / "calib_bright"), *CALIB_BRIGHT, "--scenarios", *CALIB_BRIGHT_SCENARIOS], log)
+    out = work / "bundle_recalibrated"
+    if out.exists():  # a product of this tool only; the per-recording report beside it is kept and reused
+        shutil.rmtree(out)
+    _run(_cli("calibrate", "--bags", str(work / "calib3"), str(work / "calib_bright"), "--model", str(args.model),
+              "--out", str(out), "--version", args.version, "--workers", str(args.workers), "--json"),
+         log, stdout_to=report)
+    return report
+
+
+def rerun_independent(args: argparse.Namespace, work: Path, seed: int) -> Path:
+    report = work / f"independent_seed{seed}.json"
+    if report.is_file() and not args.rerun:
+        return report
+    _run(_cli("eval-independent", "--model", str(args.model), "--people", str(args.people), "--seed", str(seed),
+              "--cache", str(work / "ind_cache"), "--json"), work / "logs" / f"independent_seed{seed}.log",
+         stdout_to=report)
+    return report
+
+
+def _bundle_version(bundle: Path) -> str:
+    manifest = bundle / "manifest.json"
+    if not manifest.is_file():
+        raise InputValidationError(f"{bundle} is not a model bundle (no manifest.json)")
+    return str(json.loads(manifest.read_text())["version"])
+
+
+def _print(result: PartComparison, limit: int = 20) -> None:
+    verdict = "reproduced" if result.reproduced else f"{len(result.differences)} difference(s)"
+    diff = "" if result.max_score_difference is None else f", largest score difference {result.max_score_difference:.2e}"
+    print(f"[{result.part}] {result.compared} compared with {result.reference}: {verdict}{diff}")
+    for d in result.differences[:limit]:
+        print(f"    {d.item}  {d.field}: reference {d.reference!r}, rerun {d.reproduced!r}")
+    if len(result.differences) > limit:
+        print(f"    ... and {len(result.differences) - limit} more (see --json)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--work", type=Path, default=REPO / "runs" / "reproduce", help="where renders and reruns go")
+    parser.add_argument("--parts", nargs="+", choices=PARTS, default=list(PARTS))
+    parser.add_argument("--model", type=Path, default=REPO / "sdk" / "bundles" / "mlfa_student_sim",
+                        help="bundle whose reports are reproduced (default: the shipped one)")
+    parser.add_argument("--version", default=None, help="reports' version (default: the bundle's)")
+    parser.add_argument("--reference-dir", type=Path, default=REPO / "docs" / "eval_runs")
+    parser.add_argument("--independent-seed", type=int, action="append", default=None, help="default: 12")
+    parser.add_argument("--people", type=int, default=30)
+    parser.add_argument("--suite-per-scenario", type=int, default=10)
+    parser.add_argument("--suite-seed", type=int, default=1)
+    parser.add_argument("--suite-frames", type=int, default=30)
+    parser.add_argument("--suite-scenarios", nargs="+", default=None, help="default: make-suite's")
+    parser.add_argument("--score-tolerance", type=float, default=DEFAULT_SCORE_TOLERANCE)
+    parser.add_argument("--compare-file-bytes", action="store_true",
+                        help="acceptance: also compare the bag files' SHA-256 (never equal for a rerender: "
+                             "librealsense's recorder stamps the wall clock into the file)")
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--rerun", action="store_true", help="rerun parts whose rerun report exists in --work")
+    parser.add_argument("--json", type=Path, default=None, help="write every comparison here")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        args.model = args.model.resolve()
+        args.version = args.version or _bundle_version(args.model)
+        seeds = args.independent_seed or [12]
+        # Every reference must exist before hours of rendering start.
+        references = {"acceptance": [("acceptance", f"acceptance_{args.version}.json", None)],
+                      "calibration": [("calibration", f"calibrate_{args.version}.json", None)],
+                      "independent": [("independent", f"independent_{args.version}_seed{s}_people{args.people}.json", s)
+                                      for s in seeds]}
+        jobs = [job for part in args.parts for job in references[part]]
+        loaded = {name: load_report(args.reference_dir / name) for _, name, _ in jobs}
+    except InputValidationError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 3
+    args.work.mkdir(parents=True, exist_ok=True)
+    results: list[PartComparison] = []
+    failed: list[str] = []
+    for part, name, seed in jobs:
+        print(f"[{part}{'' if seed is None else f' seed {seed}'}] rerun with {args.model.name} {args.version}", flush=True)
+        try:
+            if part == "acceptance":
+                rerun = load_report(rerun_acceptance(args, args.work))
+                result = compare_acceptance(loaded[name], rerun, reference_name=name, score_tolerance=args.score_tolerance,
+                                            compare_file_bytes=args.compare_file_bytes)
+            elif part == "calibration":
+                rerun = load_report(rerun_calibration(args, args.work))
+                result = compare_calibration(loaded[name], rerun, reference_name=name)
+            else:
+                rerun = load_report(rerun_independent(args, args.work, seed))
+                result = compare_independent(loaded[name], rerun, reference_name=name, score_tolerance=args.score_tolerance)
+        except (StepFailed, InputValidationError) as exc:
+            print(f"[{part}] failed: {exc}", file=sys.stderr)
+            failed.append(f"{part}: {exc}")
+            continue
+        _print(result)
+        results.append(result)
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps({"model": str(args.model), "version": args.version,
+                                         "results": [r.to_dict() for r in results], "failed": failed}, indent=1) + "\n")
+    if failed:
+        return 2
+    return 0 if all(r.reproduced for r in results) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
