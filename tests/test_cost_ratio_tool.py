@@ -46,3 +46,33 @@ def test_bad_requests_are_refused(tool):
         tool.cost_report(nets, "a", threads=[0], rounds=1)
     with pytest.raises(InputValidationError, match="NAME=PATH"):
         tool.main(["--ensemble", "x", "--student", "no_such.pt"])
+
+
+def test_the_shipped_bundles_cost_from_its_architectures_alone(tool, tmp_path):
+    """Without any checkpoint: the shipped network and its 24 members, rebuilt from the manifest,
+    have the parameters and FLOPs measured on the trained weights (docs/eval_runs)."""
+    import json
+    import shutil
+    from pathlib import Path
+
+    from training.compare import flops_per_crop, parameters
+
+    bundle_architectures = tool.bundle_architectures
+
+    repo = Path(__file__).resolve().parent.parent
+    bundle = repo / "sdk" / "bundles" / "mlfa_student_sim"
+    recorded = json.loads((repo / "docs" / "eval_runs" / "cost_ratio_S_vs_2.34.0.json").read_text())["static"]
+    label, network, members = bundle_architectures(bundle)
+    assert label.startswith("mlfa_student_sim ") and len(members) == 24
+    assert (parameters(network), flops_per_crop(network)) == (recorded["S"]["parameters"], recorded["S"]["flops_per_crop"])
+    assert sum(parameters(m) for m in members) == recorded["ensemble"]["parameters"]
+    assert sum(flops_per_crop(m) for m in members) == recorded["ensemble"]["flops_per_crop"]
+
+    # A manifest whose recorded network is not the ONNX graph's is refused (here: no stride-2 stem).
+    copy = tmp_path / "bundle"
+    shutil.copytree(bundle, copy)
+    manifest = json.loads((copy / "manifest.json").read_text())
+    manifest["provenance"]["fine_tune"]["config"]["model"]["options"].pop("stem_stride")
+    (copy / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(InputValidationError, match="is not the network"):
+        bundle_architectures(copy)

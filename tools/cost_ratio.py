@@ -9,6 +9,13 @@ differ, and both are printed.
     python tools/cost_ratio.py --ensemble runs/s4/ensembleH \
         --student 2.24.0=runs/s4/studentH/model.pt --student M=runs/s4/studentM/model.pt \
         --threads 1 2 --rounds 30 --json cost.json
+    python tools/cost_ratio.py --architectures-of sdk/bundles/mlfa_student_sim --threads 1 2
+
+FLOPs and latency depend on a network's architecture, not on its weights, so
+``--architectures-of BUNDLE`` measures a bundle's cost without any checkpoint: the 24 members are
+built, with random weights, from the architectures its provenance records, and so is its own
+network, whose convolutions are first checked against the bundle's ONNX graph (weight shapes and
+strides), so that the network measured is the one shipped.
 """
 from __future__ import annotations
 
@@ -80,11 +87,63 @@ def render(report: Mapping[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _conv_signature_torch(network: nn.Module) -> list[tuple]:
+    return sorted((tuple(m.weight.shape), tuple(m.stride)) for m in network.modules() if isinstance(m, nn.Conv2d))
+
+
+def _conv_signature_onnx(path: Path) -> list[tuple]:
+    import onnx
+
+    graph = onnx.load(str(path)).graph
+    shapes = {init.name: tuple(init.dims) for init in graph.initializer}
+    signature = []
+    for node in graph.node:
+        if node.op_type == "Conv" and node.input[1] in shapes:
+            strides = next((tuple(a.ints) for a in node.attribute if a.name == "strides"), (1, 1))
+            signature.append((shapes[node.input[1]], strides))
+    return sorted(signature)
+
+
+def bundle_architectures(bundle: str | Path) -> tuple[str, nn.Module, list[nn.Module]]:
+    """(label, the bundle's own network, its ensemble's members), every one with random weights.
+
+    The bundle's network is built from the newest training record of its provenance (a fine-tune,
+    else the distillation) and must match the bundle's ONNX graph convolution for convolution.
+    """
+    from training.models.registry import create_model
+
+    folder = Path(bundle)
+    manifest_path = folder / "manifest.json"
+    if not manifest_path.is_file():
+        raise InputValidationError(f"{folder} is not a model bundle (no manifest.json)")
+    manifest = json.loads(manifest_path.read_text())
+    provenance = manifest.get("provenance", {})
+    record = provenance.get("fine_tune") or provenance.get("distillation") or {}
+    spec = (record.get("config") or {}).get("model")
+    if not spec:
+        raise InputValidationError(f"{manifest_path}: the provenance records no training config of its network")
+    members = provenance.get("members") or []
+    expected = (provenance.get("ensemble") or {}).get("n_members")
+    if not members or (expected is not None and len(members) != expected):
+        raise InputValidationError(f"{manifest_path}: the provenance lists {len(members)} members, "
+                                   f"its ensemble {expected}")
+    network = create_model(spec["name"], **spec.get("options", {})).eval()
+    shipped = _conv_signature_onnx(folder / manifest["model_file"])
+    if _conv_signature_torch(network) != shipped:
+        raise InputValidationError(f"{spec['name']} {spec.get('options')} is not the network of "
+                                   f"{folder / manifest['model_file']} (convolution shapes or strides differ)")
+    ensemble = [create_model(m["model"], **m.get("options", {})).eval() for m in members]
+    return f"{manifest.get('name')} {manifest.get('version')}", network, ensemble
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--ensemble", required=True, help="ensemble run folder (every member done)")
-    parser.add_argument("--student", action="append", default=[], metavar="NAME=MODEL_PT", required=True,
-                        help="a student's model.pt (repeatable)")
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--ensemble", help="ensemble run folder (every member done)")
+    source.add_argument("--architectures-of", metavar="BUNDLE",
+                        help="a bundle: its network and its provenance's members, with random weights")
+    parser.add_argument("--student", action="append", default=[], metavar="NAME=MODEL_PT",
+                        help="a student's model.pt (repeatable; required with --ensemble)")
     parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--rounds", type=int, default=30)
     parser.add_argument("--json", default=None, help="also write the report here")
@@ -94,17 +153,29 @@ def main(argv: Sequence[str] | None = None) -> int:
     from training.ensemble.teacher import done_members
     from training.train import load_trained_model
 
+    if args.ensemble and not args.student:
+        parser.error("--ensemble needs at least one --student")
     groups: dict[str, list[nn.Module]] = {}
     for text in args.student:
         name, sep, path = text.partition("=")
         if not sep or not name or not Path(path).is_file():
             raise InputValidationError(f"--student {text!r}: expected NAME=PATH to an existing model.pt")
         groups[name] = [load_trained_model(path)]
-    run = Path(args.ensemble)
-    members = done_members(run, require_all=True)
-    groups["ensemble"] = [load_trained_model(member_dir(run, m) / "model.pt") for m in members]
+    if args.architectures_of:
+        label, network, members_built = bundle_architectures(args.architectures_of)
+        groups[label] = [network]
+        groups["ensemble"] = members_built
+    else:
+        run = Path(args.ensemble)
+        members = done_members(run, require_all=True)
+        groups["ensemble"] = [load_trained_model(member_dir(run, m) / "model.pt") for m in members]
     report = cost_report(groups, "ensemble", args.threads, args.rounds)
-    report.update(ensemble_run=str(run), students={t.partition("=")[0]: t.partition("=")[2] for t in args.student})
+    report.update(students={t.partition("=")[0]: t.partition("=")[2] for t in args.student})
+    if args.architectures_of:
+        report.update(architectures_of=str(args.architectures_of),
+                      weights="random: FLOPs and latency depend on the architecture only")
+    else:
+        report.update(ensemble_run=str(args.ensemble))
     print(render(report))
     if args.json:
         Path(args.json).write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
