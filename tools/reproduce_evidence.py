@@ -116,8 +116,10 @@ def rerun_calibration(args: argparse.Namespace, work: Path) -> Path:
     out = work / "bundle_recalibrated"
     if out.exists():  # a product of this tool only; the per-recording report beside it is kept and reused
         shutil.rmtree(out)
+    # The recalibrated bundle is a by-product, so calibrate's default version (the source's minor + 1)
+    # does: calibrate refuses to write a bundle under its source's own version.
     _run(_cli("calibrate", "--bags", str(work / "calib3"), str(work / "calib_bright"), "--model", str(args.model),
-              "--out", str(out), "--version", args.version, "--workers", str(args.workers), "--json"),
+              "--out", str(out), "--workers", str(args.workers), "--json"),
          log, stdout_to=report)
     return report
 
