@@ -355,3 +355,27 @@ def test_a_check_that_ended_on_an_error_is_retried_and_says_so(tiny_suite, monke
     monkeypatch.setattr(runner, "_check_once", lambda *a, **k: calls.append(1) or mismatch)
     calls.clear()
     assert runner.check_recording(suite, recording, bundle=None, retries=3).status == ERROR and len(calls) == 1
+
+
+def test_baseline_matches_a_rerendered_recording_by_its_frames_and_fails_when_nothing_is_shared():
+    from dataclasses import replace
+
+    def rendered(result: RecordingResult, file_hash: str, frames_hash: str | None) -> RecordingResult:
+        return replace(result, sha256=file_hash, content_sha256=frames_hash)
+
+    lives = [rendered(_result(f"l{i}", 1, "LIVE"), "1" * 64, f"{i}" * 64) for i in range(3)]
+    baseline = _report(lives).to_dict()
+    # The suite rendered again: other files, the same frames. One live face is now rejected.
+    again = [rendered(r, "2" * 64, r.content_sha256) for r in lives]
+    again[0] = replace(again[0], decision="UNCERTAIN", status=FAIL)
+    worse = _report(again, budget=1.0).compare(baseline)
+    assert worse.extra["baseline_common_recordings"] == 3
+    assert worse.exit_code() == EXIT_FAILED and "BPCER 1/3" in worse.regressions[0]
+    # Other frames under the same ids are other recordings, even with an equal file hash.
+    other = [rendered(r, "1" * 64, "f" * 64) for r in lives]
+    nothing = _report(other, budget=1.0).compare(baseline)
+    assert nothing.extra["baseline_common_recordings"] == 0
+    assert nothing.exit_code() == EXIT_FAILED and "nothing was compared" in nothing.regressions[0]
+    # Reports from before the frames digest: matched by file hash, as before.
+    older = _report([rendered(r, "1" * 64, None) for r in lives]).to_dict()
+    assert _report(lives).compare(older).regressions == ()

@@ -156,16 +156,31 @@ class HilReport:
     def compare(self, baseline: Mapping[str, Any], name: str = "baseline") -> "HilReport":
         """This report with the regressions against an earlier `hil run --json` report.
 
-        Compared on the recordings both runs checked (same id and SHA-256): BPCER higher than
-        the baseline's, or any species' APCER higher than the baseline's, is a regression.
+        Compared on the recordings both runs checked: the same id showing the same frames (the
+        same ``content_sha256`` where both reports carry one, else the same file SHA-256, since a
+        re-rendered bag is another file with the same frames). BPCER higher than the baseline's,
+        or any species' APCER higher than the baseline's, is a regression. A baseline that shares
+        no recording with the run compared nothing, and fails the run rather than passing it.
         """
         rows = baseline.get("recordings") if isinstance(baseline, Mapping) else None
         if baseline.get("format") != REPORT_FORMAT or not isinstance(rows, list):
             raise HilSuiteError(f"{name}: not a `hil run --json` report (format {REPORT_FORMAT!r})")
-        before = {(r.get("id"), r.get("sha256")): r for r in rows if isinstance(r, Mapping) and r.get("status") != ERROR}
-        now = {(r.id, r.sha256): r for r in self._checked()}
-        common = sorted(set(before) & set(now))
+        earlier = {r.get("id"): r for r in rows if isinstance(r, Mapping) and r.get("status") != ERROR}
+        checked = {r.id: r for r in self._checked()}
+
+        def same_recording(before_row: Mapping[str, Any], now_row: RecordingResult) -> bool:
+            content = before_row.get("content_sha256")
+            if content is not None and now_row.content_sha256 is not None:
+                return content == now_row.content_sha256
+            return before_row.get("sha256") == now_row.sha256
+
+        before = {rid: row for rid, row in earlier.items() if rid in checked and same_recording(row, checked[rid])}
+        now = {rid: checked[rid] for rid in before}
+        common = sorted(before)
         regressions: list[str] = []
+        if not common:
+            regressions.append(f"no recording in common with the baseline ({len(earlier)} there, {len(checked)} here, "
+                               "matched by id and frames): nothing was compared")
         live_keys = [k for k in common if not now[k].is_attack]
         rejected_before = sum(before[k].get("decision") != "LIVE" for k in live_keys)
         rejected_now = sum(not now[k].accepted for k in live_keys)
