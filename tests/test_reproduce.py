@@ -162,3 +162,22 @@ def test_tool_rerenders_a_suite_and_finds_it_reproduced(tmp_path: Path, capsys: 
     assert "1 difference(s)" in capsys.readouterr().out
     assert tool.main([*common, "--work", str(tmp_path / "third"), "--version", "0.0.1"]) == 3  # no such reference
     assert not (tmp_path / "third").exists()  # refused before anything was rendered
+
+
+def test_tool_rerenders_independent_sessions_and_finds_them_reproduced(tmp_path: Path) -> None:
+    """The independent renderer, rendered twice from one seed into two caches, ends every
+    presentation the same way with the same score."""
+    from tools import reproduce_evidence as tool
+
+    args = tool.build_parser().parse_args(["--version", "9.9.9", "--people", "1"])
+    args.model = args.model.resolve()
+    first = json.loads(tool.rerun_independent(args, tmp_path / "first", seed=5).read_text())
+    assert len(first["presentations"]) == 10  # one person: live and four attacks, at two operating points
+    references = tmp_path / "references"
+    references.mkdir()
+    (references / "independent_9.9.9_seed5_people1.json").write_text(json.dumps(first))
+    out = tmp_path / "comparison.json"
+    assert tool.main(["--parts", "independent", "--independent-seed", "5", "--people", "1", "--version", "9.9.9",
+                      "--reference-dir", str(references), "--work", str(tmp_path / "second"), "--json", str(out)]) == 0
+    (result,) = json.loads(out.read_text())["results"]
+    assert result["reproduced"] and result["compared"] == 10 and result["max_score_difference"] == 0.0
