@@ -198,7 +198,11 @@ class CheckDecider:
             self.gate_reasons.update(outcome.reasons)
             cues = sum(self.gate_reasons[r] for r in SPOOF_CUES)
             if cues >= self.spoof_cue_frames:
-                return Verdict(Decision.SPOOF, float("nan"), tuple(r for r in SPOOF_CUES if self.gate_reasons[r]),
+                # The cue seen on most frames first, ties by name: iterating the frozenset would give
+                # an order that changes with Python's per-process string hashing.
+                seen = sorted((r for r in SPOOF_CUES if self.gate_reasons[r]),
+                              key=lambda r: (-self.gate_reasons[r], r.value))
+                return Verdict(Decision.SPOOF, float("nan"), tuple(seen),
                                outcome.face_box, "the face is not physically plausible")
             return None
         self.last_box = outcome.face_box

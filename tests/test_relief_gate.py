@@ -3,6 +3,7 @@ has no relief left after the best developable fit; a face does."""
 from __future__ import annotations
 
 import dataclasses
+import os
 
 import numpy as np
 import pytest
@@ -211,3 +212,30 @@ def test_rules_recorded_before_the_cue_existed_run_without_it():
     assert not decision_rule_matches(cued, config)
     assert with_bundle_gates(SessionConfig(), dataclasses.replace(bundle, manifest=_with_rule(bundle.manifest, cued))
                              ).quality.flat_face_mm == 1.5
+
+
+def test_spoof_cue_reasons_come_in_a_fixed_order():
+    """Most frames first, ties by name, the same in every process (a frozenset's order follows
+    Python's per-process string hashing: independent seed 1 rerun gave the two cues swapped)."""
+    import subprocess
+    import sys
+
+    from sdk.fusion import CheckDecider
+    from sdk.types import FrameOutcome
+
+    both = FrameOutcome(0, None, (Reason.IMPLAUSIBLE_FACE_SIZE, Reason.FLAT_FACE), None)
+    flat = FrameOutcome(0, None, (Reason.NO_RELIEF, Reason.FLAT_FACE), None)
+    decider = CheckDecider(0.5, spoof_cue_frames=3)
+    assert decider.add(both) is None
+    assert decider.add(flat).reasons == (Reason.FLAT_FACE, Reason.IMPLAUSIBLE_FACE_SIZE)  # 2 frames against 1
+    decider = CheckDecider(0.5, spoof_cue_frames=3)
+    decider.add(both)
+    tie = decider.add(both).reasons
+    assert tie == tuple(sorted(tie, key=lambda r: r.value))
+    script = ("from sdk.fusion import CheckDecider; from sdk.types import FrameOutcome, Reason; "
+              "d = CheckDecider(0.5, spoof_cue_frames=3); "
+              "f = FrameOutcome(0, None, (Reason.IMPLAUSIBLE_FACE_SIZE, Reason.FLAT_FACE), None); "
+              "d.add(f); print([r.value for r in d.add(f).reasons])")
+    orders = {subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True,
+                             env={**os.environ, "PYTHONHASHSEED": str(seed)}).stdout for seed in range(6)}
+    assert len(orders) == 1
