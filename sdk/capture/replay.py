@@ -1,6 +1,7 @@
 """BagReplay: deterministic playback of an SR300 .bag recording as FrameSets."""
 from __future__ import annotations
 
+import hashlib
 import os
 import time
 from pathlib import Path
@@ -261,8 +262,6 @@ def content_sha256(path: str | os.PathLike[str]) -> str:
     changed. This digest is the same for both: it is what a rerun of a suite is compared by.
     Colour is taken at its native resolution as well as on the depth grid.
     """
-    import hashlib
-
     digest = hashlib.sha256()
     replay = BagReplay(path, keep_native_color=True)
     try:
