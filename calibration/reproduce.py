@@ -13,7 +13,9 @@ Reports compared (all JSON, as the CLI writes them):
   * ``eval-independent --json``: per presentation, keyed by (seed, kind, operating point): decision
     and reasons exactly, the score within a tolerance;
   * ``calibrate --json``: per operating point the threshold (relative tolerance) and the counts
-    exactly; AUC and EER (absolute tolerance), recordings and scored frames exactly.
+    exactly; AUC and EER (absolute tolerance), recordings and scored frames exactly;
+  * an ensemble run remade from the recorded configs: every member's ``model.pt`` SHA-256 against
+    the one the bundle's manifest records.
 """
 from __future__ import annotations
 
@@ -212,3 +214,28 @@ def compare_calibration(reference: Mapping[str, Any], reproduced: Mapping[str, A
     differences = tuple(Difference(item, field, ref, new) for item, field, ref, new, rel, absolute in figures
                         if not _close(ref, new, relative=rel, absolute=absolute))
     return PartComparison("calibration", reference_name, len(figures), differences, None)
+
+
+def compare_ensemble_members(manifest: Mapping[str, Any], run: str | Path, *, reference_name: str = "") -> PartComparison:
+    """An ensemble run's members against the SHA-256 of their ``model.pt`` in a bundle manifest.
+
+    Every member the manifest's provenance lists is an item: its file hash must equal the
+    recorded one; a member whose ``model.pt`` is missing is reported as not present.
+    """
+    from sdk.engine.bundle import sha256_file
+
+    members = _dig(manifest, ("provenance", "ensemble", "members"))
+    if not isinstance(members, list) or not members:
+        raise InputValidationError("the manifest's provenance lists no ensemble members")
+    folder = Path(run) / "members"
+    differences: list[Difference] = []
+    for member in members:
+        name, recorded = member.get("name"), member.get("model_sha256")
+        if not name or not recorded:
+            raise InputValidationError(f"a member of the manifest lacks its name or model_sha256: {member!r}")
+        path = folder / name / "model.pt"
+        if not path.is_file():
+            differences.append(Difference(name, "present", True, False))
+        elif (found := sha256_file(path)) != recorded:
+            differences.append(Difference(name, "model_sha256", recorded, found))
+    return PartComparison("ensemble", reference_name, len(members), tuple(differences), None)

@@ -181,3 +181,27 @@ def test_tool_rerenders_independent_sessions_and_finds_them_reproduced(tmp_path:
                       "--reference-dir", str(references), "--work", str(tmp_path / "second"), "--json", str(out)]) == 0
     (result,) = json.loads(out.read_text())["results"]
     assert result["reproduced"] and result["compared"] == 10 and result["max_score_difference"] == 0.0
+
+
+def test_remade_ensemble_members_against_the_manifests_hashes(tmp_path: Path) -> None:
+    import hashlib
+
+    from calibration.reproduce import compare_ensemble_members
+    from tools import reproduce_evidence as tool
+
+    run = tmp_path / "ensembleH"
+    recorded = []
+    for name, content in (("a", b"weights a"), ("b", b"weights b"), ("c", b"weights c")):
+        recorded.append({"name": name, "model_sha256": hashlib.sha256(content).hexdigest()})
+        if name != "c":  # c not remade yet
+            (run / "members" / name).mkdir(parents=True)
+            (run / "members" / name / "model.pt").write_bytes(content if name == "a" else b"other weights")
+    manifest = {"provenance": {"ensemble": {"members": recorded}}}
+    result = compare_ensemble_members(manifest, run)
+    assert result.compared == 3
+    assert {(d.item, d.field) for d in result.differences} == {("b", "model_sha256"), ("c", "present")}
+    with pytest.raises(InputValidationError, match="no ensemble members"):
+        compare_ensemble_members({"provenance": {}}, run)
+    # The shipped manifest lists the 24 members; the part needs the run to check.
+    assert tool.main(["--parts", "ensemble", "--work", str(tmp_path / "w")]) == 3
+    assert tool.main(["--parts", "ensemble", "--ensemble-run", str(run), "--work", str(tmp_path / "w")]) == 1

@@ -12,7 +12,9 @@ Parts (each renders what it needs into --work, then reruns the documented comman
     documents them) and `calibrate` of the bundle with its own gates and detector, against
     calibrate_<V>.json (thresholds, counts, AUC, EER, scored frames);
   * independent: `eval-independent --people 30 --seed S`, against
-    independent_<V>_seed<S>_people30.json (every presentation's decision, reasons, score).
+    independent_<V>_seed<S>_people30.json (every presentation's decision, reasons, score);
+  * ensemble (with --ensemble-run RUN; renders and trains nothing): every member's model.pt in
+    RUN against the SHA-256 the bundle's manifest records (tools/remake_ensemble.py remakes them).
 Renders resume where a killed run stopped; a part whose rerun report exists in --work is compared
 again without rerunning (--rerun forces it). Comparison: calibration.reproduce.
 
@@ -36,12 +38,13 @@ from calibration.reproduce import (  # noqa: E402
     PartComparison,
     compare_acceptance,
     compare_calibration,
+    compare_ensemble_members,
     compare_independent,
     load_report,
 )
 from sdk.errors import InputValidationError  # noqa: E402
 
-PARTS = ("acceptance", "calibration", "independent")
+PARTS = ("acceptance", "calibration", "independent", "ensemble")
 
 #: The recordings 2.22.0 and later were calibrated on (docs/shipped_model.md, docs/model_changelog.md).
 CALIB3 = ("--live", "100", "--attacks", "34", "--frames", "20")
@@ -154,7 +157,10 @@ def _print(result: PartComparison, limit: int = 20) -> None:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--work", type=Path, default=REPO / "runs" / "reproduce", help="where renders and reruns go")
-    parser.add_argument("--parts", nargs="+", choices=PARTS, default=list(PARTS))
+    parser.add_argument("--parts", nargs="+", choices=PARTS, default=list(PARTS[:3]),
+                        help="default: acceptance calibration independent")
+    parser.add_argument("--ensemble-run", type=Path, default=None,
+                        help="ensemble part: a remade ensemble run whose members are checked against the manifest")
     parser.add_argument("--model", type=Path, default=REPO / "sdk" / "bundles" / "mlfa_student_sim",
                         help="bundle whose reports are reproduced (default: the shipped one)")
     parser.add_argument("--version", default=None, help="reports' version (default: the bundle's)")
@@ -185,9 +191,15 @@ def main(argv: list[str] | None = None) -> int:
         references = {"acceptance": [("acceptance", f"acceptance_{args.version}.json", None)],
                       "calibration": [("calibration", f"calibrate_{args.version}.json", None)],
                       "independent": [("independent", f"independent_{args.version}_seed{s}_people{args.people}.json", s)
-                                      for s in seeds]}
+                                      for s in seeds],
+                      "ensemble": [("ensemble", None, None)]}  # the bundle's own manifest is the reference
         jobs = [job for part in args.parts for job in references[part]]
-        loaded = {name: load_report(args.reference_dir / name) for _, name, _ in jobs}
+        loaded = {name: load_report(args.reference_dir / name) for _, name, _ in jobs if name}
+        manifest = None
+        if "ensemble" in args.parts:
+            if args.ensemble_run is None:
+                raise InputValidationError("--parts ensemble needs --ensemble-run RUN")
+            manifest = load_report(args.model / "manifest.json")
     except InputValidationError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 3
@@ -201,6 +213,9 @@ def main(argv: list[str] | None = None) -> int:
                 rerun = load_report(rerun_acceptance(args, args.work))
                 result = compare_acceptance(loaded[name], rerun, reference_name=name, score_tolerance=args.score_tolerance,
                                             compare_file_bytes=args.compare_file_bytes)
+            elif part == "ensemble":  # nothing to rerun: the members were remade beforehand
+                result = compare_ensemble_members(manifest, args.ensemble_run,
+                                                  reference_name=f"{args.model.name}/manifest.json")
             elif part == "calibration":
                 rerun = load_report(rerun_calibration(args, args.work))
                 result = compare_calibration(loaded[name], rerun, reference_name=name)
