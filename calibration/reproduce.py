@@ -239,3 +239,26 @@ def compare_ensemble_members(manifest: Mapping[str, Any], run: str | Path, *, re
         elif (found := sha256_file(path)) != recorded:
             differences.append(Difference(name, "model_sha256", recorded, found))
     return PartComparison("ensemble", reference_name, len(members), tuple(differences), None)
+
+
+def compare_counterfactual(reference: Mapping[str, Any], reproduced: Mapping[str, Any], *,
+                           reference_name: str = "") -> PartComparison:
+    """Two ``counterfactual --json`` reports: the same sample, base rates, flips per transform and
+    scenario, and relief check, all exactly (they are counts of decisions on the same crops)."""
+    figures: list[tuple[str, str, Any, Any]] = [
+        ("run", field, reference.get(field), reproduced.get(field))
+        for field in ("seed", "live_crops", "attack_crops", "base_bpcer", "base_apcer", "threshold", "relief_check")]
+    ref_transforms = {t.get("transform"): t for t in reference.get("transforms") or []}
+    new_transforms = {t.get("transform"): t for t in reproduced.get("transforms") or []}
+    if not ref_transforms:
+        raise InputValidationError("the reference counterfactual report lists no transforms")
+    for name in sorted(set(ref_transforms) | set(new_transforms), key=str):
+        ref, new = ref_transforms.get(name), new_transforms.get(name)
+        if ref is None or new is None:
+            figures.append((f"transform {name}", "present", ref is not None, new is not None))
+            continue
+        figures += [(f"transform {name}", field, ref.get(field), new.get(field))
+                    for field in ("applies_to", "n", "flips", "live_to_not", "attack_to_live", "base_accepted",
+                                  "by_scenario")]
+    differences = tuple(Difference(item, field, ref, new) for item, field, ref, new in figures if ref != new)
+    return PartComparison("counterfactual", reference_name, len(figures), differences, None)

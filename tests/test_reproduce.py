@@ -205,3 +205,19 @@ def test_remade_ensemble_members_against_the_manifests_hashes(tmp_path: Path) ->
     # The shipped manifest lists the 24 members; the part needs the run to check.
     assert tool.main(["--parts", "ensemble", "--work", str(tmp_path / "w")]) == 3
     assert tool.main(["--parts", "ensemble", "--ensemble-run", str(run), "--work", str(tmp_path / "w")]) == 1
+
+
+def test_counterfactual_counts_compared_exactly() -> None:
+    from calibration.reproduce import compare_counterfactual
+
+    reference = load_report(RUNS / "counterfactual_2.38.0.json")
+    assert compare_counterfactual(reference, copy.deepcopy(reference)).reproduced
+    rerun = copy.deepcopy(reference)
+    rerun["transforms"][0]["flips"] += 1
+    rerun["transforms"].pop()
+    rerun["relief_check"]["still_accepted"] = 1
+    found = {(d.item, d.field) for d in compare_counterfactual(reference, rerun).differences}
+    first, last = reference["transforms"][0]["transform"], reference["transforms"][-1]["transform"]
+    assert found == {(f"transform {first}", "flips"), (f"transform {last}", "present"), ("run", "relief_check")}
+    with pytest.raises(InputValidationError, match="no transforms"):
+        compare_counterfactual({}, rerun)

@@ -13,6 +13,8 @@ Parts (each renders what it needs into --work, then reruns the documented comman
     calibrate_<V>.json (thresholds, counts, AUC, EER, scored frames);
   * independent: `eval-independent --people 30 --seed S`, against
     independent_<V>_seed<S>_people30.json (every presentation's decision, reasons, score);
+  * counterfactual: `counterfactual --json` (its default sample, seed 0), against
+    counterfactual_<V>.json (base rates, every transform's flips, the relief check, exactly);
   * ensemble (with --ensemble-run RUN; renders and trains nothing): every member's model.pt in
     RUN against the SHA-256 the bundle's manifest records (tools/remake_ensemble.py remakes them).
 Renders resume where a killed run stopped; a part whose rerun report exists in --work is compared
@@ -38,13 +40,14 @@ from calibration.reproduce import (  # noqa: E402
     PartComparison,
     compare_acceptance,
     compare_calibration,
+    compare_counterfactual,
     compare_ensemble_members,
     compare_independent,
     load_report,
 )
 from sdk.errors import InputValidationError  # noqa: E402
 
-PARTS = ("acceptance", "calibration", "independent", "ensemble")
+PARTS = ("acceptance", "calibration", "independent", "counterfactual", "ensemble")
 
 #: The recordings 2.22.0 and later were calibrated on (docs/shipped_model.md, docs/model_changelog.md).
 CALIB3 = ("--live", "100", "--attacks", "34", "--frames", "20")
@@ -137,6 +140,15 @@ def rerun_independent(args: argparse.Namespace, work: Path, seed: int) -> Path:
     return report
 
 
+def rerun_counterfactual(args: argparse.Namespace, work: Path) -> Path:
+    report = work / "counterfactual.json"
+    if report.is_file() and not args.rerun:
+        return report
+    _run(_cli("counterfactual", "--model", str(args.model), "--json"), work / "logs" / "counterfactual.log",
+         stdout_to=report)
+    return report
+
+
 def _bundle_version(bundle: Path) -> str:
     manifest = bundle / "manifest.json"
     if not manifest.is_file():
@@ -157,8 +169,8 @@ def _print(result: PartComparison, limit: int = 20) -> None:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--work", type=Path, default=REPO / "runs" / "reproduce", help="where renders and reruns go")
-    parser.add_argument("--parts", nargs="+", choices=PARTS, default=list(PARTS[:3]),
-                        help="default: acceptance calibration independent")
+    parser.add_argument("--parts", nargs="+", choices=PARTS, default=list(PARTS[:4]),
+                        help="default: every part but ensemble")
     parser.add_argument("--ensemble-run", type=Path, default=None,
                         help="ensemble part: a remade ensemble run whose members are checked against the manifest")
     parser.add_argument("--model", type=Path, default=REPO / "sdk" / "bundles" / "mlfa_student_sim",
@@ -192,6 +204,7 @@ def main(argv: list[str] | None = None) -> int:
                       "calibration": [("calibration", f"calibrate_{args.version}.json", None)],
                       "independent": [("independent", f"independent_{args.version}_seed{s}_people{args.people}.json", s)
                                       for s in seeds],
+                      "counterfactual": [("counterfactual", f"counterfactual_{args.version}.json", None)],
                       "ensemble": [("ensemble", None, None)]}  # the bundle's own manifest is the reference
         jobs = [job for part in args.parts for job in references[part]]
         loaded = {name: load_report(args.reference_dir / name) for _, name, _ in jobs if name}
@@ -216,6 +229,9 @@ def main(argv: list[str] | None = None) -> int:
             elif part == "ensemble":  # nothing to rerun: the members were remade beforehand
                 result = compare_ensemble_members(manifest, args.ensemble_run,
                                                   reference_name=f"{args.model.name}/manifest.json")
+            elif part == "counterfactual":
+                rerun = load_report(rerun_counterfactual(args, args.work))
+                result = compare_counterfactual(loaded[name], rerun, reference_name=name)
             elif part == "calibration":
                 rerun = load_report(rerun_calibration(args, args.work))
                 result = compare_calibration(loaded[name], rerun, reference_name=name)
