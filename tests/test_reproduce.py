@@ -151,7 +151,7 @@ def test_tool_rerenders_a_suite_and_finds_it_reproduced(tmp_path: Path, capsys: 
     assert tool.main([*common, "--work", str(tmp_path / "second"), "--json", str(out)]) == 0
     written = json.loads(out.read_text())
     assert written["results"][0]["reproduced"] is True and written["results"][0]["compared"] == 2
-    rerun = json.loads((tmp_path / "second" / "acceptance.json").read_text())
+    rerun = json.loads((tmp_path / "second" / "acceptance_9.9.9.json").read_text())
     digests = {r["id"]: r["content_sha256"] for r in rerun["recordings"]}
     assert all(digests.values()) and digests == {r["id"]: r["content_sha256"] for r in reference["recordings"]}
 

@@ -17,8 +17,8 @@ Parts (each renders what it needs into --work, then reruns the documented comman
     counterfactual_<V>.json (base rates, every transform's flips, the relief check, exactly);
   * ensemble (with --ensemble-run RUN; renders and trains nothing): every member's model.pt in
     RUN against the SHA-256 the bundle's manifest records (tools/remake_ensemble.py remakes them).
-Renders resume where a killed run stopped; a part whose rerun report exists in --work is compared
-again without rerunning (--rerun forces it). Comparison: calibration.reproduce.
+Renders resume where a killed run stopped; a part whose rerun report exists in --work (named after
+the bundle's version, as the references are) is compared again without rerunning (--rerun forces it). Comparison: calibration.reproduce.
 
 Exit status: 0 every part reproduced; 1 a difference was found; 2 a step failed; 3 bad input.
 """
@@ -92,14 +92,14 @@ def _run(command: list[str], log: Path, *, stdout_to: Path | None = None, ok_cod
 
 
 def rerun_acceptance(args: argparse.Namespace, work: Path) -> Path:
-    suite, report = work / "suite_acc", work / "acceptance.json"
+    suite, report = work / "suite_acc", work / f"acceptance_{args.version}.json"
     if report.is_file() and not args.rerun:
         return report
     log = work / "logs" / "acceptance.log"
     _run(_cli("hil", "make-suite", "--out", str(suite), "--per-scenario", str(args.suite_per_scenario),
               "--seed", str(args.suite_seed), "--frames", str(args.suite_frames),
               *(["--scenarios", *args.suite_scenarios] if args.suite_scenarios else [])), log)
-    partial = work / "acceptance.json.partial"
+    partial = report.with_name(report.name + ".partial")
     # hil run exits 1 when the suite's own gates fail (masks are accepted by design): still a report.
     _run(_cli("hil", "run", str(suite), "--model", str(args.model), "--json", str(partial)), log, ok_codes=(0, 1))
     if not partial.is_file():
@@ -109,7 +109,7 @@ def rerun_acceptance(args: argparse.Namespace, work: Path) -> Path:
 
 
 def rerun_calibration(args: argparse.Namespace, work: Path) -> Path:
-    report = work / "calibrate.json"
+    report = work / f"calibrate_{args.version}.json"
     if report.is_file() and not args.rerun:
         return report
     from sdk.sim import list_scenarios
@@ -131,7 +131,7 @@ def rerun_calibration(args: argparse.Namespace, work: Path) -> Path:
 
 
 def rerun_independent(args: argparse.Namespace, work: Path, seed: int) -> Path:
-    report = work / f"independent_seed{seed}.json"
+    report = work / f"independent_{args.version}_seed{seed}_people{args.people}.json"
     if report.is_file() and not args.rerun:
         return report
     _run(_cli("eval-independent", "--model", str(args.model), "--people", str(args.people), "--seed", str(seed),
@@ -141,7 +141,7 @@ def rerun_independent(args: argparse.Namespace, work: Path, seed: int) -> Path:
 
 
 def rerun_counterfactual(args: argparse.Namespace, work: Path) -> Path:
-    report = work / "counterfactual.json"
+    report = work / f"counterfactual_{args.version}.json"
     if report.is_file() and not args.rerun:
         return report
     _run(_cli("counterfactual", "--model", str(args.model), "--json"), work / "logs" / "counterfactual.log",
