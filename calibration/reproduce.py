@@ -100,10 +100,14 @@ def _records(report: Mapping[str, Any], list_key: str, key_fields: Sequence[str]
 
 
 def _score_difference(reference: Any, reproduced: Any) -> float | None:
-    """|a - b| of two scores; None when either is missing (no score: nothing was scored)."""
+    """|a - b| of two scores; None when either is missing (no score: nothing was scored); NaN when
+    only one is NaN."""
     if reference is None or reproduced is None:
         return None
-    return abs(float(reference) - float(reproduced))
+    a, b = float(reference), float(reproduced)
+    if math.isnan(a) and math.isnan(b):
+        return 0.0  # both unscored in the same way
+    return abs(a - b)
 
 
 def compare_records(reference: Mapping[str, Any], reproduced: Mapping[str, Any], *, part: str, reference_name: str,

@@ -65,6 +65,9 @@ def test_scores_within_the_tolerance_only() -> None:
     assert [d.field for d in compare_acceptance(_acceptance(), rerun).differences] == ["score"]
     rerun["recordings"][0]["score"] = math.nan
     assert not compare_acceptance(_acceptance(), rerun).reproduced
+    both_nan = _acceptance()
+    both_nan["recordings"][0]["score"] = math.nan
+    assert compare_acceptance(both_nan, copy.deepcopy(both_nan)).reproduced
     rerun["recordings"][0]["score"] = None  # scored before, not now
     assert [d.field for d in compare_acceptance(_acceptance(), rerun).differences] == ["score"]
 
