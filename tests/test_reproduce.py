@@ -172,7 +172,7 @@ def test_tool_rerenders_independent_sessions_and_finds_them_reproduced(tmp_path:
     presentation the same way with the same score."""
     from tools import reproduce_evidence as tool
 
-    args = tool.build_parser().parse_args(["--version", "9.9.9", "--people", "1"])
+    args = tool.build_parser().parse_args(["--version", "9.9.9", "--people", "1", "--independent-frames", "4"])
     args.model = args.model.resolve()
     first = json.loads(tool.rerun_independent(args, tmp_path / "first", seed=5).read_text())
     assert len(first["presentations"]) == 10  # one person: live and four attacks, at two operating points
@@ -180,8 +180,10 @@ def test_tool_rerenders_independent_sessions_and_finds_them_reproduced(tmp_path:
     references.mkdir()
     (references / "independent_9.9.9_seed5_people1.json").write_text(json.dumps(first))
     out = tmp_path / "comparison.json"
-    assert tool.main(["--parts", "independent", "--independent-seed", "5", "--people", "1", "--version", "9.9.9",
-                      "--reference-dir", str(references), "--work", str(tmp_path / "second"), "--json", str(out)]) == 0
+    common = ["--parts", "independent", "--independent-seed", "5", "--people", "1", "--version", "9.9.9",
+              "--reference-dir", str(references)]
+    assert tool.main([*common, "--work", str(tmp_path / "third")]) == 3  # the reference has 4 frames, not 10
+    assert tool.main([*common, "--independent-frames", "4", "--work", str(tmp_path / "second"), "--json", str(out)]) == 0
     (result,) = json.loads(out.read_text())["results"]
     assert result["reproduced"] and result["compared"] == 10 and result["max_score_difference"] == 0.0
 

@@ -135,7 +135,7 @@ def rerun_independent(args: argparse.Namespace, work: Path, seed: int) -> Path:
     if report.is_file() and not args.rerun:
         return report
     _run(_cli("eval-independent", "--model", str(args.model), "--people", str(args.people), "--seed", str(seed),
-              "--cache", str(work / "ind_cache"), "--json"), work / "logs" / f"independent_seed{seed}.log",
+              "--frames", str(args.independent_frames), "--cache", str(work / "ind_cache"), "--json"), work / "logs" / f"independent_seed{seed}.log",
          stdout_to=report)
     return report
 
@@ -179,6 +179,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--reference-dir", type=Path, default=REPO / "docs" / "eval_runs")
     parser.add_argument("--independent-seed", type=int, action="append", default=None, help="default: 12")
     parser.add_argument("--people", type=int, default=30)
+    parser.add_argument("--independent-frames", type=int, default=10,
+                        help="frames per independent recording; must be the reference's (eval-independent's default 10)")
     parser.add_argument("--suite-per-scenario", type=int, default=10)
     parser.add_argument("--suite-seed", type=int, default=1)
     parser.add_argument("--suite-frames", type=int, default=30)
@@ -208,6 +210,11 @@ def main(argv: list[str] | None = None) -> int:
                       "ensemble": [("ensemble", None, None)]}  # the bundle's own manifest is the reference
         jobs = [job for part in args.parts for job in references[part]]
         loaded = {name: load_report(args.reference_dir / name) for _, name, _ in jobs if name}
+        for part, name, _ in jobs:
+            frames = loaded[name].get("frames_per_recording") if part == "independent" else None
+            if frames is not None and frames != args.independent_frames:
+                raise InputValidationError(f"{name} was made with {frames} frames per recording, "
+                                           f"not --independent-frames {args.independent_frames}")
         manifest = None
         if "ensemble" in args.parts:
             if args.ensemble_run is None:
