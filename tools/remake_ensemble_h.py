@@ -15,7 +15,8 @@ H's members were trained in three runs (docs/decisions.md, candidates F, G and H
 from its namesake for 3 epochs over the whole fold at lr 0.002) and H (3 more at lr 0.001). This
 tool plans the three runs as `make_student.py` did, then trains members two at a time through all
 three stages, so that finished members can be checked while the rest train. A member takes about
-10 minutes on one core (docs/reproducibility.md). Resumable: finished members are skipped.
+10 minutes (ResNet-34) or 20 (IR-50) on one core (docs/reproducibility.md). Resumable: finished
+members are skipped.
 
 Bit for bit: training is deterministic on the CPU, and today's code gives H's weights exactly.
 But `model.pt` stores the training config, and today's config has keys H's had not, so only the
