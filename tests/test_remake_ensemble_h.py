@@ -51,3 +51,12 @@ def test_the_recipe_plans_the_recorded_configs_of_all_24_members(tmp_path):
     with pytest.raises(InputValidationError, match="not done"):
         make_plan("ci_medium", tmp_path, tmp_path / "again", train_list=str(lists / "members_folds.txt"),
                   warm_start=str(tmp_path / "ensemble"))
+
+
+def test_refuses_another_code_root_and_a_work_folder_without_the_members_lists(tmp_path, capsys):
+    tool = load_tool("remake_ensemble_h")
+    # `training` is imported from this checkout, not from the folder named as the code root
+    assert tool.main(["--work", str(tmp_path), "--code-root", str(tmp_path / "wt")]) == 3
+    assert "not from" in capsys.readouterr().err
+    assert tool.main(["--work", str(tmp_path), "--code-root", str(REPO)]) == 3
+    assert "render the members' dataset first" in capsys.readouterr().err
