@@ -227,7 +227,9 @@ def main(argv: list[str] | None = None) -> int:
     results: list[PartComparison] = []
     failed: list[str] = []
     for part, name, seed in jobs:
-        print(f"[{part}{'' if seed is None else f' seed {seed}'}] rerun with {args.model.name} {args.version}", flush=True)
+        doing = (f"checking {args.ensemble_run} against the manifest" if part == "ensemble"
+                 else f"rerun with {args.model.name} {args.version}")
+        print(f"[{part}{'' if seed is None else f' seed {seed}'}] {doing}", flush=True)
         try:
             if part == "acceptance":
                 rerun = load_report(rerun_acceptance(args, args.work))
