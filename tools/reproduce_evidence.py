@@ -1,6 +1,6 @@
 """Make a bundle's evaluation data again from their seeds and compare the reruns with the committed reports.
 
-    python tools/reproduce_evidence.py --work runs/reproduce [--parts acceptance calibration independent] \\
+    python tools/reproduce_evidence.py --work runs/reproduce [--parts acceptance calibration independent counterfactual] \\
         [--model BUNDLE] [--version V] [--reference-dir docs/eval_runs] [--independent-seed 12 ...] \\
         [--workers 2] [--json report.json]
 
@@ -16,9 +16,10 @@ Parts (each renders what it needs into --work, then reruns the documented comman
   * counterfactual: `counterfactual --json` (its default sample, seed 0), against
     counterfactual_<V>.json (base rates, every transform's flips, the relief check, exactly);
   * ensemble (with --ensemble-run RUN; renders and trains nothing): every member's model.pt in
-    RUN against the SHA-256 the bundle's manifest records (tools/remake_ensemble.py remakes them).
+    RUN against the SHA-256 the bundle's manifest records (tools/remake_ensemble_h.py remakes them).
 Renders resume where a killed run stopped; a part whose rerun report exists in --work (named after
-the bundle's version, as the references are) is compared again without rerunning (--rerun forces it). Comparison: calibration.reproduce.
+the bundle's version, as the references are) is compared again without rerunning (--rerun forces
+it). Comparison: calibration.reproduce.
 
 Exit status: 0 every part reproduced; 1 a difference was found; 2 a step failed; 3 bad input.
 """
