@@ -138,6 +138,7 @@ def test_load_report_errors(tmp_path: Path) -> None:
 
 def test_tool_rerenders_a_suite_and_finds_it_reproduced(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     """Two renders of the same suite seeds, in two folders, give the same bags and decisions."""
+    pytest.importorskip("pyrealsense2", reason="suites are librealsense .bag recordings: needs the camera extra")
     from tools import reproduce_evidence as tool
 
     suite_flags = ["--suite-per-scenario", "1", "--suite-frames", "8", "--suite-scenarios", "live", "print_flat"]
@@ -170,6 +171,7 @@ def test_tool_rerenders_a_suite_and_finds_it_reproduced(tmp_path: Path, capsys: 
 def test_tool_rerenders_independent_sessions_and_finds_them_reproduced(tmp_path: Path) -> None:
     """The independent renderer, rendered twice from one seed into two caches, ends every
     presentation the same way with the same score."""
+    pytest.importorskip("pyrealsense2", reason="the independent renderer records librealsense .bag files")
     from tools import reproduce_evidence as tool
 
     args = tool.build_parser().parse_args(["--version", "9.9.9", "--people", "1", "--independent-frames", "4"])
