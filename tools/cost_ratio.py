@@ -31,6 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import torch.nn as nn  # noqa: E402
 
 from sdk.errors import InputValidationError  # noqa: E402
+from sdk.validate import read_json_in_folder  # noqa: E402
 from training.compare import flops_per_crop, latencies_ms, onnxruntime_latencies_ms, parameters  # noqa: E402
 
 #: Issue 11's goal: the student at least this many times cheaper than the ensemble.
@@ -114,9 +115,7 @@ def bundle_architectures(bundle: str | Path) -> tuple[str, nn.Module, list[nn.Mo
 
     folder = Path(bundle)
     manifest_path = folder / "manifest.json"
-    if not manifest_path.is_file():
-        raise InputValidationError(f"{folder} is not a model bundle (no manifest.json)")
-    manifest = json.loads(manifest_path.read_text())
+    manifest = read_json_in_folder(folder, "manifest.json", InputValidationError, "model bundle")
     provenance = manifest.get("provenance", {})
     record = provenance.get("fine_tune") or provenance.get("distillation") or {}
     spec = (record.get("config") or {}).get("model")

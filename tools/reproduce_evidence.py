@@ -47,6 +47,7 @@ from calibration.reproduce import (  # noqa: E402
     load_report,
 )
 from sdk.errors import InputValidationError  # noqa: E402
+from sdk.validate import read_json_in_folder  # noqa: E402
 
 PARTS = ("acceptance", "calibration", "independent", "counterfactual", "ensemble")
 
@@ -150,11 +151,8 @@ def rerun_counterfactual(args: argparse.Namespace, work: Path) -> Path:
     return report
 
 
-def _bundle_version(bundle: Path) -> str:
-    manifest = bundle / "manifest.json"
-    if not manifest.is_file():
-        raise InputValidationError(f"{bundle} is not a model bundle (no manifest.json)")
-    return str(json.loads(manifest.read_text())["version"])
+def _read_manifest(bundle: Path) -> dict:
+    return read_json_in_folder(bundle, "manifest.json", InputValidationError, "model bundle")
 
 
 def _print(result: PartComparison, limit: int = 20) -> None:
@@ -200,7 +198,8 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         args.model = args.model.resolve()
-        args.version = args.version or _bundle_version(args.model)
+        manifest = _read_manifest(args.model)  # the ensemble part's reference too
+        args.version = args.version or str(manifest["version"])
         seeds = args.independent_seed or [12]
         # Every reference must exist before hours of rendering start.
         references = {"acceptance": [("acceptance", f"acceptance_{args.version}.json", None)],
@@ -216,11 +215,8 @@ def main(argv: list[str] | None = None) -> int:
             if frames is not None and frames != args.independent_frames:
                 raise InputValidationError(f"{name} was made with {frames} frames per recording, "
                                            f"not --independent-frames {args.independent_frames}")
-        manifest = None
-        if "ensemble" in args.parts:
-            if args.ensemble_run is None:
-                raise InputValidationError("--parts ensemble needs --ensemble-run RUN")
-            manifest = load_report(args.model / "manifest.json")
+        if "ensemble" in args.parts and args.ensemble_run is None:
+            raise InputValidationError("--parts ensemble needs --ensemble-run RUN")
     except InputValidationError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 3
