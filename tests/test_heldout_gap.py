@@ -173,6 +173,45 @@ def test_measure_scores_caches_and_judges(tiny_run, tmp_path, monkeypatch):
     assert third["sets"]["a"]["tpr"] == pytest.approx(report["sets"]["a"]["tpr"])
 
 
+def test_a_bundle_or_onnx_student_is_scored_as_the_device_runs_it(tiny_run, tmp_path):
+    """A shipped model has no checkpoint beside it: its bundle (verified) or ONNX graph is scored
+    by the SDK's ONNX Runtime engine and agrees with the torch checkpoint it was exported from."""
+    import shutil
+
+    from sdk.errors import InputValidationError
+    from training import heldout_gap
+    from training.export import export_bundle
+    from training.train import load_trained_model
+
+    root, run, _, student = tiny_run
+    bundle = export_bundle(load_trained_model(student).eval(), tmp_path / "bundle", name="tiny-student", version="0.0.1",
+                           operating_points={"default": {"threshold": 0.5}}, default_operating_point="default").path
+    evaluations = {"a": [(root, "train_list.txt")]}
+    report = heldout_gap.measure(run, {"T": student, "B": bundle, "O": bundle / "model.onnx"}, evaluations,
+                                 cache=tmp_path / "cache", target_fpr=0.1, resamples=100, require_all=False, log=lambda s: None)
+    records = report["students"]
+    assert [records[k]["kind"] for k in ("T", "B", "O")] == ["torch", "bundle", "onnx"]
+    assert records["B"]["model_sha256"] == records["O"]["model_sha256"] != records["T"]["model_sha256"]
+    scored = {label: heldout_gap.scored_list(key, None, root, "train_list.txt", tmp_path / "cache", tta=False,
+                                                      batch_size=8, log=lambda s: None)["scores"]
+              for label, key in (("T", "model_" + records["T"]["model_sha256"][:16]),
+                                 ("B", "onnx_" + records["B"]["model_sha256"][:16]))}
+    assert np.abs(scored["T"] - scored["B"]).max() < 1e-4  # the export's own tolerance
+    assert report["sets"]["a"]["tpr"]["B"] == report["sets"]["a"]["tpr"]["O"]
+
+    # A bundle whose graph no longer matches its manifest is refused before anything is scored.
+    tampered = tmp_path / "tampered"
+    shutil.copytree(bundle, tampered)
+    with open(tampered / "model.onnx", "ab") as handle:
+        handle.write(b"\0")
+    with pytest.raises(InputValidationError, match="not a usable model bundle"):
+        heldout_gap.measure(run, {"B": tampered}, evaluations, cache=tmp_path / "c2", require_all=False)
+    with pytest.raises(InputValidationError, match="must be a model bundle"):
+        heldout_gap.measure(run, {"B": tmp_path}, evaluations, cache=tmp_path / "c3", require_all=False)
+    with pytest.raises(InputValidationError, match="not found"):
+        heldout_gap.measure(run, {"B": tmp_path / "nope.onnx"}, evaluations, cache=tmp_path / "c4", require_all=False)
+
+
 def test_measure_refuses_bad_requests(tiny_run, tmp_path):
     from sdk.errors import InputValidationError
     from training import heldout_gap

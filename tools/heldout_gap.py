@@ -1,7 +1,7 @@
 """Students against their ensemble on the held-out parts: TPR@FPR 1e-3 and the paired gap.
 
     python tools/heldout_gap.py --ensemble runs/s4/ensembleH \\
-        --model S=runs/evalS/runS/model.pt --model N=runs/evalM/runN/model.pt \\
+        --model S=runs/evalS/runS/model.pt --model shipped=sdk/bundles/mlfa_student_sim \\
         --eval yaw_gt20=runs/ho20/yaw_gt20:test_list.txt ... --pool pooled=yaw_gt20,... \\
         --cache runs/ho20/scores [--target-fpr 1e-3] [--tolerance-points 0.3] [--resamples 2000] \\
         [--best-member-on runs/s4/eval:val_list.txt] [--threads 2] [--tta] [--json report.json] [--markdown table.md]
@@ -27,7 +27,9 @@ from tools.compare_models import parse_pair, parse_root_list, parse_sets  # noqa
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--ensemble", required=True, help="a finished ensemble run (every member done)")
-    parser.add_argument("--model", action="append", required=True, metavar="LABEL=MODEL_PT", help="a student (repeatable)")
+    parser.add_argument("--model", action="append", required=True, metavar="LABEL=MODEL",
+                        help="a student (repeatable): a training run's model.pt, an ONNX graph, or a model bundle "
+                             "folder (verified, then run by ONNX Runtime as the device runs it)")
     parser.add_argument("--eval", action="append", required=True, metavar="NAME=ROOT:LIST",
                         help="an evaluation list; repeat a NAME to join several lists into one set")
     parser.add_argument("--pool", action="append", default=[], metavar="NAME=SET,SET", help="a set made of scored sets")

@@ -57,6 +57,40 @@ def _with_flip(scorer: Scorer, tta: bool) -> Scorer:
     return lambda r, i, d: (scorer(r, i, d) + scorer(*(torch.flip(x, dims=[-1]) for x in (r, i, d)))) / 2.0
 
 
+def student_file(path: str | Path) -> tuple[Path, str]:
+    """(file whose SHA-256 keys the student's scores, kind) of a student given as a training run's
+    ``model.pt`` ("torch"), an ONNX graph ("onnx") or a model bundle folder ("bundle": its verified
+    ONNX graph, so a shipped model is judged as the device runs it, without its checkpoint)."""
+    from sdk.engine.bundle import MANIFEST_NAME, ModelBundle
+    from sdk.errors import LivenessError
+
+    path = Path(path)
+    if path.is_dir():
+        if not (path / MANIFEST_NAME).is_file():
+            raise InputValidationError(f"{path}: a folder student must be a model bundle (no {MANIFEST_NAME})")
+        try:
+            bundle = ModelBundle.load(path)  # every file checked against the manifest's SHA-256
+        except LivenessError as error:
+            raise InputValidationError(f"{path}: not a usable model bundle: {error}") from error
+        return bundle.model_path, "bundle"
+    if not path.is_file():
+        raise InputValidationError(f"{path}: student model not found")
+    return path, "onnx" if path.suffix == ".onnx" else "torch"
+
+
+def onnx_scorer(path: str | Path, threads: int) -> Scorer:
+    """P(live) of one ONNX graph run by the SDK's ONNX Runtime engine (the device's default)."""
+    from sdk.engine.onnxruntime_engine import OnnxRuntimeEngine
+
+    engine = OnnxRuntimeEngine(path, providers=["CPUExecutionProvider"], intra_op_threads=threads)
+
+    def score(rgb: torch.Tensor, ir: torch.Tensor, depth: torch.Tensor) -> np.ndarray:
+        inputs = {"rgb": rgb, "ir": ir, "depth": depth}
+        return engine.predict({name: inputs[name].numpy().astype(np.float32) for name in inputs})
+
+    return score
+
+
 def model_scorer(path: str | Path) -> Scorer:
     """P(live) of one trained network (training.train's model file, loaded without pickle)."""
     from training.train import load_trained_model
@@ -241,10 +275,14 @@ def measure(
         ENSEMBLE_LABEL: (f"ensemble_{key}", _once(lambda: ensemble_scorer(ensemble_run, cache / f"ensemble_{key}.onnx", threads,
                                                            require_all=require_all)))}
     student_records = {}
-    for label, path in students.items():
+    for label, given in students.items():
+        path, kind = student_file(given)
         digest = sha256_file(path)
-        student_records[label] = {"path": str(path), "model_sha256": digest}
-        networks[label] = (f"model_{digest[:16]}", _once(lambda path=path: model_scorer(path)))
+        student_records[label] = {"path": str(given), "kind": kind, "model_sha256": digest}
+        if kind == "torch":
+            networks[label] = (f"model_{digest[:16]}", _once(lambda path=path: model_scorer(path)))
+        else:  # another engine's scores of the same network differ in the last bits: their own cache key
+            networks[label] = (f"onnx_{digest[:16]}", _once(lambda path=path: onnx_scorer(path, threads)))
     scored: dict[str, dict[str, dict[str, np.ndarray]]] = {}
     independent: dict[str, bool | None] = {}
     try:
