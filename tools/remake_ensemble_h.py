@@ -13,10 +13,12 @@
 H's members were trained in three runs (docs/decisions.md, candidates F, G and H): F (`ci_medium`,
 2 epochs over <= 2,000 samples of the fold, E's four augmentations), G (each member continued
 from its namesake for 3 epochs over the whole fold at lr 0.002) and H (3 more at lr 0.001). This
-tool plans the three runs as `make_student.py` did, then trains members two at a time through all
-three stages, so that finished members can be checked while the rest train. A member takes about
-10 minutes (ResNet-34) or 20 (IR-50) on one core (docs/reproducibility.md). Resumable: finished
-members are skipped.
+tool plans the three runs as `make_student.py` did, then trains every member through the three
+stages as Ray tasks of one CPU each (as `ensemble train` runs them): a member's next stage starts
+as soon as its last one is done, the member with the most work left first, so no core waits for a
+slower member of another architecture, and finished members are checked while the rest train. A
+member takes about 10 minutes (ResNet-34) or 20 (IR-50) on one core (docs/reproducibility.md).
+Resumable: finished stages are skipped, and a killed one resumes from its checkpoint.
 
 Bit for bit: training is deterministic on the CPU, and today's code gives H's weights exactly.
 But `model.pt` stores the training config, and today's config has keys H's had not, so only the
@@ -80,6 +82,20 @@ def plan_stages(work: Path) -> dict[str, list]:
     return plans
 
 
+def work_left(name: str, stage: int) -> int:
+    """Relative CPU time a member still needs from ``stage`` (0..3) on: an IR-50 stage is about
+    twice a ResNet-34 stage (docs/reproducibility.md)."""
+    return (len(STAGES) - stage) * (2 if name.startswith("ir50") else 1)
+
+
+def next_member(stage_of: dict[str, int], busy: set[str], order: list[str]) -> str | None:
+    """The member to start next: not running, not through every stage, with the most work left
+    (longest first keeps the last minutes from running one slow member on one core); ties in
+    ``order``."""
+    free = [n for n in order if n not in busy and stage_of[n] < len(STAGES)]
+    return max(free, key=lambda n: (work_left(n, stage_of[n]), -order.index(n)), default=None)
+
+
 def member_order(names: list[str]) -> list[str]:
     """IR-50 and ResNet-34 members alternately, so both architectures are checked early."""
     ir = [n for n in names if n.startswith("ir50")]
@@ -115,8 +131,6 @@ def main(argv: list[str] | None = None) -> int:
         print(f"warning: the recorded configs name {root}; in {work} the weights can match, the files cannot "
               "(model.pt stores its config's paths)", file=sys.stderr)
 
-    from training.ensemble.runner import shutdown_ray, train_ensemble
-
     plans = plan_stages(work)
     names = [m.name for m in plans["ensemble"]]
     unknown = sorted(set(args.member or []) - set(names))
@@ -124,27 +138,87 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: no such members: {unknown}", file=sys.stderr)
         return 3
     order = [n for n in member_order(names) if not args.member or n in args.member]
+    expected = {name: recorded[name]["model_sha256"] for name in order}
+    failed = train_stages(work, order, args.parallel, expected, lambda line: print(line, flush=True))
+    if failed:
+        print(f"error: {failed}", file=sys.stderr)
+        return 2
     matched = 0
-    for i in range(0, len(order), args.parallel):
-        group = order[i:i + args.parallel]
-        for run_name, _, _ in STAGES:
-            started = time.monotonic()
-            try:
-                summary = train_ensemble(work / run_name, num_cpus=len(group), cpus_per_member=1, only=group,
-                                         progress=False)
-            finally:
-                shutdown_ray()
-            if summary.get("failed"):
-                print(f"error: {run_name} {group}: {summary['failed']}", file=sys.stderr)
-                return 2
-            print(f"{run_name} {group}: {time.monotonic() - started:.0f} s", flush=True)
-        for name in group:
-            found = hashlib.sha256((work / "ensembleH" / "members" / name / "model.pt").read_bytes()).hexdigest()
-            same = found == recorded[name]["model_sha256"]
-            matched += same
-            print(f"{name}: {'the recorded SHA-256' if same else f'DIFFERS ({found[:12]}…)'}", flush=True)
+    for name in order:
+        found = sha256_of(work / "ensembleH" / "members" / name / "model.pt")
+        matched += found == expected[name]
+        print(f"{name}: {verdict(found, expected[name])}", flush=True)
     print(f"{matched} of {len(order)} members have the recorded SHA-256")
     return 0 if matched == len(order) else 1
+
+
+def sha256_of(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def stage_reached(work: Path, name: str) -> int:
+    """How many of the stages ``name`` has finished, in order (0..3)."""
+    from training.ensemble.plan import load_members
+    from training.ensemble.status import member_status
+
+    for index, (run_name, _, _) in enumerate(STAGES):
+        member = next(m for m in load_members(work / run_name) if m.name == name)
+        if member_status(work / run_name, member)["status"] != "done":
+            return index
+    return len(STAGES)
+
+
+def verdict(found: str, expected: str) -> str:
+    return "the recorded SHA-256" if found == expected else f"DIFFERS ({found[:12]}…, recorded {expected[:12]}…)"
+
+
+def train_stages(work: Path, order: list[str], parallel: int, expected: dict[str, str], log) -> dict[str, str]:
+    """Every stage of every member in ``order`` not done yet, ``parallel`` Ray tasks of one CPU at a
+    time (training.ensemble.runner.run_member, as `ensemble train` runs a member). Returns the
+    failures, {"run/member": error}; the first one stops new starts."""
+    import os
+
+    from training.ensemble.plan import load_members, write_plan
+    from training.ensemble.runner import init_ray, run_member, shutdown_ray
+
+    stage_of = {name: stage_reached(work, name) for name in order}
+    failed: dict[str, str] = {}
+    if all(stage == len(STAGES) for stage in stage_of.values()):
+        return failed
+    ray = init_ray(None, parallel)
+    remote = ray.remote(max_retries=1)(run_member)
+    niceness = os.getpriority(os.PRIO_PROCESS, 0) if hasattr(os, "getpriority") else None
+    in_flight: dict = {}
+    try:
+        while True:
+            while not failed and len(in_flight) < parallel:
+                name = next_member(stage_of, {n for n, _, _ in in_flight.values()}, order)
+                if name is None:
+                    break
+                run_name = STAGES[stage_of[name]][0]
+                ref = remote.options(num_cpus=1, name=f"{run_name}:{name}").remote(str(work / run_name), name, 1, None,
+                                                                                   niceness)
+                in_flight[ref] = (name, run_name, time.monotonic())
+            if not in_flight:
+                return failed
+            ready, _ = ray.wait(list(in_flight), num_returns=1)
+            for ref in ready:
+                name, run_name, started = in_flight.pop(ref)
+                try:
+                    record = ray.get(ref)
+                except Exception as error:  # the worker process died (OOM, node lost)
+                    record = {"state": "failed", "error": f"{type(error).__name__}: {error}"}
+                write_plan(work / run_name, load_members(work / run_name))
+                if record["state"] != "done":
+                    failed[f"{run_name}/{name}"] = record["error"]
+                    log(f"{run_name} {name}: FAILED {record['error']}")
+                    continue
+                stage_of[name] += 1
+                log(f"{run_name} {name}: {time.monotonic() - started:.0f} s")
+                if stage_of[name] == len(STAGES):
+                    log(f"{name}: {verdict(sha256_of(work / 'ensembleH' / 'members' / name / 'model.pt'), expected[name])}")
+    finally:
+        shutdown_ray()
 
 
 if __name__ == "__main__":
