@@ -192,6 +192,7 @@ def test_a_bundle_or_onnx_student_is_scored_as_the_device_runs_it(tiny_run, tmp_
     records = report["students"]
     assert [records[k]["kind"] for k in ("T", "B", "O")] == ["torch", "bundle", "onnx"]
     assert records["B"]["model_sha256"] == records["O"]["model_sha256"] != records["T"]["model_sha256"]
+    assert (records["B"]["bundle_name"], records["B"]["bundle_version"]) == ("tiny-student", "0.0.1")
     scored = {label: heldout_gap.scored_list(key, None, root, "train_list.txt", tmp_path / "cache", tta=False,
                                                       batch_size=8, log=lambda s: None)["scores"]
               for label, key in (("T", "model_" + records["T"]["model_sha256"][:16]),

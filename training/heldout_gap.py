@@ -57,8 +57,8 @@ def _with_flip(scorer: Scorer, tta: bool) -> Scorer:
     return lambda r, i, d: (scorer(r, i, d) + scorer(*(torch.flip(x, dims=[-1]) for x in (r, i, d)))) / 2.0
 
 
-def student_file(path: str | Path) -> tuple[Path, str]:
-    """(file whose SHA-256 keys the student's scores, kind) of a student given as a training run's
+def student_file(path: str | Path) -> tuple[Path, str, dict[str, str]]:
+    """(file whose SHA-256 keys the student's scores, kind, what else identifies it) of a student given as a training run's
     ``model.pt`` ("torch"), an ONNX graph ("onnx") or a model bundle folder ("bundle": its verified
     ONNX graph, so a shipped model is judged as the device runs it, without its checkpoint)."""
     from sdk.engine.bundle import MANIFEST_NAME, ModelBundle
@@ -72,10 +72,10 @@ def student_file(path: str | Path) -> tuple[Path, str]:
             bundle = ModelBundle.load(path)  # every file checked against the manifest's SHA-256
         except LivenessError as error:
             raise InputValidationError(f"{path}: not a usable model bundle: {error}") from error
-        return bundle.model_path, "bundle"
+        return bundle.model_path, "bundle", {"bundle_name": bundle.name, "bundle_version": bundle.version}
     if not path.is_file():
         raise InputValidationError(f"{path}: student model not found")
-    return path, "onnx" if path.suffix == ".onnx" else "torch"
+    return path, "onnx" if path.suffix == ".onnx" else "torch", {}
 
 
 def onnx_scorer(path: str | Path, threads: int) -> Scorer:
@@ -276,9 +276,9 @@ def measure(
                                                            require_all=require_all)))}
     student_records = {}
     for label, given in students.items():
-        path, kind = student_file(given)
+        path, kind, identity = student_file(given)
         digest = sha256_file(path)
-        student_records[label] = {"path": str(given), "kind": kind, "model_sha256": digest}
+        student_records[label] = {"path": str(given), "kind": kind, "model_sha256": digest, **identity}
         if kind == "torch":
             networks[label] = (f"model_{digest[:16]}", _once(lambda path=path: model_scorer(path)))
         else:  # another engine's scores of the same network differ in the last bits: their own cache key
