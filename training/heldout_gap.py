@@ -58,9 +58,10 @@ def _with_flip(scorer: Scorer, tta: bool) -> Scorer:
 
 
 def student_file(path: str | Path) -> tuple[Path, str, dict[str, str]]:
-    """(file whose SHA-256 keys the student's scores, kind, what else identifies it) of a student given as a training run's
-    ``model.pt`` ("torch"), an ONNX graph ("onnx") or a model bundle folder ("bundle": its verified
-    ONNX graph, so a shipped model is judged as the device runs it, without its checkpoint)."""
+    """(file whose SHA-256 keys the student's scores, kind, what else names it) of a student given
+    as a training run's ``model.pt`` ("torch"), an ONNX graph ("onnx") or a model bundle folder
+    ("bundle": its verified ONNX graph, so a shipped model is judged as the device runs it, without
+    its checkpoint)."""
     from sdk.engine.bundle import MANIFEST_NAME, ModelBundle
     from sdk.errors import LivenessError
 
