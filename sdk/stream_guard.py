@@ -144,6 +144,11 @@ class StreamGuard:
                     dead = [s for s in dead if s != "depth"]
                 if "color" in dead and not frames.color.flat[0]:
                     dead.remove("color")  # rs.align blanks colour wherever depth is 0
+            if dead == ["depth"] and not frames.depth.flat[0]:
+                # the emitter lights something, yet no pixel decodes: the coded light is drowned
+                return Reason.MISSING_MODALITY, ("no depth anywhere in the frame while the IR image is lit: strong "
+                                                 "sunlight or another IR source is drowning the SR300's coded light, "
+                                                 "or its projector is covered")
             if dead:
                 return Reason.MISSING_MODALITY, f"{', '.join(dead)} has one constant value over the whole frame"
         return None

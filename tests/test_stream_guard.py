@@ -104,6 +104,32 @@ def test_constant_colour_is_left_to_the_missing_modality_rule():
     assert results[-1] is None or results[-1][0] is Reason.MISSING_MODALITY
 
 
+def test_depth_lost_under_a_lit_ir_image_names_sunlight_and_an_empty_room_does_not_count():
+    """Zero depth everywhere while the IR image is lit is what sunlight does to coded light (the
+    simulator's sunny sessions, e.g. `check --source live --seed 0`): the reason says so. Zero
+    depth over a dark IR image is an empty room, not a missing modality."""
+    guard = StreamGuard()
+    base = frames(1)[0]
+    rng = np.random.default_rng(1)
+
+    def with_ir(level: int) -> FrameSet:
+        ir = np.clip(rng.normal(level, 3, (H, W)), 0, 255).astype(np.uint8)
+        return FrameSet(np.zeros((H, W, 3), np.uint8), ir, np.zeros((H, W), np.uint16), base.depth_scale, base.intrinsics,
+                        base.timestamp_ms, base.frame_number, base.device)
+
+    guard.reset(None)
+    reason, message = guard.observe(with_ir(170))
+    assert reason is Reason.MISSING_MODALITY and "sunlight" in message and "IR image is lit" in message
+    guard.reset(None)
+    assert guard.observe(with_ir(5)) is None
+    # a constant non-zero depth (a stuck sensor) keeps the plain message
+    guard.reset(None)
+    stuck = FrameSet(base.color, base.ir, np.full((H, W), 1234, np.uint16), base.depth_scale, base.intrinsics,
+                     base.timestamp_ms, base.frame_number, base.device)
+    reason, message = guard.observe(stuck)
+    assert reason is Reason.MISSING_MODALITY and message == "depth has one constant value over the whole frame"
+
+
 def test_one_frozen_frame_test_for_both_guards():
     """Integrity (capture) and the stream guard (session) share the one comparison."""
     assert stream_guard.same_image is integrity.same_image
