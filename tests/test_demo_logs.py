@@ -62,3 +62,15 @@ def test_demo_errors_stay_visible_when_quiet(tmp_path):
     out = _cli("demo", "--checks", "1", "--model", str(tmp_path / "no-such-bundle"))
     assert out.returncode == 3
     assert "no-such-bundle" in out.stderr
+
+
+def test_check_is_quiet_too_and_its_json_stays_clean():
+    """`check` is the integrator's command: the result alone, native log lines only with --verbose."""
+    import json
+
+    quiet = _cli("check", "--source", "live", "--seed", "1", "--timeout", "120", "--json")
+    assert quiet.returncode in (0, 1, 2), quiet.stderr
+    assert json.loads(quiet.stdout)["decision"] in ("LIVE", "SPOOF", "UNCERTAIN")
+    assert [line for line in quiet.stderr.splitlines() if any(m in line for m in NATIVE_MARKERS)] == []
+    verbose = _cli("check", "--source", "live", "--seed", "1", "--timeout", "120", "--verbose")
+    assert any(m in verbose.stderr for m in NATIVE_MARKERS), verbose.stderr[-2000:]

@@ -6,6 +6,7 @@ import json
 import sys
 
 from sdk.cli.argtypes import positive_float
+from sdk.cli.native_logs import add_verbose_argument
 from sdk.types import Decision
 
 EXIT_CODES = {Decision.LIVE: 0, Decision.SPOOF: 1, Decision.UNCERTAIN: 2}
@@ -21,6 +22,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add_source_arguments(parser)
     parser.add_argument("--timeout", type=positive_float, default=5.0, help="seconds before giving up (default 5)")
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
+    add_verbose_argument(parser)
     parser.set_defaults(handler=run)
 
 
