@@ -7,8 +7,8 @@ LiteRT environment"), glog/absl and ONNX Runtime write from C++ to fd 2, below P
 1. sets the libraries' own verbosity variables (read once, when the library loads: this must run
    before the first import of mediapipe / onnxruntime, which the CLI's handlers import lazily);
 2. points fd 2 at a temporary capture file, so whatever the libraries still print goes there;
-3. gives Python a ``sys.stderr`` on a duplicate of the real fd 2, so Python-level errors,
-   warnings, tracebacks and progress bars stay visible;
+3. gives Python a ``sys.stderr`` on a duplicate of the real fd 2 (when its own writes to fd 2),
+   so Python-level errors, warnings, tracebacks and progress bars stay visible;
 4. when the block fails, replays the tail of the captured native output on the real stderr, so a
    native error message that explains the failure is not lost.
 """
@@ -54,29 +54,43 @@ def quiet_native_logs(replay_lines: int = REPLAY_LINES) -> Iterator[None]:
     capture = tempfile.TemporaryFile(mode="w+b")
     python_stderr = sys.stderr
     # Python keeps writing to the real stderr; only what bypasses sys.stderr goes to the capture.
-    visible = io.TextIOWrapper(os.fdopen(os.dup(real_fd), "wb", buffering=0), encoding="utf-8",
-                               errors="backslashreplace", line_buffering=True, write_through=True)
+    # A sys.stderr that does not write to fd 2 (a test's capture, an embedding app's stream) is
+    # left as it is: the capture of fd 2 does not reach it.
+    visible = None
+    if _writes_to_fd2(python_stderr):
+        visible = io.TextIOWrapper(os.fdopen(os.dup(real_fd), "wb", buffering=0), encoding="utf-8",
+                                   errors="backslashreplace", line_buffering=True, write_through=True)
     os.dup2(capture.fileno(), 2)
-    sys.stderr = visible
+    if visible is not None:
+        sys.stderr = visible
     failed = True
     try:
         yield
         failed = False
     finally:
-        try:
-            visible.flush()
-        except ValueError:
-            pass
+        if visible is not None:
+            try:
+                visible.flush()
+            except ValueError:
+                pass
         os.dup2(real_fd, 2)
         os.close(real_fd)
         sys.stderr = python_stderr
-        try:
-            visible.close()
-        except OSError:
-            pass
+        if visible is not None:
+            try:
+                visible.close()
+            except OSError:
+                pass
         if failed and replay_lines > 0:
             _replay_tail(capture, replay_lines)
         capture.close()
+
+
+def _writes_to_fd2(stream: object) -> bool:
+    try:
+        return stream.fileno() == 2  # type: ignore[attr-defined]
+    except (AttributeError, ValueError, OSError, io.UnsupportedOperation):
+        return False
 
 
 def _replay_tail(capture: "io.BufferedRandom", lines: int) -> None:
