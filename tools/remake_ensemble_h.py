@@ -28,7 +28,6 @@ paths). This tool therefore imports nothing the old code lacks.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import sys
 import time
@@ -153,7 +152,9 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def sha256_of(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
+    from sdk.engine.bundle import sha256_file  # the project's one file hash (the old code has it too)
+
+    return sha256_file(path)
 
 
 def stage_reached(work: Path, name: str) -> int:
