@@ -199,6 +199,19 @@ def test_a_bundle_or_onnx_student_is_scored_as_the_device_runs_it(tiny_run, tmp_
                                  ("B", "onnx_" + records["B"]["model_sha256"][:16]))}
     assert np.abs(scored["T"] - scored["B"]).max() < 1e-4  # the export's own tolerance
     assert report["sets"]["a"]["tpr"]["B"] == report["sets"]["a"]["tpr"]["O"]
+    assert "decides_with_tta" not in records["B"]  # points set on crops: no decision rule
+
+    # A calibrated bundle decides on its rule's quantity: a table scored otherwise says so.
+    from sdk.engine.bundle import write_bundle
+
+    calibrated = write_bundle(tmp_path / "calibrated", bundle / "model.onnx", name="tiny-student", version="0.0.2",
+                              operating_points={"default": {"threshold": 0.5}}, default_operating_point="default",
+                              provenance={"calibration": {"decision_rule": {"tta": True}}}).path
+    for tta in (False, True):
+        flagged = heldout_gap.measure(run, {"C": calibrated}, evaluations, cache=tmp_path / "cache", target_fpr=0.1,
+                                      resamples=100, tta=tta, require_all=False, log=lambda s: None)
+        assert flagged["students"]["C"]["decides_with_tta"] is True
+        assert ("another quantity than the device decides on" in heldout_gap.render_markdown(flagged)) is (not tta)
 
     # A bundle whose graph no longer matches its manifest is refused before anything is scored.
     tampered = tmp_path / "tampered"

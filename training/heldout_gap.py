@@ -57,7 +57,7 @@ def _with_flip(scorer: Scorer, tta: bool) -> Scorer:
     return lambda r, i, d: (scorer(r, i, d) + scorer(*(torch.flip(x, dims=[-1]) for x in (r, i, d)))) / 2.0
 
 
-def student_file(path: str | Path) -> tuple[Path, str, dict[str, str]]:
+def student_file(path: str | Path) -> tuple[Path, str, dict[str, Any]]:
     """(file whose SHA-256 keys the student's scores, kind, what else names it) of a student given
     as a training run's ``model.pt`` ("torch"), an ONNX graph ("onnx") or a model bundle folder
     ("bundle": its verified ONNX graph, so a shipped model is judged as the device runs it, without
@@ -73,7 +73,12 @@ def student_file(path: str | Path) -> tuple[Path, str, dict[str, str]]:
             bundle = ModelBundle.load(path)  # every file checked against the manifest's SHA-256
         except LivenessError as error:
             raise InputValidationError(f"{path}: not a usable model bundle: {error}") from error
-        return bundle.model_path, "bundle", {"bundle_name": bundle.name, "bundle_version": bundle.version}
+        identity: dict[str, Any] = {"bundle_name": bundle.name, "bundle_version": bundle.version}
+        rule = bundle.decision_rule
+        if rule is not None and "tta" in rule:
+            # the device's score is this rule's quantity: a report scored otherwise says so
+            identity["decides_with_tta"] = bool(rule["tta"])
+        return bundle.model_path, "bundle", identity
     if not path.is_file():
         raise InputValidationError(f"{path}: student model not found")
     return path, "onnx" if path.suffix == ".onnx" else "torch", {}
@@ -362,5 +367,11 @@ def render_markdown(report: Mapping[str, Any]) -> str:
         best = report["best_member"]
         lines += ["", f"{BEST_MEMBER_LABEL}: `{best['name']}`, the member with the highest TPR at FPR "
                   f"{report['target_fpr']:g} on {best['chosen_on'][1]} ({best['tpr_on_it']:.4f}; never a test list)."]
+    for s in students:
+        decides = report["students"][s].get("decides_with_tta")
+        if decides is not None and decides != bool(report.get("tta")):
+            lines += ["", f"Note: {s} decides on " + ("the mean of the crop and its flip" if decides else "the centre crop alone")
+                      + " (its bundle's decision rule); this table scored " + ("both" if report.get("tta") else "the centre crop alone")
+                      + ", another quantity than the device decides on."]
     lines += ["", "Goal met on every set: " + ", ".join(f"{s} {'yes' if report['goal_met'][s] else 'no'}" for s in students) + "."]
     return "\n".join(lines)
