@@ -131,15 +131,22 @@ def test_measure_scores_caches_and_judges(tiny_run, tmp_path, monkeypatch):
     assert pooled["n_live"] == report["sets"]["a"]["n_live"] + report["sets"]["b"]["n_live"]
     assert pooled["independent_sessions"] is None  # the fixture tree has no metadata.csv
 
-    # The ensemble's figure is the mean of its members' P(live), computed here by torch.
+    # The ensemble's figure is the mean of its members' P(live), each the mean over the crop and its
+    # flip by default (the quantity `ensemble score` and a bundle's decision rule use), here by torch.
     from training.data.casia import CasiaDataset, read_list
 
+    assert report["tta"] is True
     rows = read_list(root / "train_list.txt")
     dataset = CasiaDataset(root, rows)
     inputs = [torch.stack([dataset[i][m] for i in range(len(dataset))]) for m in ("rgb", "ir", "depth")]
+    flipped = [torch.flip(x, dims=[-1]) for x in inputs]
+
+    def p_live(net, views):
+        return torch.softmax(net(*views), 1)[:, 1].numpy()
+
     with torch.no_grad():
-        probs = np.mean([torch.softmax(load_trained_model(member_dir(run, m) / "model.pt").eval()(*inputs), 1)[:, 1].numpy()
-                         for m in members], axis=0)
+        nets = [load_trained_model(member_dir(run, m) / "model.pt").eval() for m in members]
+        probs = np.mean([(p_live(net, inputs) + p_live(net, flipped)) / 2 for net in nets], axis=0)
     labels = np.array([r.label for r in rows])
     entry = report["sets"]["a"]
     assert entry["tpr"]["ensemble"] == pytest.approx(tpr_at_fpr(probs, labels, 0.1)["empirical"])
@@ -193,7 +200,7 @@ def test_a_bundle_or_onnx_student_is_scored_as_the_device_runs_it(tiny_run, tmp_
     assert [records[k]["kind"] for k in ("T", "B", "O")] == ["torch", "bundle", "onnx"]
     assert records["B"]["model_sha256"] == records["O"]["model_sha256"] != records["T"]["model_sha256"]
     assert (records["B"]["bundle_name"], records["B"]["bundle_version"]) == ("tiny-student", "0.0.1")
-    scored = {label: heldout_gap.scored_list(key, None, root, "train_list.txt", tmp_path / "cache", tta=False,
+    scored = {label: heldout_gap.scored_list(key, None, root, "train_list.txt", tmp_path / "cache", tta=True,
                                                       batch_size=8, log=lambda s: None)["scores"]
               for label, key in (("T", "model_" + records["T"]["model_sha256"][:16]),
                                  ("B", "onnx_" + records["B"]["model_sha256"][:16]))}
@@ -272,7 +279,15 @@ def test_tool_writes_its_report(tiny_run, tmp_path, monkeypatch, capsys):
     assert code == 0
     report = json.loads((tmp_path / "r.json").read_text())
     assert report["target_fpr"] == 0.1 and report["tolerance_points"] == 0.3 and "S" in report["sets"]["a"]["gaps"]
+    assert report["tta"] is True  # the default: the quantity both models decide on
     assert (tmp_path / "r.md").read_text().strip() in capsys.readouterr().out
+    code = tool.main(["--ensemble", str(run), "--model", f"S={student}", "--eval", f"a={root}:train_list.txt",
+                      "--cache", str(tmp_path / "c"), "--target-fpr", "0.1", "--resamples", "100", "--no-tta",
+                      "--json", str(tmp_path / "r2.json")])
+    assert code == 0 and json.loads((tmp_path / "r2.json").read_text())["tta"] is False
+    with pytest.raises(SystemExit):
+        tool.main(["--ensemble", str(run), "--model", f"S={student}", "--eval", f"a={root}:train_list.txt",
+                   "--cache", str(tmp_path / "c"), "--tta", "--no-tta"])
 
 
 def test_the_best_member_is_chosen_on_the_calibration_list_and_reported_like_a_student(tiny_run, tmp_path):
@@ -287,7 +302,8 @@ def test_the_best_member_is_chosen_on_the_calibration_list_and_reported_like_a_s
     cache = tmp_path / "cache"
     report = heldout_gap.measure(run, {"S": student}, {"a": [(root, "train_list.txt")]}, cache=cache,
                                  target_fpr=0.1, resamples=200, require_all=False, best_member_on=(root, "val_list.txt"),
-                                 log=lambda s: None)
+                                 tta=False, log=lambda s: None)
+    assert report["tta"] is False and "centre crop" in report["notes"]
     best = report["best_member"]
     assert best["name"] in [m.name for m in members] and best["chosen_on"][1] == "val_list.txt"
 

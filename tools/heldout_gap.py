@@ -4,11 +4,11 @@
         --model S=runs/evalS/runS/model.pt --model shipped=sdk/bundles/mlfa_student_sim \\
         --eval yaw_gt20=runs/ho20/yaw_gt20:test_list.txt ... --pool pooled=yaw_gt20,... \\
         --cache runs/ho20/scores [--target-fpr 1e-3] [--tolerance-points 0.3] [--resamples 2000] \\
-        [--best-member-on runs/s4/eval:val_list.txt] [--threads 2] [--tta] [--json report.json] [--markdown table.md]
+        [--best-member-on runs/s4/eval:val_list.txt] [--threads 2] [--no-tta] [--json report.json] [--markdown table.md]
 
 Render the sets with `sr300-liveness synth-dataset --holdout FAMILY --frames-per-subject 1` (one
 crop per session: the bootstrap resamples crops as independent sessions) and a dataset seed no
-training set used. Each student's gap to the ensemble gets a verdict for "student >= ensemble -
+training set used. Both models are scored with flip TTA unless `--no-tta`. Each student's gap to the ensemble gets a verdict for "student >= ensemble -
 tolerance": met, not met, or unresolved at this size (training.heldout_gap, calibration.paired).
 Exit status 0 whatever the verdicts; 3 on bad input.
 """
@@ -42,7 +42,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--resamples", type=int, default=2000)
     parser.add_argument("--seed", type=int, default=0, help="bootstrap seed")
     parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--tta", action="store_true", help="mean of the crop and its flip (default: centre crop only)")
+    scoring = parser.add_mutually_exclusive_group()
+    # The default is the quantity both models decide on: a bundle's decision rule scores a crop
+    # and its flip, and `ensemble score` runs every member with flip TTA.
+    scoring.add_argument("--tta", dest="tta", action="store_true", default=True,
+                         help="mean P(live) of the crop and its flip, as the device and `ensemble score` score (default)")
+    scoring.add_argument("--no-tta", dest="tta", action="store_false",
+                         help="the centre crop alone (the figures recorded before 2026-12-07 15:00 UTC)")
     parser.add_argument("--json", default=None, help="write the report here")
     parser.add_argument("--markdown", default=None, help="write the table here")
     args = parser.parse_args(argv)

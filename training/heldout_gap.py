@@ -251,7 +251,7 @@ def measure(
     tolerance_points: float = 0.3,
     resamples: int = 2000,
     seed: int = 0,
-    tta: bool = False,
+    tta: bool = True,
     threads: int = 1,
     batch_size: int = 64,
     require_all: bool = True,
