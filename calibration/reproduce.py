@@ -15,7 +15,10 @@ Reports compared (all JSON, as the CLI writes them):
   * ``calibrate --json``: per operating point the threshold (relative tolerance) and the counts
     exactly; AUC and EER (absolute tolerance), recordings and scored frames exactly;
   * an ensemble run remade from the recorded configs: every member's ``model.pt`` SHA-256 against
-    the one the bundle's manifest records.
+    the one the bundle's manifest records;
+  * ``tools/heldout_gap.py --json`` (held-out gap): the same ensemble (its members' hashes) and
+    scoring settings; per set the crop counts exactly, the ensemble's TPR and, for the student
+    both reports scored (found by its file's SHA-256), its TPR, gap, bootstrap bounds and verdict.
 """
 from __future__ import annotations
 
@@ -266,3 +269,53 @@ def compare_counterfactual(reference: Mapping[str, Any], reproduced: Mapping[str
                                   "by_scenario")]
     differences = tuple(Difference(item, field, ref, new) for item, field, ref, new in figures if ref != new)
     return PartComparison("counterfactual", reference_name, len(figures), differences, None)
+
+
+#: Settings of a held-out gap report that must be equal for its figures to be comparable.
+HELDOUT_SETTINGS = ("target_fpr", "tolerance_points", "resamples", "seed", "tta")
+#: Per set and student: the figures compared (with DEFAULT_METRIC_TOLERANCE; the verdict exactly).
+HELDOUT_STUDENT_FIGURES = ("tpr_model", "gap", "lower_95", "upper_95")
+
+
+def compare_heldout_gap(reference: Mapping[str, Any], reproduced: Mapping[str, Any], *, reference_name: str = "",
+                        metric_tolerance: float = DEFAULT_METRIC_TOLERANCE) -> PartComparison:
+    """Two ``tools/heldout_gap.py --json`` reports of one student against one ensemble.
+
+    The student is matched by the SHA-256 of the file that was scored (a bundle's ONNX graph, a
+    checkpoint), not by its label, since labels are free text; the reproduced report must hold
+    exactly one student, and the reference must have scored that same file.
+    """
+    students = reproduced.get("students")
+    if not isinstance(students, Mapping) or len(students) != 1:
+        raise InputValidationError("the reproduced held-out gap report must score exactly one student")
+    (new_label, new_student), = students.items()
+    digest = new_student.get("model_sha256")
+    matches = [label for label, record in (reference.get("students") or {}).items()
+               if isinstance(record, Mapping) and record.get("model_sha256") == digest]
+    if not matches:
+        raise InputValidationError(f"the reference held-out gap report scored no model with SHA-256 {digest}")
+    ref_label = matches[0]
+    # (item, field, reference, reproduced, absolute tolerance)
+    figures: list[tuple[str, str, Any, Any, float]] = [
+        ("run", field, reference.get(field), reproduced.get(field), 0.0) for field in HELDOUT_SETTINGS]
+    members = [(m.get("name"), m.get("model_sha256")) for m in reference.get("ensemble_members") or []]
+    figures.append(("ensemble", "members", members,
+                    [(m.get("name"), m.get("model_sha256")) for m in reproduced.get("ensemble_members") or []], 0.0))
+    ref_sets, new_sets = reference.get("sets") or {}, reproduced.get("sets") or {}
+    if not ref_sets:
+        raise InputValidationError("the reference held-out gap report has no sets")
+    for name in sorted(set(ref_sets) | set(new_sets)):
+        ref, new = ref_sets.get(name), new_sets.get(name)
+        if ref is None or new is None:
+            figures.append((f"set {name}", "present", ref is not None, new is not None, 0.0))
+            continue
+        figures += [(f"set {name}", field, ref.get(field), new.get(field), 0.0) for field in ("n_live", "n_attack", "attack_types")]
+        figures.append((f"set {name}", "tpr ensemble", _dig(ref, ("tpr", "ensemble")), _dig(new, ("tpr", "ensemble")),
+                        metric_tolerance))
+        ref_gap, new_gap = _dig(ref, ("gaps", ref_label)) or {}, _dig(new, ("gaps", new_label)) or {}
+        figures += [(f"set {name}", field, ref_gap.get(field), new_gap.get(field), metric_tolerance)
+                    for field in HELDOUT_STUDENT_FIGURES]
+        figures.append((f"set {name}", "verdict", ref_gap.get("verdict"), new_gap.get("verdict"), 0.0))
+    differences = tuple(Difference(item, field, ref, new) for item, field, ref, new, absolute in figures
+                        if not _close(ref, new, absolute=absolute))
+    return PartComparison("heldout", reference_name, len(figures), differences, None)

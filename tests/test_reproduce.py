@@ -228,3 +228,82 @@ def test_counterfactual_counts_compared_exactly() -> None:
     assert found == {(f"transform {first}", "flips"), (f"transform {last}", "present"), ("run", "relief_check")}
     with pytest.raises(InputValidationError, match="no transforms"):
         compare_counterfactual({}, rerun)
+
+
+def test_heldout_gap_reports_are_compared_by_the_file_that_was_scored() -> None:
+    from calibration.reproduce import compare_heldout_gap
+
+    tta = load_report(RUNS / "heldout_gap_2.38.0_seed20.json")
+    centre = load_report(RUNS / "heldout_gap_seed20_remade.json")
+    assert compare_heldout_gap(tta, copy.deepcopy(tta)).reproduced
+    # The same bundle scored on the centre crop: the setting and the figures that moved differ.
+    found = {(d.item, d.field) for d in compare_heldout_gap(centre, tta).differences}
+    assert {("run", "tta"), ("set nuisance_pooled", "verdict"), ("set sunlight", "tpr ensemble")} <= found
+    assert ("set far_gt08", "gap") not in found  # the one family whose figures both quantities share
+    # Labels are free text: the student is found by its file's SHA-256.
+    (label, record), = tta["students"].items()
+    relabelled = copy.deepcopy(tta)
+    relabelled["students"] = {"shipped": record}
+    for entry in relabelled["sets"].values():
+        entry["gaps"]["shipped"] = entry["gaps"].pop(label)
+    assert compare_heldout_gap(tta, relabelled).reproduced
+    other_ensemble = copy.deepcopy(tta)
+    other_ensemble["ensemble_members"][0]["model_sha256"] = "0" * 64
+    assert [(d.item, d.field) for d in compare_heldout_gap(tta, other_ensemble).differences] == [("ensemble", "members")]
+    other_student = copy.deepcopy(tta)
+    other_student["students"][label]["model_sha256"] = "0" * 64
+    with pytest.raises(InputValidationError, match="scored no model"):
+        compare_heldout_gap(tta, other_student)
+    two = copy.deepcopy(tta)
+    two["students"]["again"] = record
+    with pytest.raises(InputValidationError, match="exactly one student"):
+        compare_heldout_gap(tta, two)
+
+
+from tests.test_heldout_gap import tiny_run  # noqa: E402,F401  (a small finished-enough ensemble run)
+
+
+def test_tool_rerenders_heldout_sets_and_finds_the_gap_reproduced(tiny_run, tmp_path: Path, monkeypatch,  # noqa: F811
+                                                                  capsys: pytest.CaptureFixture) -> None:
+    """Held-out sets rendered twice from one seed, scored by the bundle and a (two-member) ensemble,
+    give the same gap report; a reference that differs is found."""
+    from tests.conftest import load_tool
+    from tools import reproduce_evidence as tool
+    from training import heldout_gap
+
+    _, run, _, _ = tiny_run
+    gap_tool = load_tool("heldout_gap")
+    real_measure, real_run = heldout_gap.measure, tool._run
+    # The fixture's ensemble has 2 of its 24 members; the tool itself demands all of them.
+    monkeypatch.setattr(heldout_gap, "measure", lambda *a, **k: real_measure(*a, **{**k, "require_all": False}))
+
+    def run_step(command, log, **kwargs):
+        if command[1].endswith("heldout_gap.py"):  # in process, so the patch above holds
+            assert gap_tool.main(command[2:]) == 0
+            return
+        real_run(command, log, **kwargs)
+
+    monkeypatch.setattr(tool, "_run", run_step)
+    small = ["--heldout-live", "3", "--heldout-per-attack", "1", "--heldout-masks", "2", "--workers", "1"]
+    args = tool.build_parser().parse_args(["--version", "9.9.9", "--ensemble-run", str(run), *small])
+    args.model = args.model.resolve()
+    template = {"sets": {"far_gt08": {}, "mask_3d": {}, "both": {}}, "pools": {"both": ["far_gt08", "mask_3d"]},
+                "tta": True, "target_fpr": 0.1, "resamples": 100}
+    reference = json.loads(tool.rerun_heldout(args, tmp_path / "first", template).read_text())
+    assert set(reference["sets"]) == {"far_gt08", "mask_3d", "both"} and reference["tta"] is True
+    assert reference["sets"]["mask_3d"]["attack_types"] == {"mask_3d": 2}
+    references = tmp_path / "references"
+    references.mkdir()
+    (references / "heldout_gap_9.9.9_seed20.json").write_text(json.dumps(reference))
+    common = ["--parts", "heldout", "--version", "9.9.9", "--reference-dir", str(references), *small]
+    assert tool.main([*common, "--work", str(tmp_path / "w")]) == 3  # needs --ensemble-run
+    out = tmp_path / "comparison.json"
+    assert tool.main([*common, "--ensemble-run", str(run), "--work", str(tmp_path / "second"), "--json", str(out)]) == 0
+    (result,) = json.loads(out.read_text())["results"]
+    assert result["reproduced"] and result["part"] == "heldout" and result["compared"] > 20
+
+    reference["sets"]["both"]["n_live"] += 1
+    (references / "heldout_gap_9.9.9_seed20.json").write_text(json.dumps(reference))
+    # The rerun report exists in --work, so this compares again without rendering.
+    assert tool.main([*common, "--ensemble-run", str(run), "--work", str(tmp_path / "second")]) == 1
+    assert "set both  n_live" in capsys.readouterr().out

@@ -3,6 +3,7 @@
     python tools/reproduce_evidence.py --work runs/reproduce [--parts acceptance calibration independent counterfactual] \\
         [--model BUNDLE] [--version V] [--reference-dir docs/eval_runs] [--independent-seed 12 ...] \\
         [--workers 2] [--json report.json]
+    python tools/reproduce_evidence.py --work runs/reproduce --parts heldout --ensemble-run runs/s4/ensembleH
 
 Parts (each renders what it needs into --work, then reruns the documented command with the bundle):
   * acceptance: `hil make-suite --per-scenario 10 --seed 1` and `hil run`, against
@@ -16,7 +17,12 @@ Parts (each renders what it needs into --work, then reruns the documented comman
   * counterfactual: `counterfactual --json` (its default sample, seed 0), against
     counterfactual_<V>.json (base rates, every transform's flips, the relief check, exactly);
   * ensemble (with --ensemble-run RUN; renders and trains nothing): every member's model.pt in
-    RUN against the SHA-256 the bundle's manifest records (tools/remake_ensemble_h.py remakes them).
+    RUN against the SHA-256 the bundle's manifest records (tools/remake_ensemble_h.py remakes them);
+  * heldout (with --ensemble-run RUN): the held-out families of the reference rendered at
+    `synth-dataset --holdout FAMILY --seed S --frames-per-subject 1` (400 live, 120 crops of each
+    attack type, 1,080 masks) and `tools/heldout_gap.py` of the bundle against RUN, with the
+    reference's pools and scoring (flip TTA or not), against heldout_gap_<V>_seed<S>.json (crop
+    counts, the ensemble's TPR, the bundle's TPR, gap, bounds and verdict per set).
 Renders resume where a killed run stopped; a part whose rerun report exists in --work (named after
 the bundle's version, as the references are) is compared again without rerunning (--rerun forces
 it). Comparison: calibration.reproduce.
@@ -43,13 +49,21 @@ from calibration.reproduce import (  # noqa: E402
     compare_calibration,
     compare_counterfactual,
     compare_ensemble_members,
+    compare_heldout_gap,
     compare_independent,
     load_report,
 )
 from sdk.errors import InputValidationError  # noqa: E402
 from sdk.validate import read_json_in_folder  # noqa: E402
 
-PARTS = ("acceptance", "calibration", "independent", "counterfactual", "ensemble")
+PARTS = ("acceptance", "calibration", "independent", "counterfactual", "ensemble", "heldout")
+
+#: The held-out sets of the gap figure (docs/ensemble.md): one crop per session, sizes that can
+#: resolve TPR at FPR 1e-3 (400 live and 1,080 attack crops a family).
+HELDOUT_LIVE = 400
+HELDOUT_PER_ATTACK = 120
+HELDOUT_MASKS = 1080
+HELDOUT_MASK_FAMILY = "mask_3d"
 
 #: The recordings 2.22.0 and later were calibrated on (docs/shipped_model.md, docs/model_changelog.md).
 CALIB3 = ("--live", "100", "--attacks", "34", "--frames", "20")
@@ -151,6 +165,47 @@ def rerun_counterfactual(args: argparse.Namespace, work: Path) -> Path:
     return report
 
 
+def heldout_families(reference: dict) -> list[str]:
+    """The rendered sets of a held-out gap report (its pools are made of them), each a known family."""
+    from sdk.sim.holdout import HOLDOUT_FAMILIES
+
+    known = set(HOLDOUT_FAMILIES)  # name -> family
+    families = [name for name in reference.get("sets", {}) if name not in (reference.get("pools") or {})]
+    unknown = [name for name in families if name not in known]
+    if unknown or not families:
+        raise InputValidationError(f"the held-out reference's sets are not held-out families: {unknown or families}")
+    return families
+
+
+def rerun_heldout(args: argparse.Namespace, work: Path, reference: dict) -> Path:
+    report = work / f"heldout_gap_{args.version}_seed{args.heldout_seed}.json"
+    if report.is_file() and not args.rerun:
+        return report
+    log = work / "logs" / f"heldout_seed{args.heldout_seed}.log"
+    sets = work / f"heldout_seed{args.heldout_seed}"
+    families = heldout_families(reference)
+    for family in families:
+        if (sets / family / "test_list.txt").is_file():
+            continue  # rendered (the list is written last); a cut-off family renders again to the same files
+        per_attack = args.heldout_masks if family == HELDOUT_MASK_FAMILY else args.heldout_per_attack
+        _run(_cli("synth-dataset", "--out", str(sets / family), "--holdout", family, "--live", str(args.heldout_live),
+                  "--per-attack", str(per_attack), "--frames-per-subject", "1", "--seed", str(args.heldout_seed),
+                  "--workers", str(args.workers), "--no-progress"), log)
+    command = [sys.executable, str(REPO / "tools" / "heldout_gap.py"), "--ensemble", str(args.ensemble_run),
+               "--model", f"{args.model.name}_{args.version}={args.model}", "--cache", str(work / "heldout_scores"),
+               "--threads", str(args.workers), "--no-tta" if reference.get("tta") is False else "--tta"]
+    for family in families:
+        command += ["--eval", f"{family}={sets / family}:test_list.txt"]
+    for name, parts in (reference.get("pools") or {}).items():
+        command += ["--pool", f"{name}={','.join(parts)}"]
+    for option in ("target_fpr", "tolerance_points", "resamples", "seed"):
+        if option in reference:
+            command += [f"--{option.replace('_', '-')}", str(reference[option])]
+    _run(command + ["--json", str(report.with_name(report.name + ".partial"))], log)
+    report.with_name(report.name + ".partial").replace(report)
+    return report
+
+
 def _read_manifest(bundle: Path) -> dict:
     return read_json_in_folder(bundle, "manifest.json", InputValidationError, "model bundle")
 
@@ -177,6 +232,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", default=None, help="reports' version (default: the bundle's)")
     parser.add_argument("--reference-dir", type=Path, default=REPO / "docs" / "eval_runs")
     parser.add_argument("--independent-seed", type=int, action="append", default=None, help="default: 12")
+    parser.add_argument("--heldout-seed", type=int, default=20, help="heldout part: the sets' dataset seed")
+    parser.add_argument("--heldout-live", type=int, default=HELDOUT_LIVE, help="heldout part: live sessions a family")
+    parser.add_argument("--heldout-per-attack", type=int, default=HELDOUT_PER_ATTACK,
+                        help="heldout part: sessions of each attack type a family")
+    parser.add_argument("--heldout-masks", type=int, default=HELDOUT_MASKS, help="heldout part: 3D-mask sessions")
     parser.add_argument("--people", type=int, default=30)
     parser.add_argument("--independent-frames", type=int, default=10,
                         help="frames per independent recording; must be the reference's (eval-independent's default 10)")
@@ -207,7 +267,8 @@ def main(argv: list[str] | None = None) -> int:
                       "independent": [("independent", f"independent_{args.version}_seed{s}_people{args.people}.json", s)
                                       for s in seeds],
                       "counterfactual": [("counterfactual", f"counterfactual_{args.version}.json", None)],
-                      "ensemble": [("ensemble", None, None)]}  # the bundle's own manifest is the reference
+                      "ensemble": [("ensemble", None, None)],  # the bundle's own manifest is the reference
+                      "heldout": [("heldout", f"heldout_gap_{args.version}_seed{args.heldout_seed}.json", None)]}
         jobs = [job for part in args.parts for job in references[part]]
         loaded = {name: load_report(args.reference_dir / name) for _, name, _ in jobs if name}
         for part, name, _ in jobs:
@@ -215,8 +276,11 @@ def main(argv: list[str] | None = None) -> int:
             if frames is not None and frames != args.independent_frames:
                 raise InputValidationError(f"{name} was made with {frames} frames per recording, "
                                            f"not --independent-frames {args.independent_frames}")
-        if "ensemble" in args.parts and args.ensemble_run is None:
-            raise InputValidationError("--parts ensemble needs --ensemble-run RUN")
+        for part in ("ensemble", "heldout"):
+            if part in args.parts and args.ensemble_run is None:
+                raise InputValidationError(f"--parts {part} needs --ensemble-run RUN")
+        if "heldout" in args.parts:
+            heldout_families(loaded[references["heldout"][0][1]])
     except InputValidationError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 3
@@ -238,6 +302,9 @@ def main(argv: list[str] | None = None) -> int:
             elif part == "counterfactual":
                 rerun = load_report(rerun_counterfactual(args, args.work))
                 result = compare_counterfactual(loaded[name], rerun, reference_name=name)
+            elif part == "heldout":
+                rerun = load_report(rerun_heldout(args, args.work, loaded[name]))
+                result = compare_heldout_gap(loaded[name], rerun, reference_name=name)
             elif part == "calibration":
                 rerun = load_report(rerun_calibration(args, args.work))
                 result = compare_calibration(loaded[name], rerun, reference_name=name)
