@@ -297,6 +297,9 @@ def test_tool_rerenders_heldout_sets_and_finds_the_gap_reproduced(tiny_run, tmp_
     (references / "heldout_gap_9.9.9_seed20.json").write_text(json.dumps(reference))
     common = ["--parts", "heldout", "--version", "9.9.9", "--reference-dir", str(references), *small]
     assert tool.main([*common, "--work", str(tmp_path / "w")]) == 3  # needs --ensemble-run
+    # argparse keeps the last of a repeated option: 4 live crops a family, where the reference has 3
+    assert tool.main([*common, "--heldout-live", "4", "--ensemble-run", str(run), "--work", str(tmp_path / "w")]) == 3
+    assert not (tmp_path / "w").exists()  # refused before anything was rendered
     out = tmp_path / "comparison.json"
     assert tool.main([*common, "--ensemble-run", str(run), "--work", str(tmp_path / "second"), "--json", str(out)]) == 0
     (result,) = json.loads(out.read_text())["results"]

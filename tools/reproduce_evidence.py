@@ -177,6 +177,18 @@ def heldout_families(reference: dict) -> list[str]:
     return families
 
 
+def check_heldout_sizes(args: argparse.Namespace, reference: dict) -> None:
+    """Refuse, before any rendering, sizes other than the reference's sets were rendered with."""
+    for family in heldout_families(reference):
+        entry = reference["sets"][family]
+        per_attack = args.heldout_masks if family == HELDOUT_MASK_FAMILY else args.heldout_per_attack
+        counts = set((entry.get("attack_types") or {}).values())
+        if entry.get("n_live", args.heldout_live) != args.heldout_live or counts - {per_attack}:
+            raise InputValidationError(
+                f"the reference's {family} set has {entry.get('n_live')} live crops and {sorted(counts)} of each attack "
+                f"type, not {args.heldout_live} and {per_attack} (--heldout-live, --heldout-per-attack, --heldout-masks)")
+
+
 def rerun_heldout(args: argparse.Namespace, work: Path, reference: dict) -> Path:
     report = work / f"heldout_gap_{args.version}_seed{args.heldout_seed}.json"
     if report.is_file() and not args.rerun:
@@ -280,7 +292,7 @@ def main(argv: list[str] | None = None) -> int:
             if part in args.parts and args.ensemble_run is None:
                 raise InputValidationError(f"--parts {part} needs --ensemble-run RUN")
         if "heldout" in args.parts:
-            heldout_families(loaded[references["heldout"][0][1]])
+            check_heldout_sizes(args, loaded[references["heldout"][0][1]])
     except InputValidationError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 3
