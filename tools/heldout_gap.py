@@ -8,8 +8,9 @@
 
 Render the sets with `sr300-liveness synth-dataset --holdout FAMILY --frames-per-subject 1` (one
 crop per session: the bootstrap resamples crops as independent sessions) and a dataset seed no
-training set used. Both models are scored with flip TTA unless `--no-tta`. Each student's gap to the ensemble gets a verdict for "student >= ensemble -
-tolerance": met, not met, or unresolved at this size (training.heldout_gap, calibration.paired).
+training set used. Both models are scored with flip TTA, as each decides, unless `--no-tta`. Each
+student's gap to the ensemble gets a verdict for "student >= ensemble - tolerance": met, not met,
+or unresolved at this size (training.heldout_gap, calibration.paired).
 Exit status 0 whatever the verdicts; 3 on bad input.
 """
 from __future__ import annotations

@@ -367,11 +367,11 @@ def render_markdown(report: Mapping[str, Any]) -> str:
         best = report["best_member"]
         lines += ["", f"{BEST_MEMBER_LABEL}: `{best['name']}`, the member with the highest TPR at FPR "
                   f"{report['target_fpr']:g} on {best['chosen_on'][1]} ({best['tpr_on_it']:.4f}; never a test list)."]
+    quantity = {True: "the mean of the crop and its flip", False: "the centre crop alone"}
     for s in students:
         decides = report["students"][s].get("decides_with_tta")
         if decides is not None and decides != bool(report.get("tta")):
-            lines += ["", f"Note: {s} decides on " + ("the mean of the crop and its flip" if decides else "the centre crop alone")
-                      + " (its bundle's decision rule); this table scored " + ("both" if report.get("tta") else "the centre crop alone")
-                      + ", another quantity than the device decides on."]
+            lines += ["", f"Note: {s} decides on {quantity[bool(decides)]} (its bundle's decision rule); this table "
+                      f"scored {quantity[bool(report.get('tta'))]}, another quantity than the device decides on."]
     lines += ["", "Goal met on every set: " + ", ".join(f"{s} {'yes' if report['goal_met'][s] else 'no'}" for s in students) + "."]
     return "\n".join(lines)
