@@ -177,11 +177,15 @@ def heldout_families(reference: dict) -> list[str]:
     return families
 
 
+def _heldout_per_attack(args: argparse.Namespace, family: str) -> int:
+    return args.heldout_masks if family == HELDOUT_MASK_FAMILY else args.heldout_per_attack
+
+
 def check_heldout_sizes(args: argparse.Namespace, reference: dict) -> None:
     """Refuse, before any rendering, sizes other than the reference's sets were rendered with."""
     for family in heldout_families(reference):
         entry = reference["sets"][family]
-        per_attack = args.heldout_masks if family == HELDOUT_MASK_FAMILY else args.heldout_per_attack
+        per_attack = _heldout_per_attack(args, family)
         counts = set((entry.get("attack_types") or {}).values())
         if entry.get("n_live", args.heldout_live) != args.heldout_live or counts - {per_attack}:
             raise InputValidationError(
@@ -199,9 +203,8 @@ def rerun_heldout(args: argparse.Namespace, work: Path, reference: dict) -> Path
     for family in families:
         if (sets / family / "test_list.txt").is_file():
             continue  # rendered (the list is written last); a cut-off family renders again to the same files
-        per_attack = args.heldout_masks if family == HELDOUT_MASK_FAMILY else args.heldout_per_attack
         _run(_cli("synth-dataset", "--out", str(sets / family), "--holdout", family, "--live", str(args.heldout_live),
-                  "--per-attack", str(per_attack), "--frames-per-subject", "1", "--seed", str(args.heldout_seed),
+                  "--per-attack", str(_heldout_per_attack(args, family)), "--frames-per-subject", "1", "--seed", str(args.heldout_seed),
                   "--workers", str(args.workers), "--no-progress"), log)
     command = [sys.executable, str(REPO / "tools" / "heldout_gap.py"), "--ensemble", str(args.ensemble_run),
                "--model", f"{args.model.name}_{args.version}={args.model}", "--cache", str(work / "heldout_scores"),
@@ -213,8 +216,9 @@ def rerun_heldout(args: argparse.Namespace, work: Path, reference: dict) -> Path
     for option in ("target_fpr", "tolerance_points", "resamples", "seed"):
         if option in reference:
             command += [f"--{option.replace('_', '-')}", str(reference[option])]
-    _run(command + ["--json", str(report.with_name(report.name + ".partial"))], log)
-    report.with_name(report.name + ".partial").replace(report)
+    partial = report.with_name(report.name + ".partial")  # moved in place only when the step succeeds
+    _run(command + ["--json", str(partial)], log)
+    partial.replace(report)
     return report
 
 
