@@ -31,6 +31,7 @@ import torch.nn as nn
 from sdk.errors import InputValidationError, ModelError
 from sdk.preprocess import MODALITIES
 from sdk.types import CROP_SIZE
+from sdk.validate import check_array
 
 #: Largest |P(live) graph - P(live) recovered| allowed on the calibration crops.
 DEFAULT_TOLERANCE = 1e-5
@@ -46,22 +47,19 @@ class _Call:
 def _call_order(network: nn.Module) -> list[_Call]:
     """Conv2d, BatchNorm2d, PReLU and Linear modules in the order one forward pass calls them."""
     calls: list[_Call] = []
+    # Every tensor seen stays alive in `alive`, so no id is reused by another tensor mid-pass.
+    alive: list[torch.Tensor] = []
     kinds = (nn.Conv2d, nn.BatchNorm2d, nn.PReLU, nn.Linear, nn.BatchNorm1d)
 
     def hook(module: nn.Module, inputs: tuple[Any, ...], output: torch.Tensor) -> None:
+        alive.extend([inputs[0], output])
         calls.append(_Call(module, id(inputs[0]), id(output)))
 
     handles = [m.register_forward_hook(hook) for m in network.modules() if isinstance(m, kinds)]
     try:
-        # The tensors stay alive in `keep` so no id is reused by another tensor mid-pass.
-        keep: list[torch.Tensor] = []
-        keeper = [m.register_forward_hook(lambda _m, i, o: keep.extend([i[0], o]))
-                  for m in network.modules() if isinstance(m, kinds)]
         with torch.no_grad():
             dummy = torch.zeros(1, 3, CROP_SIZE, CROP_SIZE)
             network.eval()(dummy, dummy, dummy)
-        for handle in keeper:
-            handle.remove()
     finally:
         for handle in handles:
             handle.remove()
@@ -113,10 +111,8 @@ def recover_network(
     from training.export import LiveProbability
 
     for name in MODALITIES:
-        array = calibration_inputs.get(name)
-        if not isinstance(array, np.ndarray) or array.dtype != np.float32 or array.ndim != 4 \
-                or array.shape[1:] != (3, CROP_SIZE, CROP_SIZE):
-            raise InputValidationError(f"calibration input {name!r} must be float32 N x 3 x {CROP_SIZE} x {CROP_SIZE}")
+        check_array(f"calibration input {name!r}", calibration_inputs.get(name),
+                    shape=(None, 3, CROP_SIZE, CROP_SIZE), dtype=np.float32, finite=True)
     n_crops = len(calibration_inputs["rgb"])
     if n_crops < 2 or any(len(calibration_inputs[m]) != n_crops for m in MODALITIES):
         raise InputValidationError("the three calibration inputs need the same number of crops, at least 2")
