@@ -102,7 +102,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0, help="seed of the draw (default 0)")
     parser.add_argument("--out", required=True, type=Path, help="model.pt to write (its report beside it)")
     args = parser.parse_args(argv)
-    import torch
 
     from training.train import atomic_save, atomic_write_text
 
