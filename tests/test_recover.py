@@ -199,13 +199,26 @@ def test_the_tool_writes_a_model_file_that_warm_starts_and_teaches(tool, tmp_pat
     assert not any((tmp_path / name).exists() for name in ("b.pt", "c.pt", "d.pt"))
 
 
-def test_the_tool_takes_a_committed_bundle_from_git(tool, tmp_path):
-    """--git-rev: the shipped bundle as committed at HEAD comes out of git archive verified."""
-    folder = tool.extract_bundle_at("HEAD", tool.REPO / "sdk" / "bundles" / "mlfa_student_sim", tmp_path)
+def test_the_tool_takes_a_committed_bundle_from_git(tool, tmp_path, capsys):
+    """--git-rev: the shipped bundle as committed at HEAD comes out of git archive verified, and
+    the recovered file says which revision it came from."""
     from sdk.engine.bundle import ModelBundle
+    from training.data.fixtures import write_casia_tree
+    from training.train import read_model_file
 
-    shipped = ModelBundle.load(tool.REPO / "sdk" / "bundles" / "mlfa_student_sim")
+    shipped_dir = tool.REPO / "sdk" / "bundles" / "mlfa_student_sim"
+    folder = tool.extract_bundle_at("HEAD", shipped_dir, tmp_path / "archive")
+    shipped = ModelBundle.load(shipped_dir)
     assert ModelBundle.load(folder).model_sha256 == shipped.model_sha256
+
+    root = tmp_path / "data"
+    train_list, _ = write_casia_tree(root, live_subjects=2, attack_subjects=1, frames=2, val_samples=2)
+    out = tmp_path / "shipped" / "model.pt"
+    assert tool.main(["--bundle", str(shipped_dir), "--git-rev", "HEAD", "--data", str(root),
+                      "--list", str(root / train_list), "--out", str(out)]) == 0
+    recovered_from = read_model_file(out)[0]["recovered_from"]
+    assert (recovered_from["git_rev"], recovered_from["version"]) == ("HEAD", shipped.version)
+    assert recovered_from["model_sha256"] == shipped.model_sha256 and "config" not in recovered_from
     with pytest.raises(InputValidationError, match="inside the repository"):
         tool.extract_bundle_at("HEAD", tmp_path, tmp_path / "x")
     with pytest.raises(InputValidationError, match="git archive"):

@@ -63,8 +63,9 @@ def training_record(manifest: dict[str, Any]) -> tuple[str, dict[str, Any]]:
     raise InputValidationError("the bundle's provenance records no training config (fine_tune or distillation)")
 
 
-def recover(bundle_dir: Path, data_root: Path, list_path: Path, max_crops: int, seed: int) -> tuple[Any, dict]:
-    """(model.pt payload, report) for the bundle in ``bundle_dir``."""
+def recover(bundle_dir: Path, data_root: Path, list_path: Path, max_crops: int, seed: int,
+            **extra: Any) -> tuple[Any, dict]:
+    """(model.pt payload, report) for the bundle in ``bundle_dir``; ``extra`` joins the report."""
     from sdk.engine.bundle import ModelBundle, sha256_file
     from sdk.preprocess import crops_to_inputs
     from training.config import config_from_dict
@@ -87,7 +88,7 @@ def recover(bundle_dir: Path, data_root: Path, list_path: Path, max_crops: int, 
     recovered_from = {
         "bundle": bundle.name, "version": bundle.version, "model_sha256": sha256_file(bundle.model_path),
         "training_record": key, "statistics_list": str(list_path), "statistics_root": str(data_root),
-        "statistics_seed": seed, **report,
+        "statistics_seed": seed, **report, **extra,
     }
     return model_payload(network, config, recovered_from=recovered_from), recovered_from
 
@@ -112,12 +113,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise InputValidationError(f"{args.out} exists; recovery never overwrites a model file")
         with tempfile.TemporaryDirectory() as scratch:
             folder = extract_bundle_at(args.git_rev, args.bundle, Path(scratch)) if args.git_rev else args.bundle
-            payload, report = recover(folder, args.data, args.list, args.max_crops, args.seed)
-        if args.git_rev:
-            report["git_rev"] = args.git_rev
-            meta = json.loads(payload["meta"])
-            meta["recovered_from"]["git_rev"] = args.git_rev
-            payload["meta"] = json.dumps(meta)
+            payload, report = recover(folder, args.data, args.list, args.max_crops, args.seed,
+                                      **({"git_rev": args.git_rev} if args.git_rev else {}))
         args.out.parent.mkdir(parents=True, exist_ok=True)
         atomic_save(payload, args.out)
         atomic_write_text(args.out.with_name(args.out.stem + "_recovery.json"), json.dumps(report, indent=2) + "\n")
