@@ -53,29 +53,19 @@ def extract_bundle_at(rev: str, bundle: Path, into: Path) -> Path:
     return folder
 
 
-def training_record(manifest: dict[str, Any]) -> tuple[str, dict[str, Any]]:
-    """(key, record) of the newest training run in the provenance: a fine-tune, else the distillation."""
-    provenance = manifest.get("provenance") or {}
-    for key in ("fine_tune", "distillation"):
-        record = provenance.get(key)
-        if isinstance(record, dict) and isinstance(record.get("config"), dict):
-            return key, record
-    raise InputValidationError("the bundle's provenance records no training config (fine_tune or distillation)")
-
-
 def recover(bundle_dir: Path, data_root: Path, list_path: Path, max_crops: int, seed: int,
             **extra: Any) -> tuple[Any, dict]:
     """(model.pt payload, report) for the bundle in ``bundle_dir``; ``extra`` joins the report."""
-    from sdk.engine.bundle import ModelBundle, sha256_file
+    from sdk.engine.bundle import ModelBundle
     from sdk.preprocess import crops_to_inputs
     from training.config import config_from_dict
     from training.data.casia import load_model_crops, read_list
     from training.models.registry import create_model
-    from training.recover import recover_network
+    from training.recover import newest_training_record, recover_network
     from training.train import model_payload
 
     bundle = ModelBundle.load(bundle_dir)  # refuses files that do not match the manifest's hashes
-    key, record = training_record(bundle.manifest)
+    key, record = newest_training_record(bundle.manifest)
     config = config_from_dict(record["config"])
     samples = read_list(list_path)
     if len(samples) < 2:
@@ -86,7 +76,7 @@ def recover(bundle_dir: Path, data_root: Path, list_path: Path, max_crops: int, 
     network = create_model(config.model.name, **config.model.options)
     report = recover_network(bundle.model_path, network, inputs)
     recovered_from = {
-        "bundle": bundle.name, "version": bundle.version, "model_sha256": sha256_file(bundle.model_path),
+        "bundle": bundle.name, "version": bundle.version, "model_sha256": bundle.model_sha256,
         "training_record": key, "statistics_list": str(list_path), "statistics_root": str(data_root),
         "statistics_seed": seed, **report, **extra,
     }

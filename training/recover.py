@@ -66,6 +66,16 @@ def _call_order(network: nn.Module) -> list[_Call]:
     return calls
 
 
+def newest_training_record(manifest: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
+    """(key, record) of the run that made a bundle's weights: its fine-tune, else its distillation."""
+    provenance = manifest.get("provenance") or {}
+    for key in ("fine_tune", "distillation"):
+        record = provenance.get(key)
+        if isinstance(record, dict) and isinstance(record.get("config"), dict):
+            return key, record
+    raise InputValidationError("the bundle's provenance records no training config (fine_tune or distillation)")
+
+
 def _attribute(node: Any, name: str, default: Any) -> Any:
     import onnx
 
@@ -197,15 +207,15 @@ def recover_network(
             squares[module] += (values * values).sum(dim=1)
             counted[module] += values.shape[1]
 
+        def torch_batch(part: slice) -> list[torch.Tensor]:
+            return [torch.from_numpy(np.ascontiguousarray(calibration_inputs[m][part])) for m in MODALITIES]
+
+        batches = [slice(start, start + batch_size) for start in range(0, n_crops, batch_size)]
         handles = [conv.register_forward_hook(accumulate) for conv in bn_of]
         network.eval()
-        recovered_scores: list[np.ndarray] = []
         wrapper = LiveProbability(network).eval()
         try:
-            for start in range(0, n_crops, batch_size):
-                batch = [torch.from_numpy(np.ascontiguousarray(calibration_inputs[m][start:start + batch_size]))
-                         for m in MODALITIES]
-                recovered_scores.append(wrapper(*batch).numpy())
+            recovered_scores = [wrapper(*torch_batch(part)).numpy() for part in batches]
         finally:
             for handle in handles:
                 handle.remove()
@@ -223,10 +233,9 @@ def recover_network(
         # A train-mode pass also moves the running statistics; they are put back, or eval mode
         # would no longer compute the graph.
         kept = {name: buffer.clone() for name, buffer in network.named_buffers()}
-        first = slice(0, min(batch_size, n_crops))
+        first = batches[0]
         try:
-            train_scores = wrapper.train()(*(torch.from_numpy(np.ascontiguousarray(calibration_inputs[m][first]))
-                                             for m in MODALITIES)).numpy()
+            train_scores = wrapper.train()(*torch_batch(first)).numpy()
         finally:
             wrapper.eval()
             for name, buffer in network.named_buffers():
@@ -235,12 +244,8 @@ def recover_network(
         session = ort.InferenceSession(str(graph_path), providers=["CPUExecutionProvider"])
         output_name = session.get_outputs()[0].name
         graph_scores = np.concatenate([
-            session.run([output_name], {m: calibration_inputs[m][s:s + batch_size] for m in MODALITIES})[0]
-            for s in range(0, n_crops, batch_size)])
-        final_scores = np.concatenate([
-            wrapper(*(torch.from_numpy(np.ascontiguousarray(calibration_inputs[m][s:s + batch_size]))
-                      for m in MODALITIES)).numpy()
-            for s in range(0, n_crops, batch_size)])
+            session.run([output_name], {m: calibration_inputs[m][part] for m in MODALITIES})[0] for part in batches])
+        final_scores = np.concatenate([wrapper(*torch_batch(part)).numpy() for part in batches])
 
     max_diff = float(np.abs(final_scores - graph_scores).max())
     identity_diff = float(np.abs(np.concatenate(recovered_scores) - graph_scores).max())
