@@ -76,3 +76,10 @@ def test_the_shipped_bundles_cost_from_its_architectures_alone(tool, tmp_path):
     (copy / "manifest.json").write_text(json.dumps(manifest))
     with pytest.raises(InputValidationError, match="is not the network"):
         bundle_architectures(copy)
+
+    # A provenance that records no training config names the manifest it read.
+    for key in ("fine_tune", "distillation"):
+        manifest["provenance"][key].pop("config", None)
+    (copy / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(InputValidationError, match=r"manifest\.json: .*no training config"):
+        bundle_architectures(copy)

@@ -112,13 +112,16 @@ def bundle_architectures(bundle: str | Path) -> tuple[str, nn.Module, list[nn.Mo
     else the distillation) and must match the bundle's ONNX graph convolution for convolution.
     """
     from training.models.registry import create_model
+    from training.recover import newest_training_record
 
     folder = Path(bundle)
     manifest_path = folder / "manifest.json"
     manifest = read_json_in_folder(folder, "manifest.json", InputValidationError, "model bundle")
     provenance = manifest.get("provenance", {})
-    record = provenance.get("fine_tune") or provenance.get("distillation") or {}
-    spec = (record.get("config") or {}).get("model")
+    try:
+        spec = newest_training_record(manifest)[1]["config"].get("model")
+    except InputValidationError as error:
+        raise InputValidationError(f"{manifest_path}: {error}") from None
     if not spec:
         raise InputValidationError(f"{manifest_path}: the provenance records no training config of its network")
     members = provenance.get("members") or []
