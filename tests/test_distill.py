@@ -340,3 +340,52 @@ def test_cli_distill_from_a_teacher_model(ensemble_run, tmp_path):
     with pytest.raises(SystemExit):  # argparse: --ensemble and --teacher-model exclude each other
         main(["distill", "--ensemble", str(run), "--teacher-model", str(model_pt), "--config", "student_kd",
               "--out", str(tmp_path / "s3")])
+
+
+def test_composites_the_teacher_never_saw_are_taught_by_their_label(ensemble_run):
+    """With distill.unseen_composites "label", a colour-swapped live row takes cross-entropy on its
+    label in place of its KD share: the teacher's opinion of that row no longer moves the loss,
+    while every other row is still distilled as before."""
+    from training.distill import composite_of, composites_unseen_by
+    from training.ensemble.plan import Member
+
+    root, _ = ensemble_run
+    config = student_config(root, **{"distill.unseen_composites": "label", "augment.colour_swap_live": 0.25,
+                                     "distill.mixup_alpha": 0.0})
+    student = _Spy()
+    inputs = [torch.rand(3, 3, 112, 112) * 255 for _ in range(3)]
+    item = {"label": torch.tensor([1, 1, 0]), "swapped": ["", "rgb_live", ""]}
+
+    def loss_with(teacher_probs, label_only):
+        class Fixed(torch.nn.Module):
+            def forward(self, rgb, ir, depth, temperature=None):
+                return teacher_probs
+
+        return DistillStep(Fixed(), config, label_only)(student, inputs, item, epoch=0, step=0).loss.item()
+
+    probs = torch.tensor([[0.2, 0.8], [0.3, 0.7], [0.9, 0.1]])
+    other = probs.clone()
+    other[1] = torch.tensor([0.95, 0.05])  # the teacher changes its mind about the composite only
+    assert loss_with(probs, ("colour_swap_live",)) == pytest.approx(loss_with(other, ("colour_swap_live",)), abs=1e-6)
+    assert loss_with(probs, ()) != pytest.approx(loss_with(other, ()), abs=1e-4)
+    # every row distilled: the gated path gives the plain loss when no row is label-only
+    plain = {"label": item["label"], "swapped": ["", "", ""]}
+    fixed = DistillStep(type("F", (torch.nn.Module,), {"forward": lambda self, *a, temperature=None: probs})(),
+                        config, ("colour_swap_live",))
+    assert fixed(student, inputs, plain, epoch=0, step=0).loss.item() == pytest.approx(loss_with(probs, ()), abs=1e-6)
+
+    assert [composite_of(t) for t in ("", "relief", "rgb_live", "rgb+ir")] == [
+        None, "relief_negative", "colour_swap_live", "modality_swap"]
+    member = Member("m", "ir50-face", 1, 1, config.replace(**{"augment.colour_swap_live": 0.0}))
+    assert composites_unseen_by(config, [member]) == ("colour_swap_live",)
+    # "refuse" (the default) still refuses such a teacher; "label" with mixup is refused
+    from training.config import validate_config
+    from training.distill import check_teacher_saw_composites
+    check_teacher_saw_composites(config, [member])
+    with pytest.raises(InputValidationError, match="colour_swap_live"):
+        check_teacher_saw_composites(config.replace(**{"distill.unseen_composites": "refuse"}), [member])
+    with pytest.raises(InputValidationError, match="mixup"):
+        validate_config(config.replace(**{"distill.mixup_alpha": 0.4}))
+    with pytest.raises(InputValidationError, match="unseen_composites"):
+        validate_config(config.replace(**{"distill.unseen_composites": "ask"}))
+    validate_config(config)

@@ -167,6 +167,10 @@ class DistillSpec:
     #: Extra renders (lists relative to data.root) whose labels are ignored: KD loss only.
     unlabeled_lists: tuple[str, ...] = ()
     max_unlabeled_samples: int | None = None
+    #: A relabelling composite (augment.relief_negative, modality_swap, colour_swap_live) that some
+    #: teacher member never trained on: "refuse" it, or teach it by its "label" alone (that row's KD
+    #: share becomes cross-entropy on the composite's label; the teacher is not asked about it).
+    unseen_composites: str = "refuse"
 
 
 @dataclass(frozen=True)
@@ -252,6 +256,11 @@ def validate_config(config: TrainConfig) -> None:
         raise InputValidationError("distill: temperature must be > 0 and the loss weights >= 0, not both 0")
     if d.mixup_alpha < 0 or not 0 <= d.mixup_prob <= 1:
         raise InputValidationError("distill: mixup_alpha must be >= 0 and mixup_prob in [0, 1]")
+    if d.unseen_composites not in ("refuse", "label"):
+        raise InputValidationError(f"distill.unseen_composites must be 'refuse' or 'label', got {d.unseen_composites!r}")
+    if d.unseen_composites == "label" and d.mixup_alpha > 0:
+        # a mixed row blends a composite with another crop: neither its label nor the teacher fits it
+        raise InputValidationError("distill.unseen_composites 'label' cannot be combined with mixup (mixup_alpha > 0)")
     if config.runtime.ddp_workers < 1:
         raise InputValidationError("runtime.ddp_workers must be >= 1")
     if config.runtime.checkpoint_every_steps < 0:

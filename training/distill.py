@@ -53,10 +53,13 @@ def distillation_loss(student_logits: torch.Tensor, teacher_probs: torch.Tensor,
 class DistillStep:
     """The step loss of distillation (a training.train.StepLoss)."""
 
-    def __init__(self, teacher: nn.Module | OnnxEnsembleTeacher, config: TrainConfig) -> None:
+    def __init__(self, teacher: nn.Module | OnnxEnsembleTeacher, config: TrainConfig,
+                 label_only: tuple[str, ...] = ()) -> None:
         self.teacher = teacher.eval()
         self.spec = config.distill
         self.seed = config.seed
+        #: relabelling augmentations whose composites are taught by their label, not by the teacher
+        self.label_only = tuple(label_only)
 
     def _mixup(self, n: int, epoch: int, step: int) -> tuple[float, torch.Tensor] | None:
         spec = self.spec
@@ -81,7 +84,16 @@ class DistillStep:
         # The teacher is the expensive part: one pass, its hard decision taken at temperature T.
         teacher_class = teacher_probs.argmax(dim=1)
         logits = model(*inputs)
-        loss = spec.kd_weight * distillation_loss(logits, teacher_probs, spec.temperature)
+        taught_by_label = self._label_only_rows(item, labels) if mix is None else None
+        if taught_by_label is None:
+            loss = spec.kd_weight * distillation_loss(logits, teacher_probs, spec.temperature)
+        else:
+            # The teacher never saw these composites: their KD share is cross-entropy on their label.
+            log_student = F.log_softmax(logits.float() / spec.temperature, dim=1)
+            kd_rows = F.kl_div(log_student, teacher_probs.float(), reduction="none").sum(dim=1) * spec.temperature ** 2
+            ce_rows = F.cross_entropy(logits.float(), labels.clamp(min=0), reduction="none")
+            n = int(labels.numel())
+            loss = spec.kd_weight * (torch.where(taught_by_label, ce_rows, kd_rows).sum() / n)
         if spec.ce_weight > 0:
             if mix is None:
                 known = labels >= 0
@@ -99,21 +111,51 @@ class DistillStep:
         agree = int((logits.argmax(dim=1) == teacher_class).sum())
         return StepOutput(loss, agree, int(labels.numel()))
 
+    def _label_only_rows(self, item: dict[str, Any], labels: torch.Tensor) -> torch.Tensor | None:
+        """Rows made by a label-only composite (item["swapped"] tags), or None when there is none."""
+        tags = item.get("swapped")
+        if not self.label_only or tags is None:
+            return None
+        rows = torch.tensor([composite_of(tag) in self.label_only for tag in tags], device=labels.device)
+        if not bool(rows.any()):
+            return None
+        if bool((labels[rows] < 0).any()):
+            raise InputValidationError("a label-only composite row has no label")
+        return rows
+
 
 #: Augmentations that relabel a crop (a live crop made an attack): a teacher judges such a
 #: composite soundly only when it was trained on the same kind of composite.
 RELABELLING_AUGMENTATIONS = ("relief_negative", "modality_swap", "colour_swap_live")
 
 
+def composite_of(tag: str) -> str | None:
+    """The relabelling augmentation that made a crop, from its dataset tag (item["swapped"]):
+    "relief" (relief_negative), "rgb_live" (colour_swap_live), modality names joined by "+"
+    (modality_swap), "" for none."""
+    if not tag:
+        return None
+    return {"relief": "relief_negative", "rgb_live": "colour_swap_live"}.get(tag, "modality_swap")
+
+
+def composites_unseen_by(config: TrainConfig, members: list[Member] | list[ModelTeacher]) -> tuple[str, ...]:
+    """The relabelling augmentations the student uses that some teacher member never trained with."""
+    if not config.augment.enabled:
+        return ()
+    return tuple(name for name in RELABELLING_AUGMENTATIONS if getattr(config.augment, name) > 0 and any(
+        getattr(m.config.augment, name) <= 0 or not m.config.augment.enabled for m in members))
+
+
 def check_teacher_saw_composites(config: TrainConfig, members: list[Member] | list[ModelTeacher]) -> None:
     """Refuse a student augmentation that relabels crops unless every teacher member trained with it
-    (a teacher model counts as one member, judged by the config it was trained with).
+    (a teacher model counts as one member, judged by the config it was trained with), or unless
+    ``distill.unseen_composites`` is "label" (such composites are then taught by their label alone).
 
     A member that never saw a flattened live face (relief negative) or live depth under an
     attack's colour (modality swap) would give such a composite a confident soft target the
     student's label contradicts; members trained on them judge the very composites the student sees.
     """
-    if not config.augment.enabled:
+    if not config.augment.enabled or config.distill.unseen_composites == "label":
         return
     for name in RELABELLING_AUGMENTATIONS:
         if getattr(config.augment, name) <= 0:
@@ -163,6 +205,9 @@ def distill(
     config = config.replace(**{"distill.teacher": str(origin)})
     out = Path(out)
     check_teacher_saw_composites(config, teachers)  # before any network is loaded
+    label_only = composites_unseen_by(config, teachers) if config.distill.unseen_composites == "label" else ()
+    if label_only:
+        record["label_only_composites"] = list(label_only)
     out.mkdir(parents=True, exist_ok=True)
     teacher_file = out / TEACHER_NAME
     if teacher_file.is_file():
@@ -186,8 +231,9 @@ def distill(
         raise InputValidationError("data.live_label must be 0 or 1")
     extra = unlabeled_samples(config)
     log(f"teacher: {len(records)} {'member' if len(records) == 1 else 'members'} from {origin} ({engine}); "
-        f"{len(extra)} unlabelled renders")
+        f"{len(extra)} unlabelled renders"
+        + (f"; taught by label alone (the teacher never saw them): {', '.join(label_only)}" if label_only else ""))
     return train(config, out, resume=resume, stop_after_steps=stop_after_steps, log=log,
-                 step_loss=DistillStep(teacher, config), extra_samples=extra,
+                 step_loss=DistillStep(teacher, config, label_only), extra_samples=extra,
                  extra_meta={"distilled_from": str(origin), "n_teacher_members": len(records),
                              **({"teacher_model": str(origin)} if teacher_model is not None else {})})
