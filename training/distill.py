@@ -138,12 +138,16 @@ def composite_of(tag: str) -> str | None:
     return {"relief": "relief_negative", "rgb_live": "colour_swap_live"}.get(tag, "modality_swap")
 
 
+def _never_trained_with(name: str, members: list[Member] | list[ModelTeacher]) -> list[str]:
+    return [m.name for m in members if getattr(m.config.augment, name) <= 0 or not m.config.augment.enabled]
+
+
 def composites_unseen_by(config: TrainConfig, members: list[Member] | list[ModelTeacher]) -> tuple[str, ...]:
     """The relabelling augmentations the student uses that some teacher member never trained with."""
     if not config.augment.enabled:
         return ()
-    return tuple(name for name in RELABELLING_AUGMENTATIONS if getattr(config.augment, name) > 0 and any(
-        getattr(m.config.augment, name) <= 0 or not m.config.augment.enabled for m in members))
+    return tuple(name for name in RELABELLING_AUGMENTATIONS
+                 if getattr(config.augment, name) > 0 and _never_trained_with(name, members))
 
 
 def check_teacher_saw_composites(config: TrainConfig, members: list[Member] | list[ModelTeacher]) -> None:
@@ -157,15 +161,13 @@ def check_teacher_saw_composites(config: TrainConfig, members: list[Member] | li
     """
     if not config.augment.enabled or config.distill.unseen_composites == "label":
         return
-    for name in RELABELLING_AUGMENTATIONS:
-        if getattr(config.augment, name) <= 0:
-            continue
-        unseen = [m.name for m in members if getattr(m.config.augment, name) <= 0 or not m.config.augment.enabled]
-        if unseen:
-            raise InputValidationError(
-                f"augment.{name} makes composites that {len(unseen)} of the {len(members)} teacher members never "
-                f"trained on ({', '.join(unseen[:3])}{' ...' if len(unseen) > 3 else ''}): train the ensemble "
-                f"with augment.{name} > 0 (ensemble plan --set) or distil without it")
+    for name in composites_unseen_by(config, members):
+        unseen = _never_trained_with(name, members)
+        raise InputValidationError(
+            f"augment.{name} makes composites that {len(unseen)} of the {len(members)} teacher members never "
+            f"trained on ({', '.join(unseen[:3])}{' ...' if len(unseen) > 3 else ''}): train the ensemble "
+            f"with augment.{name} > 0 (ensemble plan --set), distil without it, or teach them by their "
+            f"label alone (distill.unseen_composites=label)")
 
 
 def unlabeled_samples(config: TrainConfig) -> list[Sample]:
