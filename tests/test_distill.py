@@ -356,12 +356,18 @@ def test_composites_the_teacher_never_saw_are_taught_by_their_label(ensemble_run
     inputs = [torch.rand(3, 3, 112, 112) * 255 for _ in range(3)]
     item = {"label": torch.tensor([1, 1, 0]), "swapped": ["", "rgb_live", ""]}
 
-    def loss_with(teacher_probs, label_only):
-        class Fixed(torch.nn.Module):
-            def forward(self, rgb, ir, depth, temperature=None):
-                return teacher_probs
+    class Fixed(torch.nn.Module):
+        """A teacher whose probabilities are given."""
 
-        return DistillStep(Fixed(), config, label_only)(student, inputs, item, epoch=0, step=0).loss.item()
+        def __init__(self, probs):
+            super().__init__()
+            self.probs = probs
+
+        def forward(self, rgb, ir, depth, temperature=None):
+            return self.probs
+
+    def loss_with(teacher_probs, label_only, batch=item):
+        return DistillStep(Fixed(teacher_probs), config, label_only)(student, inputs, batch, epoch=0, step=0).loss.item()
 
     probs = torch.tensor([[0.2, 0.8], [0.3, 0.7], [0.9, 0.1]])
     other = probs.clone()
@@ -370,9 +376,7 @@ def test_composites_the_teacher_never_saw_are_taught_by_their_label(ensemble_run
     assert loss_with(probs, ()) != pytest.approx(loss_with(other, ()), abs=1e-4)
     # every row distilled: the gated path gives the plain loss when no row is label-only
     plain = {"label": item["label"], "swapped": ["", "", ""]}
-    fixed = DistillStep(type("F", (torch.nn.Module,), {"forward": lambda self, *a, temperature=None: probs})(),
-                        config, ("colour_swap_live",))
-    assert fixed(student, inputs, plain, epoch=0, step=0).loss.item() == pytest.approx(loss_with(probs, ()), abs=1e-6)
+    assert loss_with(probs, ("colour_swap_live",), plain) == pytest.approx(loss_with(probs, ()), abs=1e-6)
 
     assert [composite_of(t) for t in ("", "relief", "rgb_live", "rgb+ir")] == [
         None, "relief_negative", "colour_swap_live", "modality_swap"]

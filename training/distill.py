@@ -161,7 +161,9 @@ def check_teacher_saw_composites(config: TrainConfig, members: list[Member] | li
     """
     if not config.augment.enabled or config.distill.unseen_composites == "label":
         return
-    for name in composites_unseen_by(config, members):
+    unseen_composites = composites_unseen_by(config, members)
+    if unseen_composites:
+        name = unseen_composites[0]
         unseen = _never_trained_with(name, members)
         raise InputValidationError(
             f"augment.{name} makes composites that {len(unseen)} of the {len(members)} teacher members never "
