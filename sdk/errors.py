@@ -150,3 +150,8 @@ class StreamChangedError(CaptureError):
 
 class StreamIntegrityError(CaptureError):
     """Frames no working camera sends: a clock that runs backwards, a frozen IR or depth image."""
+
+
+# --- training runs ---------------------------------------------------------------------------
+class RunFolderBusyError(LivenessError, RuntimeError):
+    """Another process is writing the same training run folder (train, distill, an ensemble member)."""

@@ -393,3 +393,32 @@ def test_composites_the_teacher_never_saw_are_taught_by_their_label(ensemble_run
     with pytest.raises(InputValidationError, match="unseen_composites"):
         validate_config(config.replace(**{"distill.unseen_composites": "ask"}))
     validate_config(config)
+
+
+def test_a_run_folder_another_process_writes_is_refused_before_anything_is_written(ensemble_run, tmp_path):
+    """Two distillations (or trainings) given one --out once raced into a teacher.onnx.partial:
+    the second is refused, and the folder holds nothing of its own."""
+    import subprocess
+    import sys
+
+    from sdk.errors import RunFolderBusyError
+
+    root, run = ensemble_run
+    out = tmp_path / "student"
+    holder = subprocess.Popen(
+        [sys.executable, "-c", f"import sys; sys.path.insert(0, {str(ROOT)!r}); from training.runlock import "
+         f"run_folder_lock\nwith run_folder_lock({str(out)!r}):\n    print('held', flush=True); sys.stdin.read()"],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        config = student_config(root, **{"optim.epochs": 1})
+        with pytest.raises(RunFolderBusyError, match="another process"):
+            distill(run, config, out, require_all=False, log=lambda s: None)
+        with pytest.raises(RunFolderBusyError, match="another process"):
+            train(config, out, log=lambda s: None)
+        assert sorted(p.name for p in out.iterdir()) == [".writer.lock"]
+    finally:
+        holder.stdin.close()
+        holder.wait(timeout=30)
+    distill(run, config, out, require_all=False, log=lambda s: None)  # free again once the writer is gone
+    assert (out / MODEL_NAME).is_file()

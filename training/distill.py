@@ -38,6 +38,7 @@ from training.data.casia import Sample, read_list
 from training.ensemble.plan import Member, sha256_file
 from training.ensemble.teacher import (EnsembleTeacher, ModelTeacher, OnnxEnsembleTeacher, done_members,
                                        member_records, teacher_engine_name)
+from training.runlock import run_folder_lock
 from training.train import StepOutput, TrainResult, _subset, atomic_write_text, resolve_device, train
 
 TEACHER_NAME = "teacher.json"
@@ -212,32 +213,34 @@ def distill(
     label_only = composites_unseen_by(config, teachers) if config.distill.unseen_composites == "label" else ()
     if label_only:
         record["label_only_composites"] = list(label_only)
-    out.mkdir(parents=True, exist_ok=True)
-    teacher_file = out / TEACHER_NAME
-    if teacher_file.is_file():
-        previous = json.loads(teacher_file.read_text(encoding="utf-8"))
-        if [r["model_sha256"] for r in previous["members"]] != [r["model_sha256"] for r in records]:
-            raise InputValidationError(f"{out} was distilled from other teacher weights; choose another --out")
-    device = resolve_device(config)
-    torch_teacher = (EnsembleTeacher.from_model(source, device=device) if teacher_model is not None
-                     else EnsembleTeacher.from_run(origin, require_all=require_all, device=device))
-    engine = teacher_engine_name(config.runtime.teacher_engine, device)
-    teacher: EnsembleTeacher | OnnxEnsembleTeacher = torch_teacher
-    record.update(n_members=len(records), engine=engine)
-    if engine == "onnxruntime":
-        if device.type != "cpu":
-            raise InputValidationError("runtime.teacher_engine onnxruntime runs the teacher on the CPU: use device cpu")
-        # Exported afresh on every start (a minute at most) rather than trusting a teacher.onnx left in --out.
-        teacher = OnnxEnsembleTeacher.export(torch_teacher, out / TEACHER_ONNX_NAME, threads=config.runtime.threads)
-        record["onnx_sha256"] = sha256_file(out / TEACHER_ONNX_NAME)
-    atomic_write_text(teacher_file, json.dumps({**record, "members": records}, indent=2) + "\n")
-    if config.data.live_label not in (0, 1):
-        raise InputValidationError("data.live_label must be 0 or 1")
-    extra = unlabeled_samples(config)
-    log(f"teacher: {len(records)} {'member' if len(records) == 1 else 'members'} from {origin} ({engine}); "
-        f"{len(extra)} unlabelled renders"
-        + (f"; taught by label alone (the teacher never saw them): {', '.join(label_only)}" if label_only else ""))
-    return train(config, out, resume=resume, stop_after_steps=stop_after_steps, log=log,
-                 step_loss=DistillStep(teacher, config, label_only), extra_samples=extra,
-                 extra_meta={"distilled_from": str(origin), "n_teacher_members": len(records),
-                             **({"teacher_model": str(origin)} if teacher_model is not None else {})})
+    # One writer: teacher.onnx and teacher.json are written here, before train takes the lock again.
+    with run_folder_lock(out):
+        out.mkdir(parents=True, exist_ok=True)
+        teacher_file = out / TEACHER_NAME
+        if teacher_file.is_file():
+            previous = json.loads(teacher_file.read_text(encoding="utf-8"))
+            if [r["model_sha256"] for r in previous["members"]] != [r["model_sha256"] for r in records]:
+                raise InputValidationError(f"{out} was distilled from other teacher weights; choose another --out")
+        device = resolve_device(config)
+        torch_teacher = (EnsembleTeacher.from_model(source, device=device) if teacher_model is not None
+                         else EnsembleTeacher.from_run(origin, require_all=require_all, device=device))
+        engine = teacher_engine_name(config.runtime.teacher_engine, device)
+        teacher: EnsembleTeacher | OnnxEnsembleTeacher = torch_teacher
+        record.update(n_members=len(records), engine=engine)
+        if engine == "onnxruntime":
+            if device.type != "cpu":
+                raise InputValidationError("runtime.teacher_engine onnxruntime runs the teacher on the CPU: use device cpu")
+            # Exported afresh on every start (a minute at most) rather than trusting a teacher.onnx left in --out.
+            teacher = OnnxEnsembleTeacher.export(torch_teacher, out / TEACHER_ONNX_NAME, threads=config.runtime.threads)
+            record["onnx_sha256"] = sha256_file(out / TEACHER_ONNX_NAME)
+        atomic_write_text(teacher_file, json.dumps({**record, "members": records}, indent=2) + "\n")
+        if config.data.live_label not in (0, 1):
+            raise InputValidationError("data.live_label must be 0 or 1")
+        extra = unlabeled_samples(config)
+        log(f"teacher: {len(records)} {'member' if len(records) == 1 else 'members'} from {origin} ({engine}); "
+            f"{len(extra)} unlabelled renders"
+            + (f"; taught by label alone (the teacher never saw them): {', '.join(label_only)}" if label_only else ""))
+        return train(config, out, resume=resume, stop_after_steps=stop_after_steps, log=log,
+                     step_loss=DistillStep(teacher, config, label_only), extra_samples=extra,
+                     extra_meta={"distilled_from": str(origin), "n_teacher_members": len(records),
+                                 **({"teacher_model": str(origin)} if teacher_model is not None else {})})

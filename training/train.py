@@ -21,6 +21,7 @@ import os
 import random
 import sys
 import time
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -39,6 +40,7 @@ from training.data.casia import CasiaDataset, Sample, read_list
 from training.data.folds import fold_paths
 from training.models import create_model
 from training.models.mlfa import with_option_defaults
+from training.runlock import run_folder_lock
 
 CHECKPOINT_NAME = "checkpoint.pt"
 #: Written beside every checkpoint: where the run is, readable without loading the checkpoint.
@@ -460,9 +462,12 @@ def train(
     previous_threads = torch.get_num_threads()
     if config.runtime.threads > 0:
         torch.set_num_threads(config.runtime.threads)
+    # Under DDP every rank runs this with the same folder and rank 0 alone writes: it alone holds it.
+    rank, _ = distributed_rank_world()
     try:
-        return _train(config, Path(out_dir), resume, stop_after_epochs, stop_after_steps, log,
-                      step_loss or cross_entropy_step, list(extra_samples), extra_meta or {})
+        with run_folder_lock(out_dir) if rank == 0 else nullcontext():
+            return _train(config, Path(out_dir), resume, stop_after_epochs, stop_after_steps, log,
+                          step_loss or cross_entropy_step, list(extra_samples), extra_meta or {})
     finally:
         # The thread count is process-wide: give the caller back what it had.
         torch.set_num_threads(previous_threads)
