@@ -62,23 +62,42 @@ def _latency_summary(times: Mapping[str, Sequence[float]], rounds: int) -> dict[
             for name, t in times.items()}
 
 
+def timed_rounds(runners: Mapping[str, Callable[[], Any]], rounds: int) -> dict[str, list[float]]:
+    """ms of each runner's call, interleaved over ``rounds`` so drift of the machine hits all alike.
+
+    Each timed call follows an untimed call of the same runner: a device runs one model, so its
+    weights are in the cache, while in an interleaved round the model timed right after a large
+    one (the 24-member ensemble) starts cold. Without that call the first student of a round read
+    about twice the latency of the same graph timed second (2026-12-07: 5.3 against 2.1 ms).
+    """
+    times: dict[str, list[float]] = {name: [] for name in runners}
+    for _ in range(rounds):
+        for name, run in runners.items():
+            run()
+            start = time.perf_counter()
+            run()
+            times[name].append((time.perf_counter() - start) * 1000.0)
+    return times
+
+
 def latencies_ms(models: Mapping[str, Sequence[nn.Module]], rounds: int = 15, threads: int = 1) -> dict[str, dict[str, float]]:
     """Median and p90 ms of one crop through each model group (a group: its networks in sequence)."""
     previous = torch.get_num_threads()
     torch.set_num_threads(threads)
     x = [torch.rand(1, 3, 112, 112) * 255 for _ in range(3)]
-    times: dict[str, list[float]] = {name: [] for name in models}
+
+    def runner(nets: Sequence[nn.Module]) -> Callable[[], None]:
+        def run() -> None:
+            for net in nets:
+                net(*x)
+        return run
+
     try:
         with torch.no_grad():
-            for nets in models.values():  # warm-up
+            for nets in models.values():
                 for net in nets:
-                    net.eval()(*x)
-            for _ in range(rounds):
-                for name, nets in models.items():
-                    start = time.perf_counter()
-                    for net in nets:
-                        net(*x)
-                    times[name].append((time.perf_counter() - start) * 1000.0)
+                    net.eval()
+            times = timed_rounds({name: runner(nets) for name, nets in models.items()}, rounds)
     finally:
         torch.set_num_threads(previous)
     return _latency_summary(times, rounds)
@@ -92,17 +111,11 @@ def onnxruntime_latencies_ms(models: Mapping[str, Sequence[nn.Module]], rounds: 
     from training.ensemble.teacher import EnsembleTeacher, OnnxEnsembleTeacher
 
     x = [torch.rand(1, 3, 112, 112) * 255 for _ in range(3)]
-    times: dict[str, list[float]] = {name: [] for name in models}
     with tempfile.TemporaryDirectory(prefix="compare_onnx_") as tmp:
         engines = {name: OnnxEnsembleTeacher.export(EnsembleTeacher(list(nets)), Path(tmp) / f"{name}.onnx", threads=threads)
                    for name, nets in models.items()}
-        for engine in engines.values():  # warm-up
-            engine.member_logits(*x)
-        for _ in range(rounds):
-            for name, engine in engines.items():
-                start = time.perf_counter()
-                engine.member_logits(*x)
-                times[name].append((time.perf_counter() - start) * 1000.0)
+        times = timed_rounds({name: (lambda engine=engine: engine.member_logits(*x)) for name, engine in engines.items()},
+                             rounds)
     return _latency_summary(times, rounds)
 
 
