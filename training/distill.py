@@ -214,8 +214,7 @@ def distill(
     if label_only:
         record["label_only_composites"] = list(label_only)
     # One writer: teacher.onnx and teacher.json are written here, before train takes the lock again.
-    with run_folder_lock(out):
-        out.mkdir(parents=True, exist_ok=True)
+    with run_folder_lock(out):  # creates the folder
         teacher_file = out / TEACHER_NAME
         if teacher_file.is_file():
             previous = json.loads(teacher_file.read_text(encoding="utf-8"))
