@@ -398,19 +398,13 @@ def test_composites_the_teacher_never_saw_are_taught_by_their_label(ensemble_run
 def test_a_run_folder_another_process_writes_is_refused_before_anything_is_written(ensemble_run, tmp_path):
     """Two distillations (or trainings) given one --out once raced into a teacher.onnx.partial:
     the second is refused, and the folder holds nothing of its own."""
-    import subprocess
-    import sys
-
     from sdk.errors import RunFolderBusyError
+    from tests.test_runlock import hold_in_child
 
     root, run = ensemble_run
     out = tmp_path / "student"
-    holder = subprocess.Popen(
-        [sys.executable, "-c", f"import sys; sys.path.insert(0, {str(ROOT)!r}); from training.runlock import "
-         f"run_folder_lock\nwith run_folder_lock({str(out)!r}):\n    print('held', flush=True); sys.stdin.read()"],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    holder = hold_in_child(out)
     try:
-        assert holder.stdout.readline().strip() == "held"
         config = student_config(root, **{"optim.epochs": 1})
         with pytest.raises(RunFolderBusyError, match="another process"):
             distill(run, config, out, require_all=False, log=lambda s: None)
