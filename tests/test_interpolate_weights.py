@@ -82,3 +82,37 @@ def test_tool_writes_the_folder(tmp_path, capsys):
                                                    "--out", str(tmp_path / "mix")]) == 0
     assert json.loads(capsys.readouterr().out)["alpha"] == 0.25
     assert (tmp_path / "mix" / "interpolation.json").is_file()
+
+
+def test_a_soup_of_two_runs_is_their_mean_and_each_must_start_from_the_base(tmp_path):
+    from training.ensemble.plan import sha256_file
+    from training.interpolate import soup_state
+
+    base = _write(tmp_path / "base", 1)
+    started = {"init_report.json": {"sha256": sha256_file(base)}}
+    first = _write(tmp_path / "z", 2, **started, **{"config.json": {"name": "Z"}})
+    second = _write(tmp_path / "z2", 3, **started, **{"config.json": {"name": "Z2"}})
+    states = [read_model_file(path)[1] for path in (base, first, second)]
+    record = load_tool("interpolate_weights").main(["--base", str(base), "--tuned", str(first), "--tuned", str(second),
+                                                     "--alpha", "0.5", "--out", str(tmp_path / "ab")])
+    assert record == 0
+    meta, mixed = read_model_file(tmp_path / "ab" / MODEL_NAME)
+    conv = next(k for k in mixed if k.endswith("weight") and mixed[k].dim() == 4)
+    expected = 0.5 * states[0][conv] + 0.25 * states[1][conv] + 0.25 * states[2][conv]
+    assert torch.allclose(mixed[conv], expected, atol=1e-6)
+    assert not torch.allclose(mixed[conv], 0.5 * states[0][conv] + 0.5 * states[1][conv], atol=1e-4)
+    written = json.loads((tmp_path / "ab" / "interpolation.json").read_text())
+    assert [part["sha256"] for part in written["soup"]] == [sha256_file(first), sha256_file(second)]
+    assert "tuned" not in written and meta["interpolation"] == written
+    assert json.loads((tmp_path / "ab" / "config.json").read_text()) == {"name": "Z"}  # the first run's records
+
+    soup = soup_state(states[1:])
+    assert torch.allclose(soup[conv], (states[1][conv] + states[2][conv]) / 2)
+    with pytest.raises(InputValidationError, match="at least one"):
+        soup_state([])
+    with pytest.raises(InputValidationError, match="given twice"):
+        interpolate_runs(base, [first, first], 0.5, tmp_path / "twice")
+    elsewhere = _write(tmp_path / "other", 4, **{"init_report.json": {"sha256": "0" * 64}})
+    with pytest.raises(InputValidationError, match="not the base"):
+        interpolate_runs(base, [first, elsewhere], 0.5, tmp_path / "elsewhere")
+    assert not (tmp_path / "elsewhere").exists()  # nothing written on a refusal

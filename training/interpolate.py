@@ -6,13 +6,18 @@ gains what the new teacher knows and can lose what the base did well elsewhere (
 another renderer). Both start from the same weights, so the straight line between them often
 keeps much of both. The mixing weight is fixed by whoever writes the candidate's rule, before any
 evaluation, never searched on a test set.
+
+Several tuned runs from the same base can be given: the tuned end is then their uniform average (a
+"model soup": Wortsman et al., "Model soups", ICML 2022). Each run's direction away from the base
+carries its own seed's noise (data order, augmentation draws) besides what the teacher taught;
+averaging runs that share the start keeps what they agree on.
 """
 from __future__ import annotations
 
 import json
 import shutil
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 import torch
 
@@ -49,22 +54,67 @@ def interpolate_state(base: Mapping[str, torch.Tensor], tuned: Mapping[str, torc
     return mixed
 
 
-def interpolate_runs(base_model: str | Path, tuned_model: str | Path, alpha: float, out: str | Path) -> dict[str, Any]:
-    """Write ``out``/model.pt, the interpolation of two model.pt files of one architecture, with
-    the tuned run's records (config, warm start, teacher) and interpolation.json; returns the record."""
-    base_path, tuned_path, out = Path(base_model).resolve(), Path(tuned_model).resolve(), Path(out)
+def soup_state(states: Sequence[Mapping[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
+    """The uniform average of several weight sets of one network (floating tensors); integer
+    buffers are the first set's."""
+    if not states:
+        raise InputValidationError("a soup needs at least one weight set")
+    first = states[0]
+    for other in states[1:]:  # the same checks as a pair: every set is one network
+        interpolate_state(first, other, 0.0)
+    return {key: (torch.stack([state[key] for state in states]).mean(dim=0) if value.is_floating_point()
+                  else value.clone()) for key, value in first.items()}
+
+
+def _started_from(tuned_path: Path, base_sha256: str) -> None:
+    """Refuse a tuned run whose recorded warm start is not the base: the line between them would
+    not be the fine-tune's path."""
+    report = tuned_path.parent / "init_report.json"
+    if not report.is_file():
+        return  # a run without a warm-start record (trained elsewhere): the caller vouches for it
+    started = json.loads(report.read_text(encoding="utf-8")).get("sha256")
+    if started is not None and started != base_sha256:
+        raise InputValidationError(f"{tuned_path} started from weights {started[:12]}..., not the base "
+                                   f"({base_sha256[:12]}...): it is not a training on from the base")
+
+
+def interpolate_runs(base_model: str | Path, tuned_model: str | Path | Sequence[str | Path], alpha: float,
+                     out: str | Path) -> dict[str, Any]:
+    """Write ``out``/model.pt, the interpolation between the base and the tuned model.pt (several:
+    their uniform soup), all of one architecture, with the first tuned run's records (config,
+    warm start, teacher) and interpolation.json; returns the record."""
+    tuned_models = [tuned_model] if isinstance(tuned_model, (str, Path)) else list(tuned_model)
+    if not tuned_models:
+        raise InputValidationError("no tuned model given")
+    base_path, out = Path(base_model).resolve(), Path(out)
+    tuned_paths = [Path(path).resolve() for path in tuned_models]
+    if len(set(tuned_paths)) != len(tuned_paths):
+        raise InputValidationError("a tuned model is given twice: a soup weights each run once")
     base_meta, base_state = read_model_file(base_path)
-    tuned_meta, tuned_state = read_model_file(tuned_path)
-    for key in ("model_name", "model_options"):
-        if base_meta.get(key) != tuned_meta.get(key):
-            raise InputValidationError(f"{key} differs ({base_meta.get(key)} against {tuned_meta.get(key)}): "
-                                       "only two trainings of one network can be interpolated")
-    mixed = interpolate_state(base_state, tuned_state, alpha)
+    base_sha256 = sha256_file(base_path)
+    tuned_metas, tuned_states = [], []
+    for tuned_path in tuned_paths:
+        tuned_meta, tuned_state = read_model_file(tuned_path)
+        for key in ("model_name", "model_options"):
+            if base_meta.get(key) != tuned_meta.get(key):
+                raise InputValidationError(f"{key} differs ({base_meta.get(key)} against {tuned_meta.get(key)}): "
+                                           "only trainings of one network can be interpolated")
+        _started_from(tuned_path, base_sha256)
+        tuned_metas.append(tuned_meta)
+        tuned_states.append(tuned_state)
+    tuned_path, tuned_meta = tuned_paths[0], tuned_metas[0]
+    tuned_end = tuned_states[0] if len(tuned_states) == 1 else soup_state(tuned_states)
+    mixed = interpolate_state(base_state, tuned_end, alpha)
     if (out / MODEL_NAME).exists():
         raise InputValidationError(f"{out / MODEL_NAME} exists: choose another --out")
-    record = {"method": "linear interpolation of weights (WiSE-FT)", "alpha": alpha,
-              "base": {"path": str(base_path), "sha256": sha256_file(base_path)},
-              "tuned": {"path": str(tuned_path), "sha256": sha256_file(tuned_path)}}
+    record: dict[str, Any] = {"method": "linear interpolation of weights (WiSE-FT)", "alpha": alpha,
+                              "base": {"path": str(base_path), "sha256": base_sha256}}
+    if len(tuned_paths) == 1:  # the record of 2.43.0 (AA), unchanged
+        record["tuned"] = {"path": str(tuned_path), "sha256": sha256_file(tuned_path)}
+    else:
+        record["method"] = "linear interpolation of weights (WiSE-FT) toward a uniform soup of the tuned runs"
+        record["soup"] = [{"path": str(path), "sha256": sha256_file(path)} for path in tuned_paths]
+        record["records_from"] = str(tuned_path.parent)  # config, warm start and teacher copied from the first
     out.mkdir(parents=True, exist_ok=True)
     for name in RUN_RECORDS:
         if (tuned_path.parent / name).is_file():
