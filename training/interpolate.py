@@ -32,21 +32,27 @@ INTERPOLATION_NAME = "interpolation.json"
 RUN_RECORDS = ("config.json", "init_report.json", "teacher.json")
 
 
+def _check_one_network(first: Mapping[str, torch.Tensor], other: Mapping[str, torch.Tensor]) -> None:
+    """Refuse two weight sets that are not of one network (keys, shapes, dtypes)."""
+    if set(first) != set(other):
+        only = sorted(set(first) ^ set(other))[:5]
+        raise InputValidationError(f"the two weight sets are not one network (keys differ: {only} ...)")
+    for key, value in other.items():
+        if first[key].shape != value.shape or first[key].dtype != value.dtype:
+            raise InputValidationError(f"{key}: {tuple(first[key].shape)} {first[key].dtype} against "
+                                       f"{tuple(value.shape)} {value.dtype}: not one network")
+
+
 def interpolate_state(base: Mapping[str, torch.Tensor], tuned: Mapping[str, torch.Tensor],
                       alpha: float) -> dict[str, torch.Tensor]:
     """(1 - alpha) * base + alpha * tuned for every floating tensor (BatchNorm statistics too);
     integer buffers (BatchNorm's batch counters) are the tuned network's."""
     if not 0.0 <= alpha <= 1.0:
         raise InputValidationError(f"alpha must be in [0, 1], got {alpha}")
-    if set(base) != set(tuned):
-        only = sorted(set(base) ^ set(tuned))[:5]
-        raise InputValidationError(f"the two weight sets are not one network (keys differ: {only} ...)")
+    _check_one_network(base, tuned)
     mixed: dict[str, torch.Tensor] = {}
     for key, tuned_value in tuned.items():
         base_value = base[key]
-        if base_value.shape != tuned_value.shape or base_value.dtype != tuned_value.dtype:
-            raise InputValidationError(f"{key}: {tuple(base_value.shape)} {base_value.dtype} against "
-                                       f"{tuple(tuned_value.shape)} {tuned_value.dtype}: not one network")
         if tuned_value.is_floating_point():
             mixed[key] = torch.lerp(base_value, tuned_value, alpha)
         else:
@@ -60,8 +66,8 @@ def soup_state(states: Sequence[Mapping[str, torch.Tensor]]) -> dict[str, torch.
     if not states:
         raise InputValidationError("a soup needs at least one weight set")
     first = states[0]
-    for other in states[1:]:  # the same checks as a pair: every set is one network
-        interpolate_state(first, other, 0.0)
+    for other in states[1:]:
+        _check_one_network(first, other)
     return {key: (torch.stack([state[key] for state in states]).mean(dim=0) if value.is_floating_point()
                   else value.clone()) for key, value in first.items()}
 
