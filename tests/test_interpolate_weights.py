@@ -89,9 +89,9 @@ def test_a_soup_of_two_runs_is_their_mean_and_each_must_start_from_the_base(tmp_
     from training.interpolate import soup_state
 
     base = _write(tmp_path / "base", 1)
-    started = {"init_report.json": {"sha256": sha256_file(base)}}
-    first = _write(tmp_path / "z", 2, **started, **{"config.json": {"name": "Z"}})
-    second = _write(tmp_path / "z2", 3, **started, **{"config.json": {"name": "Z2"}})
+    started = {"init_report.json": {"weights": str(base), "sha256": sha256_file(base)}}
+    first = _write(tmp_path / "z", 2, **started, **{"config.json": {"name": "Z"}, "data.json": {"train": {"count": 4}}})
+    second = _write(tmp_path / "z2", 3, **started, **{"config.json": {"name": "Z2"}, "data.json": {"train": {"count": 5}}})
     states = [read_model_file(path)[1] for path in (base, first, second)]
     record = load_tool("interpolate_weights").main(["--base", str(base), "--tuned", str(first), "--tuned", str(second),
                                                      "--alpha", "0.5", "--out", str(tmp_path / "ab")])
@@ -104,6 +104,11 @@ def test_a_soup_of_two_runs_is_their_mean_and_each_must_start_from_the_base(tmp_
     written = json.loads((tmp_path / "ab" / "interpolation.json").read_text())
     assert [part["sha256"] for part in written["soup"]] == [sha256_file(first), sha256_file(second)]
     assert "tuned" not in written and meta["interpolation"] == written
+    assert [part["data"]["train"]["count"] for part in written["soup"]] == [4, 5]  # each run's own lists
+    provenance = load_tool("package_fine_tune").fine_tune_provenance(
+        {"name": "m", "version": "1.0.0", "provenance": {"members": []}}, tmp_path / "ab", "soup", "cmd")
+    assert provenance["fine_tune"]["data"] == {"train": {"count": 4}}
+    assert len(provenance["fine_tune"]["interpolation"]["soup"]) == 2
     assert json.loads((tmp_path / "ab" / "config.json").read_text()) == {"name": "Z"}  # the first run's records
 
     soup = soup_state(states[1:])

@@ -109,3 +109,26 @@ def test_kill_9_mid_epoch_then_resume_reaches_the_same_weights(tree, tmp_path):
     resumed = subprocess.run(cmd + ["--resume"], cwd=REPO, env=env, capture_output=True, text=True)
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     assert_same_weights(reference.model.state_dict(), load_trained_model(out / MODEL_NAME).state_dict())
+
+
+def test_a_list_rewritten_under_its_name_is_refused_on_resume(tree, tmp_path):
+    """A dataset rendered again rewrites its list under the same name: resuming would train on
+    other crops than the run started with, silently. The run records its samples and refuses."""
+    from sdk.errors import InputValidationError
+    from training.train import DATA_RECORD_NAME
+
+    config = small_config(tree, **{"optim.epochs": 1})
+    lines = (tree / config.data.train_list).read_text().splitlines()
+    own_list = tmp_path / "train.txt"
+    own_list.write_text("\n".join(lines) + "\n")
+    config = config.replace(**{"data.train_list": str(own_list)})
+    train(config, tmp_path / "run", stop_after_steps=2, log=lambda s: None)
+    record = json.loads((tmp_path / "run" / DATA_RECORD_NAME).read_text())
+    assert record["train"]["count"] == len(lines) and len(record["train"]["sha256"]) == 64
+    assert record["val"]["count"] == 0 and record["train_list"] == str(own_list)
+
+    own_list.write_text("\n".join(lines[:-4]) + "\n")  # the same name, four crops fewer
+    with pytest.raises(InputValidationError, match=f"train {len(lines)} -> {len(lines) - 4}"):
+        train(config, tmp_path / "run", resume=True, log=lambda s: None)
+    own_list.write_text("\n".join(lines) + "\n")  # the original list back: the run resumes
+    assert train(config, tmp_path / "run", resume=True, log=lambda s: None).epochs_done == 1

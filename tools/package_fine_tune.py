@@ -59,6 +59,9 @@ def fine_tune_provenance(base_manifest: Mapping[str, Any], run_dir: Path, note: 
     teacher = run_dir / "teacher.json"
     if teacher.is_file():  # a distillation run (e.g. from a teacher model): who taught it, with hashes
         provenance["fine_tune"]["teacher"] = json.loads(teacher.read_text(encoding="utf-8"))
+    data = run_dir / "data.json"
+    if data.is_file():  # which samples the run trained on (counts and SHA-256 of its lists)
+        provenance["fine_tune"]["data"] = json.loads(data.read_text(encoding="utf-8"))
     interpolation = run_dir / "interpolation.json"
     if interpolation.is_file():  # weights interpolated between the base and a run trained on from it
         provenance["fine_tune"]["interpolation"] = json.loads(interpolation.read_text(encoding="utf-8"))

@@ -29,7 +29,7 @@ from training.train import MODEL_NAME, atomic_save, atomic_write_text, read_mode
 INTERPOLATION_NAME = "interpolation.json"
 #: Files of the tuned run that describe how its weights were made; copied so the new folder
 #: packages like the tuned run (config, warm start, teacher).
-RUN_RECORDS = ("config.json", "init_report.json", "teacher.json")
+RUN_RECORDS = ("config.json", "init_report.json", "teacher.json", "data.json")
 
 
 def _check_one_network(first: Mapping[str, torch.Tensor], other: Mapping[str, torch.Tensor]) -> None:
@@ -84,6 +84,12 @@ def _started_from(tuned_path: Path, base_sha256: str) -> None:
                                    f"({base_sha256[:12]}...): it is not a training on from the base")
 
 
+def _data_of(model_path: Path) -> dict[str, Any]:
+    """{"data": the run's data.json} when it has one: the runs of a soup may have read other lists."""
+    record = model_path.parent / "data.json"
+    return {"data": json.loads(record.read_text(encoding="utf-8"))} if record.is_file() else {}
+
+
 def interpolate_runs(base_model: str | Path, tuned_model: str | Path | Sequence[str | Path], alpha: float,
                      out: str | Path) -> dict[str, Any]:
     """Write ``out``/model.pt, the interpolation between the base and the tuned model.pt (several:
@@ -119,7 +125,7 @@ def interpolate_runs(base_model: str | Path, tuned_model: str | Path | Sequence[
         record["tuned"] = {"path": str(tuned_path), "sha256": sha256_file(tuned_path)}
     else:
         record["method"] = "linear interpolation of weights (WiSE-FT) toward a uniform soup of the tuned runs"
-        record["soup"] = [{"path": str(path), "sha256": sha256_file(path)} for path in tuned_paths]
+        record["soup"] = [{"path": str(path), "sha256": sha256_file(path), **_data_of(path)} for path in tuned_paths]
         record["records_from"] = str(tuned_path.parent)  # config, warm start and teacher copied from the first
     out.mkdir(parents=True, exist_ok=True)
     for name in RUN_RECORDS:

@@ -15,6 +15,7 @@ uninterrupted run. The loss is pluggable (``step_loss``): distillation reuses th
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import json
 import os
@@ -82,6 +83,26 @@ def resolve_lists(config: TrainConfig) -> tuple[list[Sample], list[Sample]]:
     if labels - {0, 1}:
         raise InputValidationError("the training list has unlabelled lines")
     return train, val
+
+
+#: Beside config.json: which samples the run trained and validated on (counts and SHA-256).
+DATA_RECORD_NAME = "data.json"
+
+
+def samples_record(samples: list[Sample]) -> dict[str, Any]:
+    """Count and SHA-256 of a sample list (paths and labels, in order): a list file rewritten
+    under the same name (a dataset rendered again) gives another hash."""
+    digest = hashlib.sha256()
+    for sample in samples:
+        digest.update(f"{sample.rgb}\t{sample.depth}\t{sample.ir}\t{sample.label}\n".encode("utf-8"))
+    return {"count": len(samples), "sha256": digest.hexdigest()}
+
+
+def data_record(config: TrainConfig, train: list[Sample], val: list[Sample], extra: list[Sample]) -> dict[str, Any]:
+    """What data.json holds: the lists as configured and what was read from them."""
+    return {"root": str(config.data.root), "train_list": config.data.train_list, "val_list": config.data.val_list,
+            "fold": config.data.fold, "train": samples_record(train), "val": samples_record(val),
+            "extra": samples_record(extra)}
 
 
 def make_augment(config: TrainConfig) -> PairedAugment | None:
@@ -522,6 +543,7 @@ def _train(
     train_samples, val_samples = resolve_lists(config)
     if extra_samples and step_loss is cross_entropy_step and any(s.label < 0 for s in extra_samples):
         raise InputValidationError("unlabelled extra samples need a step loss that handles them (distillation)")
+    data = data_record(config, train_samples, val_samples, extra_samples)
     train_samples = train_samples + extra_samples
     train_set = CasiaDataset(config.data.root, train_samples, augment=make_augment(config), seed=config.seed,
                              modality_swap=config.augment.modality_swap,
@@ -549,6 +571,14 @@ def _train(
         state = torch.load(checkpoint_path, map_location="cpu", weights_only=True)
         if _resume_key(json.loads(state["config"])) != _resume_key(config.to_dict()):
             raise InputValidationError(f"{checkpoint_path} was written with another config; cannot resume it")
+        started_on = json.loads(state["data"]) if "data" in state else None  # older checkpoints: not recorded
+        changed = [part for part in ("train", "val", "extra")
+                   if started_on is not None and started_on.get(part) != data[part]]
+        if changed:  # the samples themselves, not where the root now lies
+            counts = ", ".join(f"{part} {started_on.get(part, {}).get('count')} -> {data[part]['count']}" for part in changed)
+            raise InputValidationError(
+                f"{checkpoint_path}: the samples changed since the run started ({counts} crops; a list file "
+                "rewritten under the same name?): cannot resume it on other data")
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
@@ -563,6 +593,7 @@ def _train(
         log(f"resumed {checkpoint_path} after {where}")
     if main_rank:
         atomic_write_text(out / "config.json", json.dumps(config.to_dict(), indent=2) + "\n")
+        atomic_write_text(out / DATA_RECORD_NAME, json.dumps(data, indent=2) + "\n")
     parallel: nn.Module = model
     if world > 1:
         parallel = nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
@@ -589,6 +620,7 @@ def _train(
                 "rng": _rng_state(),
                 "history": json.dumps(history),
                 "config": json.dumps(config.to_dict()),
+                "data": json.dumps(data),
             },
             checkpoint_path,
         )
