@@ -93,9 +93,9 @@ def test_a_soup_of_two_runs_is_their_mean_and_each_must_start_from_the_base(tmp_
     first = _write(tmp_path / "z", 2, **started, **{"config.json": {"name": "Z"}, "data.json": {"train": {"count": 4}}})
     second = _write(tmp_path / "z2", 3, **started, **{"config.json": {"name": "Z2"}, "data.json": {"train": {"count": 5}}})
     states = [read_model_file(path)[1] for path in (base, first, second)]
-    record = load_tool("interpolate_weights").main(["--base", str(base), "--tuned", str(first), "--tuned", str(second),
-                                                     "--alpha", "0.5", "--out", str(tmp_path / "ab")])
-    assert record == 0
+    exit_code = load_tool("interpolate_weights").main(["--base", str(base), "--tuned", str(first), "--tuned",
+                                                        str(second), "--alpha", "0.5", "--out", str(tmp_path / "ab")])
+    assert exit_code == 0
     meta, mixed = read_model_file(tmp_path / "ab" / MODEL_NAME)
     conv = next(k for k in mixed if k.endswith("weight") and mixed[k].dim() == 4)
     expected = 0.5 * states[0][conv] + 0.25 * states[1][conv] + 0.25 * states[2][conv]

@@ -105,15 +105,16 @@ def interpolate_runs(base_model: str | Path, tuned_model: str | Path | Sequence[
     base_meta, base_state = read_model_file(base_path)
     base_sha256 = sha256_file(base_path)
     tuned_metas, tuned_states = [], []
-    for tuned_path in tuned_paths:
-        tuned_meta, tuned_state = read_model_file(tuned_path)
+    for path in tuned_paths:
+        meta, state = read_model_file(path)
         for key in ("model_name", "model_options"):
-            if base_meta.get(key) != tuned_meta.get(key):
-                raise InputValidationError(f"{key} differs ({base_meta.get(key)} against {tuned_meta.get(key)}): "
+            if base_meta.get(key) != meta.get(key):
+                raise InputValidationError(f"{key} differs ({base_meta.get(key)} against {meta.get(key)}): "
                                            "only trainings of one network can be interpolated")
-        _started_from(tuned_path, base_sha256)
-        tuned_metas.append(tuned_meta)
-        tuned_states.append(tuned_state)
+        _started_from(path, base_sha256)
+        tuned_metas.append(meta)
+        tuned_states.append(state)
+    # the first run's meta and records describe the new folder (its teacher, recipe and warm start)
     tuned_path, tuned_meta = tuned_paths[0], tuned_metas[0]
     tuned_end = tuned_states[0] if len(tuned_states) == 1 else soup_state(tuned_states)
     mixed = interpolate_state(base_state, tuned_end, alpha)
