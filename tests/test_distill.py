@@ -395,6 +395,45 @@ def test_composites_the_teacher_never_saw_are_taught_by_their_label(ensemble_run
     validate_config(config)
 
 
+def test_live_rows_taught_by_label_copy_the_teachers_attacks_only(ensemble_run):
+    """With distill.live_rows "label", the teacher's opinion of a labelled live row no longer moves
+    the loss (its KD share is cross-entropy on "live"); attacks and unlabelled renders are still
+    distilled; the default is the old loss."""
+    from training.config import validate_config
+
+    root, _ = ensemble_run
+    config = student_config(root, **{"distill.live_rows": "label", "distill.mixup_alpha": 0.0})
+    student = _Spy()
+    inputs = [torch.rand(4, 3, 112, 112) * 255 for _ in range(3)]
+    item = {"label": torch.tensor([1, 0, -1, 1])}
+
+    class Fixed(torch.nn.Module):
+        def __init__(self, probs):
+            super().__init__()
+            self.probs = probs
+
+        def forward(self, rgb, ir, depth, temperature=None):
+            return self.probs
+
+    def loss_with(teacher_probs, cfg=config):
+        return DistillStep(Fixed(teacher_probs), cfg)(student, inputs, item, epoch=0, step=0).loss.item()
+
+    probs = torch.tensor([[0.2, 0.8], [0.9, 0.1], [0.6, 0.4], [0.3, 0.7]])
+    doubts_live = probs.clone()
+    doubts_live[[0, 3]] = torch.tensor([0.9, 0.1])  # the teacher doubts both live faces
+    assert loss_with(probs) == pytest.approx(loss_with(doubts_live), abs=1e-6)
+    for row in (1, 2):  # an attack, an unlabelled render: still the teacher's
+        changed = probs.clone()
+        changed[row] = torch.tensor([0.1, 0.9])
+        assert loss_with(changed) != pytest.approx(loss_with(probs), abs=1e-4)
+    teacher_default = config.replace(**{"distill.live_rows": "teacher"})
+    assert loss_with(probs, teacher_default) != pytest.approx(loss_with(doubts_live, teacher_default), abs=1e-4)
+    with pytest.raises(InputValidationError, match="live_rows"):
+        validate_config(config.replace(**{"distill.live_rows": "both"}))
+    with pytest.raises(InputValidationError, match="mixup"):
+        validate_config(config.replace(**{"distill.mixup_alpha": 0.4}))
+
+
 def test_a_run_folder_another_process_writes_is_refused_before_anything_is_written(ensemble_run, tmp_path):
     """Two distillations (or trainings) given one --out once raced into a teacher.onnx.partial:
     the second is refused, and the folder holds nothing of its own."""

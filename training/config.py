@@ -171,6 +171,10 @@ class DistillSpec:
     #: teacher member never trained on: "refuse" it, or teach it by its "label" alone (that row's KD
     #: share becomes cross-entropy on the composite's label; the teacher is not asked about it).
     unseen_composites: str = "refuse"
+    #: Labelled live rows: distilled from the "teacher" (the default), or taught by their "label"
+    #: alone (their KD share becomes cross-entropy on "live"), so the teacher's doubts about this
+    #: renderer's live faces are not copied while its ranking of attacks still is.
+    live_rows: str = "teacher"
 
 
 @dataclass(frozen=True)
@@ -261,6 +265,10 @@ def validate_config(config: TrainConfig) -> None:
     if d.unseen_composites == "label" and d.mixup_alpha > 0:
         # a mixed row blends a composite with another crop: neither its label nor the teacher fits it
         raise InputValidationError("distill.unseen_composites 'label' cannot be combined with mixup (mixup_alpha > 0)")
+    if d.live_rows not in ("teacher", "label"):
+        raise InputValidationError(f"distill.live_rows must be 'teacher' or 'label', got {d.live_rows!r}")
+    if d.live_rows == "label" and d.mixup_alpha > 0:
+        raise InputValidationError("distill.live_rows 'label' cannot be combined with mixup (mixup_alpha > 0)")
     if config.runtime.ddp_workers < 1:
         raise InputValidationError("runtime.ddp_workers must be >= 1")
     if config.runtime.checkpoint_every_steps < 0:

@@ -61,6 +61,8 @@ class DistillStep:
         self.seed = config.seed
         #: relabelling augmentations whose composites are taught by their label, not by the teacher
         self.label_only = tuple(label_only)
+        #: distill.live_rows "label": labelled live rows are taught by their label too
+        self.live_by_label = config.distill.live_rows == "label"
 
     def _mixup(self, n: int, epoch: int, step: int) -> tuple[float, torch.Tensor] | None:
         spec = self.spec
@@ -89,7 +91,8 @@ class DistillStep:
         if taught_by_label is None:
             loss = spec.kd_weight * distillation_loss(logits, teacher_probs, spec.temperature)
         else:
-            # The teacher never saw these composites: their KD share is cross-entropy on their label.
+            # Composites the teacher never saw (and, with live_rows "label", live rows): their KD
+            # share is cross-entropy on their label.
             log_student = F.log_softmax(logits.float() / spec.temperature, dim=1)
             kd_rows = F.kl_div(log_student, teacher_probs.float(), reduction="none").sum(dim=1) * spec.temperature ** 2
             ce_rows = F.cross_entropy(logits.float(), labels.clamp(min=0), reduction="none")
@@ -113,16 +116,17 @@ class DistillStep:
         return StepOutput(loss, agree, int(labels.numel()))
 
     def _label_only_rows(self, item: dict[str, Any], labels: torch.Tensor) -> torch.Tensor | None:
-        """Rows made by a label-only composite (item["swapped"] tags), or None when there is none."""
+        """Rows taught by their label alone: made by a label-only composite (item["swapped"] tags),
+        and labelled live rows when live_rows is "label"; None when there is none."""
+        rows = torch.zeros(labels.shape, dtype=torch.bool, device=labels.device)
         tags = item.get("swapped")
-        if not self.label_only or tags is None:
-            return None
-        rows = torch.tensor([composite_of(tag) in self.label_only for tag in tags], device=labels.device)
-        if not bool(rows.any()):
-            return None
-        if bool((labels[rows] < 0).any()):
-            raise InputValidationError("a label-only composite row has no label")
-        return rows
+        if self.label_only and tags is not None:
+            rows = torch.tensor([composite_of(tag) in self.label_only for tag in tags], device=labels.device)
+            if bool((labels[rows] < 0).any()):
+                raise InputValidationError("a label-only composite row has no label")
+        if self.live_by_label:
+            rows = rows | (labels == 1)  # unlabelled renders (-1) stay distilled
+        return rows if bool(rows.any()) else None
 
 
 #: Augmentations that relabel a crop (a live crop made an attack): a teacher judges such a
@@ -213,6 +217,8 @@ def distill(
     label_only = composites_unseen_by(config, teachers) if config.distill.unseen_composites == "label" else ()
     if label_only:
         record["label_only_composites"] = list(label_only)
+    if config.distill.live_rows == "label":
+        record["live_rows"] = "label"
     # One writer: teacher.onnx and teacher.json are written here, before train takes the lock again.
     with run_folder_lock(out):  # creates the folder
         teacher_file = out / TEACHER_NAME
@@ -238,7 +244,8 @@ def distill(
         extra = unlabeled_samples(config)
         log(f"teacher: {len(records)} {'member' if len(records) == 1 else 'members'} from {origin} ({engine}); "
             f"{len(extra)} unlabelled renders"
-            + (f"; taught by label alone (the teacher never saw them): {', '.join(label_only)}" if label_only else ""))
+            + (f"; taught by label alone (the teacher never saw them): {', '.join(label_only)}" if label_only else "")
+            + ("; live rows taught by their label" if config.distill.live_rows == "label" else ""))
         return train(config, out, resume=resume, stop_after_steps=stop_after_steps, log=log,
                      step_loss=DistillStep(teacher, config, label_only), extra_samples=extra,
                      extra_meta={"distilled_from": str(origin), "n_teacher_members": len(records),
