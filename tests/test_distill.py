@@ -91,6 +91,17 @@ def test_teacher_engine_choice():
         load_config("student_kd").replace(**{"runtime.teacher_engine": "tensorrt"})
 
 
+class _FixedTeacher(torch.nn.Module):
+    """A teacher whose probabilities are given."""
+
+    def __init__(self, probs):
+        super().__init__()
+        self.probs = probs
+
+    def forward(self, rgb, ir, depth, temperature=None):
+        return self.probs
+
+
 class _Spy(torch.nn.Module):
     """Records the inputs it is called with; behaves as a tiny MLFA network."""
 
@@ -356,18 +367,8 @@ def test_composites_the_teacher_never_saw_are_taught_by_their_label(ensemble_run
     inputs = [torch.rand(3, 3, 112, 112) * 255 for _ in range(3)]
     item = {"label": torch.tensor([1, 1, 0]), "swapped": ["", "rgb_live", ""]}
 
-    class Fixed(torch.nn.Module):
-        """A teacher whose probabilities are given."""
-
-        def __init__(self, probs):
-            super().__init__()
-            self.probs = probs
-
-        def forward(self, rgb, ir, depth, temperature=None):
-            return self.probs
-
     def loss_with(teacher_probs, label_only, batch=item):
-        return DistillStep(Fixed(teacher_probs), config, label_only)(student, inputs, batch, epoch=0, step=0).loss.item()
+        return DistillStep(_FixedTeacher(teacher_probs), config, label_only)(student, inputs, batch, epoch=0, step=0).loss.item()
 
     probs = torch.tensor([[0.2, 0.8], [0.3, 0.7], [0.9, 0.1]])
     other = probs.clone()
@@ -407,16 +408,8 @@ def test_live_rows_taught_by_label_copy_the_teachers_attacks_only(ensemble_run):
     inputs = [torch.rand(4, 3, 112, 112) * 255 for _ in range(3)]
     item = {"label": torch.tensor([1, 0, -1, 1])}
 
-    class Fixed(torch.nn.Module):
-        def __init__(self, probs):
-            super().__init__()
-            self.probs = probs
-
-        def forward(self, rgb, ir, depth, temperature=None):
-            return self.probs
-
     def loss_with(teacher_probs, cfg=config):
-        return DistillStep(Fixed(teacher_probs), cfg)(student, inputs, item, epoch=0, step=0).loss.item()
+        return DistillStep(_FixedTeacher(teacher_probs), cfg)(student, inputs, item, epoch=0, step=0).loss.item()
 
     probs = torch.tensor([[0.2, 0.8], [0.9, 0.1], [0.6, 0.4], [0.3, 0.7]])
     doubts_live = probs.clone()
