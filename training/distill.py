@@ -217,7 +217,8 @@ def distill(
     label_only = composites_unseen_by(config, teachers) if config.distill.unseen_composites == "label" else ()
     if label_only:
         record["label_only_composites"] = list(label_only)
-    if config.distill.live_rows == "label":
+    live_by_label = config.distill.live_rows == "label"
+    if live_by_label:
         record["live_rows"] = "label"
     # One writer: teacher.onnx and teacher.json are written here, before train takes the lock again.
     with run_folder_lock(out):  # creates the folder
@@ -245,7 +246,7 @@ def distill(
         log(f"teacher: {len(records)} {'member' if len(records) == 1 else 'members'} from {origin} ({engine}); "
             f"{len(extra)} unlabelled renders"
             + (f"; taught by label alone (the teacher never saw them): {', '.join(label_only)}" if label_only else "")
-            + ("; live rows taught by their label" if config.distill.live_rows == "label" else ""))
+            + ("; live rows taught by their label" if live_by_label else ""))
         return train(config, out, resume=resume, stop_after_steps=stop_after_steps, log=log,
                      step_loss=DistillStep(teacher, config, label_only), extra_samples=extra,
                      extra_meta={"distilled_from": str(origin), "n_teacher_members": len(records),

@@ -104,7 +104,7 @@ def interpolate_runs(base_model: str | Path, tuned_model: str | Path | Sequence[
         raise InputValidationError("a tuned model is given twice: a soup weights each run once")
     base_meta, base_state = read_model_file(base_path)
     base_sha256 = sha256_file(base_path)
-    tuned_metas, tuned_states = [], []
+    tuned_states = []
     for path in tuned_paths:
         meta, state = read_model_file(path)
         for key in ("model_name", "model_options"):
@@ -112,10 +112,11 @@ def interpolate_runs(base_model: str | Path, tuned_model: str | Path | Sequence[
                 raise InputValidationError(f"{key} differs ({base_meta.get(key)} against {meta.get(key)}): "
                                            "only trainings of one network can be interpolated")
         _started_from(path, base_sha256)
-        tuned_metas.append(meta)
+        if not tuned_states:
+            tuned_meta = meta
         tuned_states.append(state)
     # the first run's meta and records describe the new folder (its teacher, recipe and warm start)
-    tuned_path, tuned_meta = tuned_paths[0], tuned_metas[0]
+    tuned_path = tuned_paths[0]
     tuned_end = tuned_states[0] if len(tuned_states) == 1 else soup_state(tuned_states)
     mixed = interpolate_state(base_state, tuned_end, alpha)
     if (out / MODEL_NAME).exists():

@@ -572,8 +572,8 @@ def _train(
         if _resume_key(json.loads(state["config"])) != _resume_key(config.to_dict()):
             raise InputValidationError(f"{checkpoint_path} was written with another config; cannot resume it")
         started_on = json.loads(state["data"]) if "data" in state else None  # older checkpoints: not recorded
-        changed = [part for part in ("train", "val", "extra")
-                   if started_on is not None and started_on.get(part) != data[part]]
+        changed = [] if started_on is None else [part for part in ("train", "val", "extra")
+                                                 if started_on.get(part) != data[part]]
         if changed:  # the samples themselves, not where the root now lies
             counts = ", ".join(f"{part} {started_on.get(part, {}).get('count')} -> {data[part]['count']}" for part in changed)
             raise InputValidationError(
