@@ -132,3 +132,32 @@ def test_a_list_rewritten_under_its_name_is_refused_on_resume(tree, tmp_path):
         train(config, tmp_path / "run", resume=True, log=lambda s: None)
     own_list.write_text("\n".join(lines) + "\n")  # the original list back: the run resumes
     assert train(config, tmp_path / "run", resume=True, log=lambda s: None).epochs_done == 1
+
+
+def test_a_pinned_sample_hash_refuses_a_fresh_run_on_a_rewritten_list(tree, tmp_path):
+    """A fresh run is a new run, so the resume check cannot see a list rewritten before it started
+    (candidate Z2 trained on 3,585 crops where Z saw 2,820). data.train_sha256 pins what it reads."""
+    from sdk.errors import InputValidationError
+    from training.train import DATA_RECORD_NAME
+
+    config = small_config(tree, **{"optim.epochs": 1})
+    lines = (tree / config.data.train_list).read_text().splitlines()
+    own_list = tmp_path / "train.txt"
+    own_list.write_text("\n".join(lines) + "\n")
+    config = config.replace(**{"data.train_list": str(own_list)})
+    train(config, tmp_path / "first", stop_after_steps=1, log=lambda s: None)
+    recorded = json.loads((tmp_path / "first" / DATA_RECORD_NAME).read_text())["train"]["sha256"]
+
+    pinned = config.replace(**{"data.train_sha256": recorded[:12].upper()})  # a prefix, any case
+    own_list.write_text("\n".join(lines[:-4]) + "\n")  # rendered again under the same name
+    with pytest.raises(InputValidationError, match="pinned data.train_sha256"):
+        train(pinned, tmp_path / "second", stop_after_steps=1, log=lambda s: None)
+    assert not (tmp_path / "second" / CHECKPOINT_NAME).exists()  # refused before a step was taken
+    with pytest.raises(InputValidationError, match="12 to 64 hex digits"):
+        train(config.replace(**{"data.train_sha256": "abc"}), tmp_path / "third", log=lambda s: None)
+
+    own_list.write_text("\n".join(lines) + "\n")  # the pinned samples: it trains, and may resume pinned
+    assert train(pinned, tmp_path / "second", stop_after_steps=1, log=lambda s: None).epochs_done == 0
+    assert train(pinned, tmp_path / "second", resume=True, log=lambda s: None).epochs_done == 1
+    # the pin may be added to a run that started without one: it only adds a check
+    assert train(pinned, tmp_path / "first", resume=True, log=lambda s: None).epochs_done == 1

@@ -54,6 +54,9 @@ class DataSpec:
     max_train_samples: int | None = None
     max_val_samples: int | None = None
     num_workers: int = 0
+    #: The SHA-256 (or its first 12+ hex digits) the training samples must hash to, as a run's data.json
+    #: records it: a recipe that names a list by path alone trains on whatever was written there last.
+    train_sha256: str | None = None
 
 
 @dataclass(frozen=True)

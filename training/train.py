@@ -105,6 +105,21 @@ def data_record(config: TrainConfig, train: list[Sample], val: list[Sample], ext
             "extra": samples_record(extra)}
 
 
+def check_pinned_samples(config: TrainConfig, record: dict[str, Any]) -> None:
+    """Refuse to train when data.train_sha256 is set and the training samples hash to something else."""
+    pinned = config.data.train_sha256
+    if pinned is None:
+        return
+    pinned = pinned.strip().lower()
+    if len(pinned) < 12 or any(c not in "0123456789abcdef" for c in pinned):
+        raise InputValidationError(f"data.train_sha256 must be 12 to 64 hex digits, got {config.data.train_sha256!r}")
+    found = record["train"]["sha256"]
+    if not found.startswith(pinned):
+        raise InputValidationError(
+            f"the training samples ({record['train']['count']} crops from {config.data.train_list}) hash to "
+            f"{found[:16]}..., not the pinned data.train_sha256 {pinned[:16]}...: the list was rewritten or another was named")
+
+
 def make_augment(config: TrainConfig) -> PairedAugment | None:
     a = config.augment
     if not a.enabled:
@@ -431,7 +446,8 @@ def _resume_key(config: dict[str, Any]) -> dict[str, Any]:
 
     config = config_from_dict(config).to_dict()
     key = {k: v for k, v in config.items() if k != "runtime"}
-    key["data"] = {k: v for k, v in key["data"].items() if k != "num_workers"}
+    # A pin only adds a check (the samples themselves are compared below), so it may be added on resume.
+    key["data"] = {k: v for k, v in key["data"].items() if k not in ("num_workers", "train_sha256")}
     return key
 
 
@@ -544,6 +560,7 @@ def _train(
     if extra_samples and step_loss is cross_entropy_step and any(s.label < 0 for s in extra_samples):
         raise InputValidationError("unlabelled extra samples need a step loss that handles them (distillation)")
     data = data_record(config, train_samples, val_samples, extra_samples)
+    check_pinned_samples(config, data)
     train_samples = train_samples + extra_samples
     train_set = CasiaDataset(config.data.root, train_samples, augment=make_augment(config), seed=config.seed,
                              modality_swap=config.augment.modality_swap,
