@@ -155,6 +155,8 @@ def test_a_pinned_sample_hash_refuses_a_fresh_run_on_a_rewritten_list(tree, tmp_
     assert not (tmp_path / "second" / CHECKPOINT_NAME).exists()  # refused before a step was taken
     with pytest.raises(InputValidationError, match="12 to 64 hex digits"):
         train(config.replace(**{"data.train_sha256": "abc"}), tmp_path / "third", log=lambda s: None)
+    with pytest.raises(InputValidationError, match="string of hex digits"):  # --set parsed it as a number
+        train(config.replace(**{"data.train_sha256": 12345e6}), tmp_path / "third", log=lambda s: None)
 
     own_list.write_text("\n".join(lines) + "\n")  # the pinned samples: it trains, and may resume pinned
     assert train(pinned, tmp_path / "second", stop_after_steps=1, log=lambda s: None).epochs_done == 0

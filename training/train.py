@@ -110,6 +110,11 @@ def check_pinned_samples(config: TrainConfig, record: dict[str, Any]) -> None:
     pinned = config.data.train_sha256
     if pinned is None:
         return
+    if isinstance(pinned, int) and not isinstance(pinned, bool):
+        pinned = str(pinned)  # --set parses an all-digit prefix as JSON: its digits are exact
+    if not isinstance(pinned, str):  # e.g. "12345e678901" parsed as a float: the digits are gone
+        raise InputValidationError(f"data.train_sha256 must be a string of hex digits, got {pinned!r} "
+                                   "(quote it in JSON: --set 'data.train_sha256=\"...\"')")
     pinned = pinned.strip().lower()
     if len(pinned) < 12 or any(c not in "0123456789abcdef" for c in pinned):
         raise InputValidationError(f"data.train_sha256 must be 12 to 64 hex digits, got {config.data.train_sha256!r}")
