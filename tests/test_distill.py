@@ -427,6 +427,48 @@ def test_live_rows_taught_by_label_copy_the_teachers_attacks_only(ensemble_run):
         validate_config(config.replace(**{"distill.mixup_alpha": 0.4}))
 
 
+def test_a_live_floor_raises_only_the_teachers_doubts_about_live_rows(ensemble_run):
+    """distill.live_floor: a live row the teacher doubts below the floor is taught the floor (moved
+    to temperature T); a confident live row, an attack and an unlabelled render keep the teacher's
+    target, and every row keeps the KD loss (no cross-entropy swap)."""
+    from training.config import validate_config
+    from training.distill import raise_live_targets
+
+    root, _ = ensemble_run
+    config = student_config(root, **{"distill.live_floor": 0.95, "distill.mixup_alpha": 0.0})
+    student = _Spy()
+    inputs = [torch.rand(4, 3, 112, 112) * 255 for _ in range(3)]
+    item = {"label": torch.tensor([1, 0, -1, 1])}
+
+    def loss_with(teacher_probs, cfg=config):
+        return DistillStep(_FixedTeacher(teacher_probs), cfg)(student, inputs, item, epoch=0, step=0).loss.item()
+
+    temperature = config.distill.temperature
+    floor_at_t = torch.sigmoid(torch.logit(torch.tensor(0.95, dtype=torch.float64)) / temperature).item()
+    confident = floor_at_t + 0.05
+    probs = torch.tensor([[0.5, 0.5], [0.9, 0.1], [0.6, 0.4], [1 - confident, confident]])  # row 0: below
+    doubted = probs.clone()
+    doubted[0] = torch.tensor([0.9, 0.1])  # the teacher doubts that live face more
+    assert loss_with(probs) == pytest.approx(loss_with(doubted), abs=1e-6)  # both raised to the floor
+    for row in (1, 2, 3):  # an attack, an unlabelled render, a live row above the floor: the teacher's
+        changed = probs.clone()
+        changed[row] = torch.tensor([0.02, 0.98])
+        assert loss_with(changed) != pytest.approx(loss_with(probs), abs=1e-4)
+    off = config.replace(**{"distill.live_floor": None})
+    assert loss_with(probs, off) != pytest.approx(loss_with(doubted, off), abs=1e-4)
+
+    raised = raise_live_targets(probs, item["label"], floor_at_t)
+    assert raised[0, 1].item() == pytest.approx(floor_at_t) and raised.sum(dim=1).allclose(torch.ones(4))
+    assert torch.equal(raised[1:], probs[1:]) and torch.equal(probs[0], torch.tensor([0.5, 0.5]))  # no in-place edit
+    for bad in (0.5, 1.0, "high", True):
+        with pytest.raises(InputValidationError, match="live_floor"):
+            validate_config(config.replace(**{"distill.live_floor": bad}))
+    with pytest.raises(InputValidationError, match="mixup"):
+        validate_config(config.replace(**{"distill.mixup_alpha": 0.4}))
+    with pytest.raises(InputValidationError, match="no effect"):
+        validate_config(config.replace(**{"distill.live_rows": "label"}))
+
+
 def test_a_run_folder_another_process_writes_is_refused_before_anything_is_written(ensemble_run, tmp_path):
     """Two distillations (or trainings) given one --out once raced into a teacher.onnx.partial:
     the second is refused, and the folder holds nothing of its own."""

@@ -15,7 +15,7 @@ REPO = Path(__file__).resolve().parent.parent
 #: Keys today's TrainConfig has that H's did not; their values are the old behaviour.
 ADDED_SINCE_H = {("augment", "colour_swap_live"): 0.0, ("init", "adapt_options"): [],
                  ("distill", "unseen_composites"): "refuse", ("distill", "live_rows"): "teacher",
-                 ("data", "train_sha256"): None}
+                 ("data", "train_sha256"): None, ("distill", "live_floor"): None}
 
 
 def _without_paths(config: dict) -> dict:

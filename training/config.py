@@ -178,6 +178,12 @@ class DistillSpec:
     #: alone (their KD share becomes cross-entropy on "live"), so the teacher's doubts about this
     #: renderer's live faces are not copied while its ranking of attacks still is.
     live_rows: str = "teacher"
+    #: A floor on the teacher's "live" probability for labelled live rows, as a probability at T = 1
+    #: (None: off). A live row the teacher doubts more than this is taught as if the teacher gave it
+    #: the floor; every row keeps the KD loss at temperature T, so the live side pulls as hard as the
+    #: attack side (live_rows "label" swaps in cross-entropy at T = 1, which stops pulling once a row
+    #: is confident: candidate AC).
+    live_floor: float | None = None
 
 
 @dataclass(frozen=True)
@@ -272,6 +278,13 @@ def validate_config(config: TrainConfig) -> None:
         raise InputValidationError(f"distill.live_rows must be 'teacher' or 'label', got {d.live_rows!r}")
     if d.live_rows == "label" and d.mixup_alpha > 0:
         raise InputValidationError("distill.live_rows 'label' cannot be combined with mixup (mixup_alpha > 0)")
+    if d.live_floor is not None:
+        if isinstance(d.live_floor, bool) or not isinstance(d.live_floor, (int, float)) or not 0.5 < d.live_floor < 1:
+            raise InputValidationError(f"distill.live_floor must be a probability in (0.5, 1), got {d.live_floor!r}")
+        if d.mixup_alpha > 0:  # a mixed row is neither live nor an attack
+            raise InputValidationError("distill.live_floor cannot be combined with mixup (mixup_alpha > 0)")
+        if d.live_rows == "label":
+            raise InputValidationError("distill.live_floor has no effect with live_rows 'label' (no live row asks the teacher)")
     if config.runtime.ddp_workers < 1:
         raise InputValidationError("runtime.ddp_workers must be >= 1")
     if config.runtime.checkpoint_every_steps < 0:

@@ -51,6 +51,18 @@ def distillation_loss(student_logits: torch.Tensor, teacher_probs: torch.Tensor,
     return F.kl_div(log_student, teacher_probs.float(), reduction="batchmean") * (temperature ** 2)
 
 
+def raise_live_targets(teacher_probs: torch.Tensor, labels: torch.Tensor, floor: float) -> torch.Tensor:
+    """Labelled live rows (label 1) get at least `floor` as their "live" target (column 1); the
+    teacher's ranking of confident live rows and of every other row is kept."""
+    doubted = (labels.to(teacher_probs.device) == 1) & (teacher_probs[:, 1] < floor)
+    if not bool(doubted.any()):
+        return teacher_probs
+    raised = teacher_probs.clone()  # the other rows stay bit for bit the teacher's
+    raised[doubted, 1] = floor
+    raised[doubted, 0] = 1.0 - floor
+    return raised
+
+
 class DistillStep:
     """The step loss of distillation (a training.train.StepLoss)."""
 
@@ -63,6 +75,9 @@ class DistillStep:
         self.label_only = tuple(label_only)
         #: distill.live_rows "label": labelled live rows are taught by their label too
         self.live_by_label = config.distill.live_rows == "label"
+        #: distill.live_floor, moved to temperature T: a live target below it is raised to it
+        self.live_floor_at_t = None if self.spec.live_floor is None else float(
+            torch.sigmoid(torch.logit(torch.tensor(float(self.spec.live_floor), dtype=torch.float64)) / self.spec.temperature))
 
     def _mixup(self, n: int, epoch: int, step: int) -> tuple[float, torch.Tensor] | None:
         spec = self.spec
@@ -86,6 +101,8 @@ class DistillStep:
             teacher_probs = self.teacher(*inputs, temperature=spec.temperature)
         # The teacher is the expensive part: one pass, its hard decision taken at temperature T.
         teacher_class = teacher_probs.argmax(dim=1)
+        if self.live_floor_at_t is not None and mix is None:
+            teacher_probs = raise_live_targets(teacher_probs, labels, self.live_floor_at_t)
         logits = model(*inputs)
         taught_by_label = self._label_only_rows(item, labels) if mix is None else None
         if taught_by_label is None:
@@ -220,6 +237,8 @@ def distill(
     live_by_label = config.distill.live_rows == "label"
     if live_by_label:
         record["live_rows"] = "label"
+    if config.distill.live_floor is not None:
+        record["live_floor"] = config.distill.live_floor
     # One writer: teacher.onnx and teacher.json are written here, before train takes the lock again.
     with run_folder_lock(out):  # creates the folder
         teacher_file = out / TEACHER_NAME
