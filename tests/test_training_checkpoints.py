@@ -111,17 +111,22 @@ def test_kill_9_mid_epoch_then_resume_reaches_the_same_weights(tree, tmp_path):
     assert_same_weights(reference.model.state_dict(), load_trained_model(out / MODEL_NAME).state_dict())
 
 
+def one_epoch_on_own_list(tree: Path, tmp_path: Path):
+    """A one-epoch config reading a copy of the tree's train list that a test may rewrite."""
+    config = small_config(tree, **{"optim.epochs": 1})
+    lines = (tree / config.data.train_list).read_text().splitlines()
+    own_list = tmp_path / "train.txt"
+    own_list.write_text("\n".join(lines) + "\n")
+    return config.replace(**{"data.train_list": str(own_list)}), lines, own_list
+
+
 def test_a_list_rewritten_under_its_name_is_refused_on_resume(tree, tmp_path):
     """A dataset rendered again rewrites its list under the same name: resuming would train on
     other crops than the run started with, silently. The run records its samples and refuses."""
     from sdk.errors import InputValidationError
     from training.train import DATA_RECORD_NAME
 
-    config = small_config(tree, **{"optim.epochs": 1})
-    lines = (tree / config.data.train_list).read_text().splitlines()
-    own_list = tmp_path / "train.txt"
-    own_list.write_text("\n".join(lines) + "\n")
-    config = config.replace(**{"data.train_list": str(own_list)})
+    config, lines, own_list = one_epoch_on_own_list(tree, tmp_path)
     train(config, tmp_path / "run", stop_after_steps=2, log=lambda s: None)
     record = json.loads((tmp_path / "run" / DATA_RECORD_NAME).read_text())
     assert record["train"]["count"] == len(lines) and len(record["train"]["sha256"]) == 64
@@ -140,11 +145,7 @@ def test_a_pinned_sample_hash_refuses_a_fresh_run_on_a_rewritten_list(tree, tmp_
     from sdk.errors import InputValidationError
     from training.train import DATA_RECORD_NAME
 
-    config = small_config(tree, **{"optim.epochs": 1})
-    lines = (tree / config.data.train_list).read_text().splitlines()
-    own_list = tmp_path / "train.txt"
-    own_list.write_text("\n".join(lines) + "\n")
-    config = config.replace(**{"data.train_list": str(own_list)})
+    config, lines, own_list = one_epoch_on_own_list(tree, tmp_path)
     train(config, tmp_path / "first", stop_after_steps=1, log=lambda s: None)
     recorded = json.loads((tmp_path / "first" / DATA_RECORD_NAME).read_text())["train"]["sha256"]
 
