@@ -51,6 +51,11 @@ def distillation_loss(student_logits: torch.Tensor, teacher_probs: torch.Tensor,
     return F.kl_div(log_student, teacher_probs.float(), reduction="batchmean") * (temperature ** 2)
 
 
+def live_floor_at(probability: float, temperature: float) -> float:
+    """A two-class probability at T = 1 moved to temperature T: sigmoid(logit(p) / T)."""
+    return 1.0 / (1.0 + ((1.0 - probability) / probability) ** (1.0 / temperature))
+
+
 def raise_live_targets(teacher_probs: torch.Tensor, labels: torch.Tensor, floor: float) -> torch.Tensor:
     """Labelled live rows (label 1) get at least `floor` as their "live" target (column 1); the
     teacher's ranking of confident live rows and of every other row is kept."""
@@ -76,8 +81,7 @@ class DistillStep:
         #: distill.live_rows "label": labelled live rows are taught by their label too
         self.live_by_label = config.distill.live_rows == "label"
         #: distill.live_floor, moved to temperature T: a live target below it is raised to it
-        self.live_floor_at_t = None if self.spec.live_floor is None else float(
-            torch.sigmoid(torch.logit(torch.tensor(float(self.spec.live_floor), dtype=torch.float64)) / self.spec.temperature))
+        self.live_floor_at_t = None if self.spec.live_floor is None else live_floor_at(self.spec.live_floor, self.spec.temperature)
 
     def _mixup(self, n: int, epoch: int, step: int) -> tuple[float, torch.Tensor] | None:
         spec = self.spec
